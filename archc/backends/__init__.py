@@ -1,0 +1,1 @@
+"""Backends: turn the IR into something that runs or can be read."""

@@ -1,0 +1,1 @@
+"""PyTorch backend: the IR compiled to nn.Modules with generated forward code."""

@@ -1,0 +1,42 @@
+"""PyTorch backend: building nn.Modules from the IR."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from archc.backends.pytorch.codegen import forward_source, output_fields
+from archc.backends.pytorch.runtime import Block
+from archc.ir.graph import Graph, Network
+from archc.ops import OPS
+
+
+def build_graph(graph: Graph, kind: str) -> Block:
+    children: list[tuple[str, nn.Module]] = []
+    for node in graph.nodes:
+        if node.body is not None:
+            children.append((node.name, build_graph(node.body, node.block or "sequential")))
+        elif OPS[node.op].stateful:
+            children.append((node.name, OPS[node.op].to_module(node.attrs, node.in_shapes)))
+    return Block(kind, forward_source(graph), children, output_fields(graph))
+
+
+def build_network(network: Network, device: Any = None, dtype: torch.dtype | None = None) -> Block:
+    """The network as one module whose children mirror the spec's nesting."""
+    with torch.device(device) if device is not None else _nullcontext():
+        model = build_graph(network.graph, network.name)
+    if dtype is not None:
+        model = model.to(dtype=dtype)
+    model.spec_name = network.name
+    model.variant = network.variant
+    model.spec_params = dict(network.params)
+    return model
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None

@@ -1,0 +1,120 @@
+"""PyTorch backend: the module classes and functions that generated code uses at run time."""
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+GENERATED_FILENAME = "<archc generated forward>"
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle, exactly as torchvision computes it."""
+    batch, channels, height, width = x.size()
+    x = x.view(batch, groups, channels // groups, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batch, channels, height, width)
+
+
+# The only names generated code can reach besides `self` and its own variables.
+FORWARD_GLOBALS = {"torch": torch, "F": F, "channel_shuffle": channel_shuffle}
+
+
+def compile_forward(source: str) -> Any:
+    """Turn generated `def forward(self, ...)` source into a function.
+
+    The source is produced by archc's code generator from the IR, never copied from a
+    spec: identifiers come from the namespace (checked with str.isidentifier) and every
+    constant is written with repr() of an int, float, bool, str or tuple of those.
+    """
+    namespace: dict[str, Any] = {}
+    exec(compile(source, GENERATED_FILENAME, "exec"), dict(FORWARD_GLOBALS), namespace)  # noqa: S102
+    return namespace["forward"]
+
+
+class Block(nn.Module):
+    """A compiled graph: a block instance, group, repeat container or the whole network.
+
+    Its children are the submodules named as in the spec; `forward` runs the straight-line
+    code generated once at build time (see `code`).
+    """
+
+    def __init__(self, kind: str, code: str, children: list[tuple[str, nn.Module]], output_fields: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        for name, module in children:
+            self.add_module(name, module)
+        self.kind = kind
+        self.code = code
+        self.output_fields = output_fields
+        self._install()
+
+    def _install(self) -> None:
+        self._forward = compile_forward(self.code)
+        if self.output_fields:
+            self.output_type = collections.namedtuple(f"{_class_name(self.kind)}Outputs", self.output_fields)
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        return self._forward(self, *inputs)
+
+    def __getitem__(self, key: int | str) -> nn.Module:
+        """`model.layer4[0]` as with nn.Sequential: by position or by name."""
+        if isinstance(key, int):
+            return list(self._modules.values())[key]
+        return self._modules[key]
+
+    def _get_name(self) -> str:
+        return _class_name(self.kind)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Generated functions and classes do not pickle; they are rebuilt from `code`.
+        state = self.__dict__.copy()
+        state.pop("_forward", None)
+        state.pop("output_type", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._install()
+
+
+def _class_name(kind: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in kind.replace("-", "_").split("_")) or "Block"
+
+
+class StochasticDepth(nn.Module):
+    """Randomly drops a residual branch in training, as torchvision.ops.StochasticDepth."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
+
+
+class ChannelAffine(nn.Module):
+    """x * scale[c] + shift[c]; GoogLeNet's transform_input is one of these."""
+
+    def __init__(self, scale: tuple[float, ...], shift: tuple[float, ...], rank: int) -> None:
+        super().__init__()
+        view = (1, len(scale)) + (1,) * (rank - 1)
+        # Not persistent: constants of the architecture, not learned state.
+        self.register_buffer("scale", torch.tensor(scale).view(view), persistent=False)
+        self.register_buffer("shift", torch.tensor(shift).view(view), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.shift

@@ -1,0 +1,4 @@
+"""IR stage: the expanded, shape-annotated network graph."""
+from archc.ir.graph import Graph, Network, Node, Output, Ref
+
+__all__ = ["Graph", "Network", "Node", "Output", "Ref"]

@@ -1,0 +1,5 @@
+"""Op registry: every op archc knows, each declared once in the family modules here."""
+from archc.ops.base import OPS, Op, ShapeError, get_op
+from archc.ops import activation, conv, merge, norm, pool, tensor  # noqa: F401  (registers the ops)
+
+__all__ = ["OPS", "Op", "ShapeError", "get_op"]

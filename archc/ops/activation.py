@@ -1,0 +1,96 @@
+"""Op registry: element-wise activations (and softmax).
+
+They lower to functional calls, not modules: no state, and one Python call per use
+instead of a module call. Where the input is a fresh tensor nobody else reads, the
+generated code uses the in-place variant, as torchvision's `ReLU(inplace=True)` does.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from archc.ops.base import Attrs, Op, Shape, Var, call, register
+
+
+class _Elementwise(Op):
+    family = "activation"
+
+    def infer(self, a: Attrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        return (ins[0],)
+
+
+def _simple(op_name: str, function: str, inplace_function: str | None, inplace_kwarg: bool = False) -> type[Op]:
+    """Declare an attribute-free activation that maps to one torch function."""
+
+    class Simple(_Elementwise):
+        name = op_name
+        can_run_inplace = inplace_function is not None or inplace_kwarg
+
+        def to_call(self, a: Attrs, args: list[str], inplace: bool) -> str:
+            x = Var(args[0])
+            if inplace and inplace_function:
+                return call(inplace_function, x)
+            if inplace and inplace_kwarg:
+                return call(function, x, inplace=True)
+            return call(function, x)
+
+    Simple.__name__ = Simple.__qualname__ = op_name.title().replace("_", "")
+    return register(Simple)
+
+
+_simple("relu", "torch.relu", "torch.relu_")
+_simple("sigmoid", "torch.sigmoid", "torch.sigmoid_")
+_simple("tanh", "torch.tanh", "torch.tanh_")
+_simple("silu", "F.silu", None, inplace_kwarg=True)
+_simple("hardswish", "F.hardswish", None, inplace_kwarg=True)
+_simple("hardsigmoid", "F.hardsigmoid", None, inplace_kwarg=True)
+_simple("relu6", "F.relu6", None, inplace_kwarg=True)
+
+
+class LeakyReluAttrs(Attrs):
+    negative_slope: float = 0.01
+
+
+@register
+class LeakyRelu(_Elementwise):
+    name = "leaky_relu"
+    Attrs = LeakyReluAttrs
+    can_run_inplace = True
+
+    def to_call(self, a: LeakyReluAttrs, args: list[str], inplace: bool) -> str:
+        return call("F.leaky_relu", Var(args[0]), a.negative_slope, inplace)
+
+
+class GeluAttrs(Attrs):
+    approximate: Literal["none", "tanh"] = "none"
+
+
+@register
+class Gelu(_Elementwise):
+    name = "gelu"
+    Attrs = GeluAttrs
+
+    def to_call(self, a: GeluAttrs, args: list[str], inplace: bool) -> str:
+        if a.approximate == "none":
+            return call("F.gelu", Var(args[0]))
+        return call("F.gelu", Var(args[0]), approximate=a.approximate)
+
+
+class SoftmaxAttrs(Attrs):
+    dim: int = Field(1, description="the dimension to normalise, counting the batch as 0")
+
+
+@register
+class Softmax(_Elementwise):
+    name = "softmax"
+    Attrs = SoftmaxAttrs
+
+    def infer(self, a: SoftmaxAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        from archc.ops.base import axis
+
+        axis(a.dim, len(ins[0]))
+        return (ins[0],)
+
+    def to_call(self, a: SoftmaxAttrs, args: list[str], inplace: bool) -> str:
+        return call("torch.softmax", Var(args[0]), a.dim)

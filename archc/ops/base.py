@@ -1,0 +1,147 @@
+"""Op registry: the Op base class every op declaration derives from.
+
+An op declares, in one class: its attribute schema (a Pydantic model whose field order
+is the order of positional arguments in `conv2d(64, 3)`), how many inputs and outputs it
+has, its static shape rule, its parameter and multiply-add counts, and how it becomes
+PyTorch: either a module (ops with state or train/eval behaviour) or a one-line call
+expression in generated `forward` code. Torch is imported only inside `to_module`, so
+loading and checking specs never imports it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+Shape = tuple[int, ...]
+FAMILIES = ("conv", "norm", "activation", "pool", "linear", "merge", "other")
+
+
+class ShapeError(Exception):
+    """An op's inputs do not fit it; the message names what was expected and found."""
+
+
+class Attrs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class NoAttrs(Attrs):
+    pass
+
+
+class Op:
+    name: ClassVar[str]
+    family: ClassVar[str] = "other"
+    Attrs: ClassVar[type[Attrs]] = NoAttrs
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    # True when the output is a new tensor that autograd does not keep for backward, so the
+    # op that reads it next may overwrite it in place (as torchvision's ReLU(inplace=True)).
+    # False for views, ops that may return their input (dropout in eval), and ops such as
+    # sigmoid whose backward reads their own output.
+    fresh_output: ClassVar[bool] = False
+    # True when `to_call` can write into its input (`inplace=True`).
+    can_run_inplace: ClassVar[bool] = False
+    # True when the op lowers to a module (has parameters, buffers or train/eval behaviour).
+    stateful: ClassVar[bool] = False
+
+    def num_outputs(self, attrs: Any) -> int:
+        return 1
+
+    def infer(self, attrs: Any, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        raise NotImplementedError
+
+    def params(self, attrs: Any, ins: tuple[Shape, ...]) -> int:
+        return 0
+
+    def macs(self, attrs: Any, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
+        """Multiply-adds, counted as torchinfo does: only ops with weights count."""
+        return 0
+
+    def to_module(self, attrs: Any, ins: tuple[Shape, ...]) -> Any:
+        raise NotImplementedError(f"{self.name} is not stateful")
+
+    def to_call(self, attrs: Any, args: list[str], inplace: bool) -> str:
+        raise NotImplementedError(f"{self.name} lowers to a module")
+
+
+OPS: dict[str, Op] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    if cls.name in OPS:
+        raise RuntimeError(f"op {cls.name!r} declared twice")
+    if cls.family not in FAMILIES:
+        raise RuntimeError(f"op {cls.name!r}: unknown family {cls.family!r}")
+    OPS[cls.name] = cls()
+    return cls
+
+
+def get_op(name: str) -> Op | None:
+    return OPS.get(name)
+
+
+# Small shared shape helpers -------------------------------------------------------
+
+
+def numel(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+def fmt(shape: Shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def pair(value: int | tuple[int, ...] | list[int], what: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    if len(value) != 2:
+        raise ShapeError(f"{what} must be one int or two, got {list(value)}")
+    return (value[0], value[1])
+
+
+def expect_rank(shape: Shape, ranks: tuple[int, ...], layout: str) -> None:
+    if len(shape) not in ranks:
+        raise ShapeError(f"expected a {layout} input, got {fmt(shape)}")
+
+
+def axis(dim: int, rank: int) -> int:
+    """Index into a per-sample shape for a PyTorch `dim`, which counts the batch as 0."""
+    if dim == 0 or dim > rank or dim < -rank:
+        raise ShapeError(f"dim {dim} is out of range for a {rank}-d sample (dims count the batch as 0, as in PyTorch)")
+    return dim - 1 if dim > 0 else rank + dim
+
+
+def pooled_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
+    """Output length of a pooling or convolution window, with PyTorch's ceil_mode rule."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    # PyTorch drops a last window that would start inside the right padding only.
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def spatial_out(
+    hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+    dilation: tuple[int, int], ceil_mode: bool = False,
+) -> tuple[int, int]:
+    out = tuple(pooled_size(hw[i], kernel[i], stride[i], padding[i], dilation[i], ceil_mode) for i in range(2))
+    if min(out) < 1:
+        raise ShapeError(
+            f"spatial size {hw[0]}x{hw[1]} is too small for kernel {kernel[0]}x{kernel[1]}, "
+            f"stride {stride[0]}, padding {padding[0]}: output would be {out[0]}x{out[1]}"
+        )
+    return out  # type: ignore[return-value]
+
+
+def call(fn: str, *args: Any, **kwargs: Any) -> str:
+    """Render `fn(a, b, k=v)` with every constant written as a Python literal."""
+    parts = [a if isinstance(a, Var) else repr(a) for a in args]
+    parts += [f"{k}={v if isinstance(v, Var) else repr(v)}" for k, v in kwargs.items()]
+    return f"{fn}({', '.join(parts)})"
+
+
+class Var(str):
+    """A variable name in generated code (rendered bare, not quoted)."""

@@ -1,0 +1,133 @@
+"""Op registry: convolutions and fully connected layers."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from archc.ops.base import Attrs, Op, Shape, ShapeError, expect_rank, fmt, numel, pair, pooled_size, register
+
+IntOrPair = int | tuple[int, int]
+Padding = int | tuple[int, int] | Literal["same", "valid"]
+
+
+class ConvAttrs(Attrs):
+    out: int = Field(ge=1)
+    kernel: IntOrPair
+    stride: IntOrPair = 1
+    padding: Padding = 0
+    dilation: IntOrPair = 1
+    groups: int = Field(1, ge=1)
+    bias: bool = True
+
+
+def _check_groups(in_channels: int, a: ConvAttrs) -> None:
+    if in_channels % a.groups or a.out % a.groups:
+        raise ShapeError(
+            f"groups={a.groups} must divide both the {in_channels} input channels and the {a.out} output channels"
+        )
+
+
+def _conv_lengths(sizes: Shape, a: ConvAttrs, dims: int) -> Shape:
+    kernel, stride, dilation = (_ntuple(v, dims, n) for v, n in ((a.kernel, "kernel"), (a.stride, "stride"), (a.dilation, "dilation")))
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
+        raise ShapeError(f"kernel, stride and dilation must be >= 1, got {kernel}, {stride}, {dilation}")
+    if a.padding == "valid":
+        padding = (0,) * dims
+    elif a.padding == "same":
+        if max(stride) != 1:
+            raise ShapeError("padding='same' needs stride 1 (as in PyTorch)")
+        return sizes
+    else:
+        padding = _ntuple(a.padding, dims, "padding")
+        if min(padding) < 0:
+            raise ShapeError(f"padding must be >= 0, got {a.padding}")
+    out = tuple(pooled_size(sizes[i], kernel[i], stride[i], padding[i], dilation[i], False) for i in range(dims))
+    if min(out) < 1:
+        raise ShapeError(f"input {fmt(sizes)} is too small for kernel {fmt(kernel)} (output would be {fmt(out)})")
+    return out
+
+
+def _ntuple(value: int | tuple[int, ...], dims: int, what: str) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * dims
+    if len(value) != dims:
+        raise ShapeError(f"{what} must be one int or {dims}, got {list(value)}")
+    return tuple(value)
+
+
+class _Conv(Op):
+    fresh_output = True
+    family = "conv"
+    Attrs = ConvAttrs
+    stateful = True
+    dims: int
+
+    def infer(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        (x,) = ins
+        expect_rank(x, (self.dims + 1,), "CxHxW" if self.dims == 2 else "CxL")
+        _check_groups(x[0], a)
+        return ((a.out, *_conv_lengths(x[1:], a, self.dims)),)
+
+    def params(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> int:
+        kernel = numel(_ntuple(a.kernel, self.dims, "kernel"))
+        return a.out * (ins[0][0] // a.groups) * kernel + (a.out if a.bias else 0)
+
+    def macs(self, a: ConvAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
+        return self.params(a, ins) * numel(outs[0][1:])
+
+    def to_module(self, a: ConvAttrs, ins: tuple[Shape, ...]):
+        import torch.nn as nn
+
+        cls = nn.Conv2d if self.dims == 2 else nn.Conv1d
+        return cls(ins[0][0], a.out, a.kernel, a.stride, a.padding, a.dilation, a.groups, a.bias)
+
+
+@register
+class Conv2d(_Conv):
+    name = "conv2d"
+    dims = 2
+
+
+@register
+class Conv1d(_Conv):
+    name = "conv1d"
+    dims = 1
+
+
+class LinearAttrs(Attrs):
+    out: int = Field(ge=1)
+    bias: bool = True
+    # Optional: states the expected input features so a wrong input is caught here.
+    in_features: int | None = Field(None, ge=1)
+
+
+@register
+class Linear(Op):
+    fresh_output = True
+    name = "linear"
+    family = "linear"
+    Attrs = LinearAttrs
+    stateful = True
+
+    def infer(self, a: LinearAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        (x,) = ins
+        if not x:
+            raise ShapeError("expected an input with a feature dimension, got a scalar")
+        if len(x) > 2:
+            # nn.Linear would silently act on the width of an image: almost always a missing flatten.
+            raise ShapeError(f"expected a feature vector, got {fmt(x)}; flatten first to get {numel(x)} features")
+        if a.in_features is not None and x[-1] != a.in_features:
+            raise ShapeError(f"expected {a.in_features} input features, got {x[-1]}")
+        return ((*x[:-1], a.out),)
+
+    def params(self, a: LinearAttrs, ins: tuple[Shape, ...]) -> int:
+        return ins[0][-1] * a.out + (a.out if a.bias else 0)
+
+    def macs(self, a: LinearAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
+        return self.params(a, ins) * numel(ins[0][:-1])
+
+    def to_module(self, a: LinearAttrs, ins: tuple[Shape, ...]):
+        import torch.nn as nn
+
+        return nn.Linear(ins[0][-1], a.out, a.bias)

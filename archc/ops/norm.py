@@ -1,0 +1,139 @@
+"""Op registry: normalisation layers and the input re-normalisation of GoogLeNet."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from archc.ops.base import Attrs, Op, Shape, ShapeError, call, expect_rank, fmt, numel, register, Var
+
+
+class BatchNormAttrs(Attrs):
+    eps: float = Field(1e-5, gt=0)
+    momentum: float | None = Field(0.1, ge=0, le=1)
+    affine: bool = True
+
+
+class _BatchNorm(Op):
+    fresh_output = True
+    family = "norm"
+    Attrs = BatchNormAttrs
+    stateful = True
+    ranks: tuple[int, ...]
+    layout: str
+
+    def infer(self, a: BatchNormAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        expect_rank(ins[0], self.ranks, self.layout)
+        return (ins[0],)
+
+    def params(self, a: BatchNormAttrs, ins: tuple[Shape, ...]) -> int:
+        return 2 * ins[0][0] if a.affine else 0
+
+    def macs(self, a: BatchNormAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
+        return self.params(a, ins)
+
+    def to_module(self, a: BatchNormAttrs, ins: tuple[Shape, ...]):
+        import torch.nn as nn
+
+        cls = nn.BatchNorm2d if self.ranks == (3,) else nn.BatchNorm1d
+        return cls(ins[0][0], eps=a.eps, momentum=a.momentum, affine=a.affine)
+
+
+@register
+class BatchNorm2d(_BatchNorm):
+    name = "batchnorm2d"
+    ranks = (3,)
+    layout = "CxHxW"
+
+
+@register
+class BatchNorm1d(_BatchNorm):
+    name = "batchnorm1d"
+    ranks = (1, 2)
+    layout = "C or CxL"
+
+
+class LayerNormAttrs(Attrs):
+    # How many trailing dimensions to normalise over (PyTorch's normalized_shape is
+    # taken from the input shape, so specs never repeat sizes).
+    dims: int = Field(1, ge=1)
+    eps: float = Field(1e-5, gt=0)
+    affine: bool = True
+    bias: bool = True
+
+
+@register
+class LayerNorm(Op):
+    fresh_output = True
+    name = "layernorm"
+    family = "norm"
+    Attrs = LayerNormAttrs
+    stateful = True
+
+    def infer(self, a: LayerNormAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        if len(ins[0]) < a.dims:
+            raise ShapeError(f"cannot normalise over {a.dims} dims of a {fmt(ins[0])} input")
+        return (ins[0],)
+
+    def params(self, a: LayerNormAttrs, ins: tuple[Shape, ...]) -> int:
+        n = numel(ins[0][-a.dims:])
+        return (n if a.affine else 0) + (n if a.affine and a.bias else 0)
+
+    def macs(self, a: LayerNormAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
+        return self.params(a, ins)
+
+    def to_module(self, a: LayerNormAttrs, ins: tuple[Shape, ...]):
+        import torch.nn as nn
+
+        return nn.LayerNorm(list(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.affine, bias=a.bias)
+
+
+class LrnAttrs(Attrs):
+    size: int = Field(ge=1)
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+
+@register
+class LocalResponseNorm(Op):
+    """AlexNet's local response normalisation across channels."""
+
+    fresh_output = True
+    name = "lrn"
+    family = "norm"
+    Attrs = LrnAttrs
+
+    def infer(self, a: LrnAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        expect_rank(ins[0], (2, 3), "CxL or CxHxW")
+        return (ins[0],)
+
+    def to_call(self, a: LrnAttrs, args: list[str], inplace: bool) -> str:
+        return call("F.local_response_norm", Var(args[0]), a.size, a.alpha, a.beta, a.k)
+
+
+class ChannelAffineAttrs(Attrs):
+    scale: tuple[float, ...]
+    shift: tuple[float, ...]
+
+
+@register
+class ChannelAffine(Op):
+    """x * scale[c] + shift[c] per channel: input re-normalisation, as GoogLeNet's transform_input."""
+
+    fresh_output = True
+    name = "channel_affine"
+    family = "norm"
+    Attrs = ChannelAffineAttrs
+    stateful = True  # keeps its constants as (non-persistent) buffers so .to(device) moves them
+
+    def infer(self, a: ChannelAffineAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        channels = ins[0][0] if ins[0] else 0
+        if len(a.scale) != channels or len(a.shift) != channels:
+            raise ShapeError(
+                f"expected {channels} scale and shift values (one per channel), got {len(a.scale)} and {len(a.shift)}"
+            )
+        return (ins[0],)
+
+    def to_module(self, a: ChannelAffineAttrs, ins: tuple[Shape, ...]):
+        from archc.backends.pytorch.runtime import ChannelAffine as Module
+
+        return Module(a.scale, a.shift, len(ins[0]))

@@ -1,0 +1,114 @@
+"""Op registry: reshaping, reductions, dropout and identity."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from archc.ops.base import Attrs, Op, Shape, ShapeError, Var, axis, call, fmt, numel, register
+
+
+class FlattenAttrs(Attrs):
+    start_dim: int = 1
+    end_dim: int = -1
+
+
+@register
+class Flatten(Op):
+    name = "flatten"
+    Attrs = FlattenAttrs
+
+    def infer(self, a: FlattenAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        x = ins[0]
+        start, end = axis(a.start_dim, len(x)), axis(a.end_dim, len(x))
+        if start > end:
+            raise ShapeError(f"flatten start_dim {a.start_dim} comes after end_dim {a.end_dim}")
+        return (x[:start] + (numel(x[start:end + 1]),) + x[end + 1:],)
+
+    def to_call(self, a: FlattenAttrs, args: list[str], inplace: bool) -> str:
+        if a.end_dim == -1:
+            return call("torch.flatten", Var(args[0]), a.start_dim)
+        return call("torch.flatten", Var(args[0]), a.start_dim, a.end_dim)
+
+
+class MeanAttrs(Attrs):
+    dims: tuple[int, ...] | int
+    keepdim: bool = False
+
+
+@register
+class Mean(Op):
+    """Mean over dims; ShuffleNet pools globally with `x.mean([2, 3])`."""
+
+    fresh_output = True
+    name = "mean"
+    family = "pool"
+    Attrs = MeanAttrs
+
+    def infer(self, a: MeanAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        x = ins[0]
+        dims = {axis(d, len(x)) for d in _dims(a)}
+        if a.keepdim:
+            return (tuple(1 if i in dims else n for i, n in enumerate(x)),)
+        return (tuple(n for i, n in enumerate(x) if i not in dims),)
+
+    def to_call(self, a: MeanAttrs, args: list[str], inplace: bool) -> str:
+        if a.keepdim:
+            return call(f"{args[0]}.mean", list(_dims(a)), keepdim=True)
+        return call(f"{args[0]}.mean", list(_dims(a)))
+
+
+def _dims(a: MeanAttrs) -> tuple[int, ...]:
+    return (a.dims,) if isinstance(a.dims, int) else a.dims
+
+
+class DropoutAttrs(Attrs):
+    p: float = Field(0.5, ge=0, le=1)
+
+
+@register
+class Dropout(Op):
+    name = "dropout"
+    Attrs = DropoutAttrs
+    stateful = True  # behaves differently in train and eval mode
+
+    def infer(self, a: DropoutAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        return (ins[0],)
+
+    def to_module(self, a: DropoutAttrs, ins: tuple[Shape, ...]):
+        import torch.nn as nn
+
+        return nn.Dropout(a.p)
+
+
+class StochasticDepthAttrs(Attrs):
+    p: float = Field(ge=0, le=1)
+    mode: Literal["row", "batch"] = "row"
+
+
+@register
+class StochasticDepth(Op):
+    """Drops a residual branch per sample ('row') or per batch, as torchvision.ops.StochasticDepth."""
+
+    name = "stochastic_depth"
+    Attrs = StochasticDepthAttrs
+    stateful = True
+
+    def infer(self, a: StochasticDepthAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        return (ins[0],)
+
+    def to_module(self, a: StochasticDepthAttrs, ins: tuple[Shape, ...]):
+        from archc.backends.pytorch.runtime import StochasticDepth as Module
+
+        return Module(a.p, a.mode)
+
+
+@register
+class Identity(Op):
+    name = "identity"
+
+    def infer(self, a: Attrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        return (ins[0],)
+
+    def to_call(self, a: Attrs, args: list[str], inplace: bool) -> str:
+        return args[0]

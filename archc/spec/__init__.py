@@ -1,0 +1,1 @@
+"""Spec stage: reading YAML spec files into validated, located Pydantic models."""
