@@ -282,6 +282,11 @@ def test_sequence_bounds():
     assert "too long" in fast(lambda: ev("s * 2", s="ab" * 5001)).message
     assert "too long" in fast(lambda: ev("s + s", s="a" * 6000)).message
     assert "too long" in fast(lambda: ev("t + t", t=[0] * 6000)).message
+    # Nested items count: otherwise `(t,) * 10000 == (t + (0,),) * 10000` compares 10**8 items.
+    assert "too long" in fast(lambda: ev("(t,) * 10000", t=[0] * 100)).message
+    assert "too long" in fast(lambda: ev("(t, t)", t=[0] * 6000)).message
+    assert ev("(t,) * 99", t=[0] * 100) == ((0,) * 100,) * 99
+    assert ev("len(t) + t[-1]", t=list(range(100_000))) == 199_999
 
 
 def test_nesting_and_length_bounds():

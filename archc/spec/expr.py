@@ -242,9 +242,25 @@ def _check(value: Any) -> Any:
         raise ExprError("float result out of range")
     if isinstance(value, complex):
         raise ExprError("complex results are not supported")
-    if isinstance(value, (str, tuple)) and len(value) > MAX_LEN:
-        raise ExprError(f"{'string' if isinstance(value, str) else 'sequence'} result too long (limit {MAX_LEN})")
+    if isinstance(value, str) and len(value) > MAX_LEN:
+        raise ExprError(f"string result too long (limit {MAX_LEN})")
+    if isinstance(value, tuple) and _weight(value) > MAX_LEN:
+        raise ExprError(f"sequence result too long (limit {MAX_LEN} items, nested ones included)")
     return value
+
+
+def _weight(value: Any) -> int:
+    """Items in a tuple, nested ones included; stops counting once past MAX_LEN.
+
+    Nested items count because `(t,) * 10000` is short but compares like 10000 copies of t.
+    """
+    total, stack = 0, [value]
+    while stack and total <= MAX_LEN:
+        item = stack.pop()
+        total += len(item)
+        if total <= MAX_LEN:
+            stack.extend(x for x in item if isinstance(x, tuple))
+    return total
 
 
 def _freeze(value: object) -> Value:
@@ -282,8 +298,9 @@ def _binop(symbol: str, a: Any, b: Any) -> Value:
     if symbol == "*":
         seq, count = (a, b) if isinstance(a, (str, tuple)) else (b, a)
         if isinstance(seq, (str, tuple)) and isinstance(count, int):
-            if len(seq) * max(count, 0) > MAX_LEN:
-                raise ExprError(f"sequence result too long (limit {MAX_LEN})")
+            size = len(seq) if isinstance(seq, str) else _weight(seq)
+            if size * max(count, 0) > MAX_LEN:
+                raise ExprError(f"{'string' if isinstance(seq, str) else 'sequence'} result too long (limit {MAX_LEN})")
             return seq * count
     raise ExprError(f"unsupported operand types for {symbol}: {_tname(a)!r} and {_tname(b)!r}")
 
@@ -416,6 +433,7 @@ class _Evaluator:
 
     def __init__(self, env: Mapping[str, Value]) -> None:
         self.env = env
+        self.frozen: dict[str, Value] = {}  # converting a big YAML list once per evaluation is enough
 
     def eval(self, node: ast.expr) -> Value:
         return getattr(self, "_" + type(node).__name__)(node)
@@ -433,9 +451,12 @@ class _Evaluator:
         name = node.id
         if name in _LITERAL_NAMES:
             return _LITERAL_NAMES[name]
+        if name in self.frozen:
+            return self.frozen[name]
         if name in self.env:
             try:
-                return _freeze(self.env[name])
+                self.frozen[name] = _freeze(self.env[name])
+                return self.frozen[name]
             except ExprError as e:
                 raise _Fail(f"value of {name!r} cannot be used in expressions: {e.message}", node) from None
         if name in HELPERS:
@@ -443,7 +464,7 @@ class _Evaluator:
         raise _Fail(f"unknown name {name!r}{did_you_mean(name, self.env)}", node)
 
     def _Tuple(self, node: ast.Tuple | ast.List) -> Value:
-        return tuple(self.eval(item) for item in node.elts)
+        return self._at(node, _check, tuple(self.eval(item) for item in node.elts))
 
     _List = _Tuple
 
