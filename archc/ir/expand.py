@@ -24,6 +24,7 @@ from archc.spec.source import DataPath, Source
 MAX_REPEAT = 100_000
 MAX_NODES = 1_000_000
 MAX_NESTING = 64
+PROVISIONAL_COUNT = 2**31
 
 
 class Expander:
@@ -89,9 +90,13 @@ class Expander:
 
     def item(self, spec: NodeSpec, scope: Scope, env: dict[str, Any], depth: int) -> None:
         f = spec.fields
+        if f.if_ is not None and not _reads_input(f.if_) and not self.truth(f.if_, env, self.at(spec, "if")):
+            # Decided before `from` is resolved: an absent node may name inputs that are absent too.
+            scope.skip(self.name(spec, env) if spec.name else None, self.first_input_if_any(spec, scope))
+            return
         inputs = self.inputs(spec, scope)
         local = env | _input_env(scope, inputs)
-        if f.if_ is not None and not self.truth(f.if_, local, self.at(spec, "if")):
+        if f.if_ is not None and _reads_input(f.if_) and not self.truth(f.if_, local, self.at(spec, "if")):
             scope.skip(self.name(spec, env) if spec.name else None, inputs[0])
             return
         if f.repeat is not None:
@@ -105,6 +110,12 @@ class Expander:
                 scope.add(self.group(name, None, spec.items, inputs, scope, env, spec, depth))
             else:
                 scope.add(self.call(name, spec, inputs, scope, local, depth))
+
+    def first_input_if_any(self, spec: NodeSpec, scope: Scope) -> Ref | None:
+        try:
+            return self.inputs(spec, scope)[0]
+        except SpecError:
+            return None
 
     def inputs(self, spec: NodeSpec, scope: Scope) -> list[Ref]:
         raw = spec.fields.from_
@@ -211,7 +222,9 @@ class Expander:
             else:
                 block_env[param] = evaluate(default, dict(self.params), self.source.at(("blocks", block, "params", param))) if not isinstance(default, str) else default
         block_env["block_index"] = self.block_seen[block]
-        block_env["block_count"] = self.block_totals.get(block, 1)
+        # Before the instances are counted (first pass) a huge count keeps ratios like
+        # block_index / block_count valid; the second pass uses the real total.
+        block_env["block_count"] = self.block_totals.get(block, PROVISIONAL_COUNT)
         self.block_seen[block] += 1
         self.stack.append(block)
         try:
@@ -240,6 +253,10 @@ class Expander:
 
     def op_where(self, spec: NodeSpec) -> Location:
         return self.source.value_marks.get(spec.path + ("op",)) or self.source.at(spec.path)
+
+
+def _reads_input(condition: Any) -> bool:
+    return bool(expression_names(condition) & {"in_channels", "in_shape"})
 
 
 def _input_env(scope: Scope, inputs: list[Ref]) -> dict[str, Any]:

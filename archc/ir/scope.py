@@ -45,7 +45,7 @@ class Scope:
     inputs: tuple[tuple[str, Shape], ...]
     nodes: list[Node] = field(default_factory=list)
     shapes: dict[str, tuple[Shape, ...]] = field(default_factory=dict)
-    aliases: dict[str, Ref] = field(default_factory=dict)  # absent optional nodes pass their input on
+    aliases: dict[str, Ref | None] = field(default_factory=dict)  # absent optional nodes pass their input on
     defined_at: dict[str, Location] = field(default_factory=dict)
     pending: dict[str, Location] = field(default_factory=dict)  # names later in the sequence
     prev: Ref = Ref(INPUT)
@@ -71,7 +71,7 @@ class Scope:
         self.prev = Ref(node.name)
         self.position += 1
 
-    def skip(self, name: str | None, passes: Ref) -> None:
+    def skip(self, name: str | None, passes: Ref | None) -> None:
         """Record an absent optional node: references to it get what it would have read."""
         if name is not None:
             self.aliases[name] = passes
@@ -80,6 +80,8 @@ class Scope:
         name, index = _split_ref(str(text), where)
         while name in self.aliases and name not in self.shapes:
             target = self.aliases[name]
+            if target is None:
+                raise spec_error(where, f"node {name!r} is absent (its 'if' is false) and has no single input to pass on")
             name, index = target.node, target.index if index == 0 else index
         if name not in self.shapes:
             raise self._unknown(name, where)

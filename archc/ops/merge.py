@@ -19,7 +19,12 @@ class Add(Op):
             raise ShapeError(f"add needs inputs of one shape, got {', '.join(fmt(s) for s in ins)}")
         return (ins[0],)
 
+    # Like torchvision's `out += identity`: summing into a fresh tensor saves an allocation.
+    can_run_inplace = True
+
     def to_call(self, a: Attrs, args: list[str], inplace: bool) -> str:
+        if inplace:
+            return args[0] + "".join(f".add_({b})" for b in args[1:])
         return " + ".join(args)
 
 

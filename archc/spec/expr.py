@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import copy
 import difflib
+import functools
 import inspect
 import math
 import operator
@@ -91,6 +92,10 @@ def _tname(value: object) -> str:
 
 def _is_num(value: object) -> bool:
     return isinstance(value, (int, float))
+
+
+def _same_kind(a: object, b: object, kinds: tuple[Any, ...]) -> bool:
+    return any(isinstance(a, kind) and isinstance(b, kind) for kind in kinds)
 
 
 # --- positions -------------------------------------------------------------------------------
@@ -293,7 +298,7 @@ def _binop(symbol: str, a: Any, b: Any) -> Value:
             return _power(a, b) if symbol == "**" else _check(_ARITH[symbol](a, b))
         except OverflowError:
             raise ExprError("float result out of range") from None
-    if symbol == "+" and type(a) in (str, tuple) and isinstance(b, type(a)):
+    if symbol == "+" and _same_kind(a, b, (str, tuple)):
         return _check(a + b)
     if symbol == "*":
         seq, count = (a, b) if isinstance(a, (str, tuple)) else (b, a)
@@ -314,8 +319,7 @@ def _compare(symbol: str, a: Any, b: Any) -> bool:
         if not isinstance(b, (str, tuple)):
             raise ExprError(f"'{symbol}' needs a sequence on the right, got {_tname(b)!r}")
         return (a in b) == (symbol == "in")
-    comparable = (_is_num(a) and _is_num(b)) or (type(a) in (str, tuple) and isinstance(b, type(a)))
-    if comparable:
+    if _same_kind(a, b, ((int, float), str, tuple)):
         try:
             return _ORDER[symbol](a, b)
         except TypeError:
@@ -435,7 +439,7 @@ class _Evaluator:
         self.env = env
         self.frozen: dict[str, Value] = {}  # converting a big YAML list once per evaluation is enough
 
-    def eval(self, node: ast.expr) -> Value:
+    def walk(self, node: ast.expr) -> Value:
         return getattr(self, "_" + type(node).__name__)(node)
 
     def _at(self, where: Any, func: Callable[..., Value], *args: Any) -> Value:
@@ -464,17 +468,17 @@ class _Evaluator:
         raise _Fail(f"unknown name {name!r}{did_you_mean(name, self.env)}", node)
 
     def _Tuple(self, node: ast.Tuple | ast.List) -> Value:
-        return self._at(node, _check, tuple(self.eval(item) for item in node.elts))
+        return self._at(node, _check, tuple(self.walk(item) for item in node.elts))
 
     _List = _Tuple
 
     def _BinOp(self, node: ast.BinOp) -> Value:
-        left, right = self.eval(node.left), self.eval(node.right)
+        left, right = self.walk(node.left), self.walk(node.right)
         symbol = _BINOPS[type(node.op)]
         return self._at((node.left, node.right, symbol), _binop, symbol, left, right)
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Value:
-        value = self.eval(node.operand)
+        value = self.walk(node.operand)
         if isinstance(node.op, ast.Not):
             return not value
         symbol = "-" if isinstance(node.op, ast.USub) else "+"
@@ -483,9 +487,9 @@ class _Evaluator:
         return self._at(node, _check, -value if symbol == "-" else +value)
 
     def _Compare(self, node: ast.Compare) -> Value:
-        left_node, left = node.left, self.eval(node.left)
+        left_node, left = node.left, self.walk(node.left)
         for op, right_node in zip(node.ops, node.comparators):
-            right, symbol = self.eval(right_node), _CMPOPS[type(op)]
+            right, symbol = self.walk(right_node), _CMPOPS[type(op)]
             if not self._at((left_node, right_node, symbol), _compare, symbol, left, right):
                 return False  # chained comparisons stop at the first false link, like Python
             left_node, left = right_node, right
@@ -494,21 +498,21 @@ class _Evaluator:
     def _BoolOp(self, node: ast.BoolOp) -> Value:
         stop_when = not isinstance(node.op, ast.And)  # `and` stops at falsy, `or` at truthy
         for item in node.values[:-1]:
-            value = self.eval(item)
+            value = self.walk(item)
             if bool(value) == stop_when:
                 return value
-        return self.eval(node.values[-1])
+        return self.walk(node.values[-1])
 
     def _IfExp(self, node: ast.IfExp) -> Value:
-        return self.eval(node.body if self.eval(node.test) else node.orelse)
+        return self.walk(node.body if self.walk(node.test) else node.orelse)
 
     def _Subscript(self, node: ast.Subscript) -> Value:
-        seq = self.eval(node.value)
+        seq = self.walk(node.value)
         if not isinstance(seq, (tuple, str)):
             raise _Fail(f"only sequences and strings can be indexed, got {_tname(seq)!r}", node.value)
         if isinstance(node.slice, ast.Slice):
             return self._slice(seq, node.slice)
-        index = self.eval(node.slice)
+        index = self.walk(node.slice)
         if not isinstance(index, int):
             raise _Fail(f"sequence index must be an int, got {_tname(index)!r}", node.slice)
         if not -len(seq) <= index < len(seq):
@@ -516,7 +520,7 @@ class _Evaluator:
         return seq[index]
 
     def _slice(self, seq: tuple[Value, ...] | str, node: ast.Slice) -> Value:
-        lower, upper, step = (None if part is None else self.eval(part) for part in (node.lower, node.upper, node.step))
+        lower, upper, step = (None if part is None else self.walk(part) for part in (node.lower, node.upper, node.step))
         if not all(bound is None or isinstance(bound, int) for bound in (lower, upper, step)) or step == 0:
             raise _Fail("slice bounds must be ints (and the step not zero)", node)
         return seq[lower:upper:step]
@@ -525,8 +529,8 @@ class _Evaluator:
         name = node.func.id  # type: ignore[attr-defined]
         if name not in HELPERS:
             raise _Fail(f"unknown function {name!r}{did_you_mean(name, HELPERS)}", node.func)
-        args = [self.eval(arg) for arg in node.args]
-        kwargs = {kw.arg: self.eval(kw.value) for kw in node.keywords if kw.arg}
+        args = [self.walk(arg) for arg in node.args]
+        kwargs = {kw.arg: self.walk(kw.value) for kw in node.keywords if kw.arg}
         return self._at(node.func, _call_helper, name, args, kwargs)
 
 
@@ -551,7 +555,7 @@ class Expr:
 
     def evaluate(self, env: Mapping[str, Value]) -> Value:
         try:
-            return _Evaluator(env).eval(self._tree)  # type: ignore[arg-type]
+            return _Evaluator(env).walk(self._tree)  # type: ignore[arg-type]
         except _Fail as fail:
             raise ExprError(fail.message, _locate(self.source, fail.where)) from None
         except (RecursionError, MemoryError):  # e.g. comparing very deeply nested env lists
@@ -606,7 +610,10 @@ _TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{[^{}]*\}|[{}]|[^{}]+")
 
 
 def render_template(text: str, env: Mapping[str, Value]) -> str:
-    """Expand `{expr}` fields (ints and strings only); `{{` and `}}` are literal braces."""
+    """Expand `{expr}` fields (ints and strings only); `{{` and `}}` are literal braces.
+
+    A field ends at the first `}`, so an expression inside a template cannot contain braces.
+    """
     out: list[str] = []
     for match in _TEMPLATE_TOKEN.finditer(text):
         token, start = match.group(), match.start()
@@ -623,9 +630,14 @@ def render_template(text: str, env: Mapping[str, Value]) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=1024)
+def _template_field(source: str) -> Expr:
+    return parse_expr(source)  # templates are rendered once per repeated block, so parse each field once
+
+
 def _render_field(source: str, env: Mapping[str, Value], base: int) -> str:
     try:
-        value = parse_expr(source).evaluate(env)
+        value = _template_field(source).evaluate(env)
     except ExprError as e:
         raise ExprError(e.message, base + e.offset) from None
     if isinstance(value, bool) or not isinstance(value, (int, str)):

@@ -137,6 +137,12 @@ class _Builder:
         return result
 
     def scalar(self, node: yaml.Node) -> Any:
+        if node.style is None and isinstance(node.value, str) and node.value.count("(") != node.value.count(")"):
+            raise spec_error(
+                self.loc(node),
+                f"unbalanced parentheses in {node.value!r}: inside YAML [...] and {{...}} commas split values, "
+                "so write calls with several arguments in quotes there",
+            )
         if node.tag not in _SAFE_SCALAR_TAGS:
             raise spec_error(self.loc(node), f"unsupported YAML tag {node.tag!r}; specs hold plain data only")
         try:

@@ -19,7 +19,7 @@ def build_graph(graph: Graph, kind: str) -> Block:
             children.append((node.name, build_graph(node.body, node.block or "sequential")))
         elif OPS[node.op].stateful:
             children.append((node.name, OPS[node.op].to_module(node.attrs, node.in_shapes)))
-    return Block(kind, forward_source(graph), children, output_fields(graph))
+    return Block(kind, forward_source(graph), children, output_fields(graph, True), output_fields(graph, False))
 
 
 def build_network(network: Network, device: Any = None, dtype: torch.dtype | None = None) -> Block:

@@ -63,24 +63,25 @@ def forward_source(graph: Graph) -> str:
     eval_outputs = [o for o in graph.outputs if not o.training_only]
     if train_needed != eval_needed or len(eval_outputs) != len(graph.outputs):
         lines.append("    if not self.training:")
-        lines.append("        return " + _result(eval_outputs, ns, len(graph.outputs) > 1))
+        lines.append("        return " + _result(eval_outputs, ns, "self.eval_output_type"))
         for node in graph.nodes:
             if node.name in train_needed - eval_needed:
                 lines.append("    " + _line(node, ns, graph, consumers))
-    lines.append("    return " + _result(list(graph.outputs), ns, len(graph.outputs) > 1))
+    lines.append("    return " + _result(list(graph.outputs), ns, "self.output_type"))
     return "\n".join(lines) + "\n"
 
 
-def output_fields(graph: Graph) -> tuple[str, ...]:
-    """Field names of the namedtuple a multi-output network returns."""
-    return tuple(o.name for o in graph.outputs) if len(graph.outputs) > 1 else ()
+def output_fields(graph: Graph, training: bool) -> tuple[str, ...]:
+    """Field names of the namedtuple a network with several outputs returns in this mode."""
+    names = tuple(o.name for o in graph.outputs if training or not o.training_only)
+    return names if len(names) > 1 else ()
 
 
-def _result(outputs: list, ns: Namespace, as_tuple: bool) -> str:
-    if not as_tuple and len(outputs) == 1:
+def _result(outputs: list, ns: Namespace, type_name: str) -> str:
+    if len(outputs) == 1:
         return ns.var(outputs[0].ref)
     fields = ", ".join(f"{o.name}={ns.var(o.ref)}" for o in outputs)
-    return f"self.output_type({fields})"
+    return f"{type_name}({fields})"
 
 
 def _line(node: Node, ns: Namespace, graph: Graph, consumers: Counter) -> str:

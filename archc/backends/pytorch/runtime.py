@@ -42,19 +42,26 @@ class Block(nn.Module):
     code generated once at build time (see `code`).
     """
 
-    def __init__(self, kind: str, code: str, children: list[tuple[str, nn.Module]], output_fields: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, kind: str, code: str, children: list[tuple[str, nn.Module]],
+        output_fields: tuple[str, ...] = (), eval_output_fields: tuple[str, ...] = (),
+    ) -> None:
         super().__init__()
         for name, module in children:
             self.add_module(name, module)
         self.kind = kind
         self.code = code
         self.output_fields = output_fields
+        self.eval_output_fields = eval_output_fields
         self._install()
 
     def _install(self) -> None:
         self._forward = compile_forward(self.code)
+        # Namedtuples made here are rebuilt after unpickling; torch.export and torch.compile accept them.
         if self.output_fields:
             self.output_type = collections.namedtuple(f"{_class_name(self.kind)}Outputs", self.output_fields)
+        if self.eval_output_fields:
+            self.eval_output_type = collections.namedtuple(f"{_class_name(self.kind)}EvalOutputs", self.eval_output_fields)
 
     def forward(self, *inputs: torch.Tensor) -> Any:
         return self._forward(self, *inputs)
@@ -73,6 +80,7 @@ class Block(nn.Module):
         state = self.__dict__.copy()
         state.pop("_forward", None)
         state.pop("output_type", None)
+        state.pop("eval_output_type", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -1,0 +1,87 @@
+"""Median forward latency of archc models against their references, batch 1, one CPU thread.
+
+Prints one line per model with the ratio archc / reference (1.00 = equal; below 1 is faster).
+Runs are interleaved (reference, archc, reference, ...) so drift on a shared machine hits
+both alike. Usage: python bench/forward_latency.py [--repeats N] [--models resnet50,...]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torchvision
+
+import archc
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 (28x28 variant) written by hand, the way a tutorial would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(256, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.avg_pool2d(torch.tanh(self.conv1(x)), 2)
+        x = torch.nn.functional.avg_pool2d(torch.tanh(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        x = torch.tanh(self.fc1(x))
+        x = torch.tanh(self.fc2(x))
+        return self.fc3(x)
+
+
+CASES: dict[str, tuple[str, str, Callable[[], nn.Module], tuple[int, ...]]] = {
+    "resnet50": ("resnet.yaml", "50", torchvision.models.resnet50, (3, 224, 224)),
+    "shufflenet_v2_x0_5": ("shufflenet_v2.yaml", "x0_5", torchvision.models.shufflenet_v2_x0_5, (3, 224, 224)),
+    "lenet5": ("lenet5.yaml", "mnist", LeNet5, (1, 28, 28)),
+}
+
+
+def time_once(model: nn.Module, x: torch.Tensor) -> float:
+    start = time.perf_counter()
+    model(x)
+    return time.perf_counter() - start
+
+
+def measure(name: str, repeats: int, warmup: int) -> tuple[float, float]:
+    spec, variant, make_reference, shape = CASES[name]
+    reference = make_reference().eval()
+    model = archc.build(SPECS / spec, variant).eval()
+    model.load_state_dict(reference.state_dict(), strict=False)
+    x = torch.randn(1, *shape)
+    ref_times, our_times = [], []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            reference(x), model(x)
+        for _ in range(repeats):
+            ref_times.append(time_once(reference, x))
+            our_times.append(time_once(model, x))
+    return statistics.median(ref_times), statistics.median(our_times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=0, help="timed runs per model (default: by model size)")
+    parser.add_argument("--models", default=",".join(CASES))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"{'model':<22} {'reference ms':>12} {'archc ms':>10} {'ratio':>7}")
+    for name in args.models.split(","):
+        repeats = args.repeats or (50 if name == "resnet50" else 500)
+        ref, ours = measure(name, repeats, warmup=max(5, repeats // 10))
+        print(f"{name:<22} {ref * 1e3:>12.3f} {ours * 1e3:>10.3f} {ours / ref:>7.3f}")
+
+
+if __name__ == "__main__":
+    main()
