@@ -209,22 +209,31 @@ def parse_spec(source: Source) -> tuple[SpecFields, tuple[NodeSpec, ...], dict[s
     """Validate a loaded document; return the top-level fields and the decoded bodies."""
     if not isinstance(source.data, dict):
         raise spec_error(source.at(()), f"a spec must be a mapping at the top level, got {type(source.data).__name__}")
-    spec = validate_model(SpecFields, source.data, source, ())
     errors = Collector()
-    if spec.archc != FORMAT_VERSION:
-        errors.error(source.at(("archc",)), f"unsupported format version {spec.archc}; this archc reads version {FORMAT_VERSION}")
-    if (spec.input is None) == (spec.inputs is None):
-        errors.error(source.at(()), "give exactly one of 'input' (one shape) or 'inputs' (named shapes)")
+    spec = None
+    try:
+        spec = validate_model(SpecFields, source.data, source, ())
+    except SpecError as exc:
+        errors.add(exc)  # keep going: errors inside the body are independent of these
+    if spec is not None:
+        if spec.archc != FORMAT_VERSION:
+            errors.error(source.at(("archc",)), f"unsupported format version {spec.archc}; this archc reads version {FORMAT_VERSION}")
+        if (spec.input is None) == (spec.inputs is None):
+            errors.error(source.at(()), "give exactly one of 'input' (one shape) or 'inputs' (named shapes)")
     body: tuple[NodeSpec, ...] = ()
     blocks: dict[str, tuple[NodeSpec, ...]] = {}
-    try:
-        body = decode_items(source.data["body"], source, ("body",))
-    except SpecError as exc:
-        errors.add(exc)
-    for name, raw in source.data.get("blocks", {}).items():
+    if isinstance(source.data.get("body"), list):
         try:
-            blocks[name] = decode_items(raw["body"], source, ("blocks", name, "body"))
+            body = decode_items(source.data["body"], source, ("body",))
         except SpecError as exc:
             errors.add(exc)
+    raw_blocks = source.data.get("blocks")
+    for name, raw in (raw_blocks.items() if isinstance(raw_blocks, dict) else ()):
+        if isinstance(raw, dict) and isinstance(raw.get("body"), list):
+            try:
+                blocks[name] = decode_items(raw["body"], source, ("blocks", name, "body"))
+            except SpecError as exc:
+                errors.add(exc)
     errors.raise_if_any()
+    assert spec is not None  # validation errors were raised above
     return spec, body, blocks

@@ -67,10 +67,17 @@ class Block(nn.Module):
         return self._forward(self, *inputs)
 
     def __getitem__(self, key: int | str) -> nn.Module:
-        """`model.layer4[0]` as with nn.Sequential: by position or by name."""
-        if isinstance(key, int):
+        """`model.layer4[0]` and `model.layer4[-1]`, as with nn.Sequential.
+
+        A non-negative index is the child's name (functional ops such as relu hold a number
+        in the spec's sequence but are no module); a negative one counts from the end.
+        """
+        name = str(key)
+        if name in self._modules:
+            return self._modules[name]
+        if isinstance(key, int) and key < 0 and -key <= len(self._modules):
             return list(self._modules.values())[key]
-        return self._modules[key]
+        raise IndexError(f"{self._get_name()} has no submodule {name!r}; its submodules: {', '.join(self._modules) or '(none)'}")
 
     def _get_name(self) -> str:
         return _class_name(self.kind)
