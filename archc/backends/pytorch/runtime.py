@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import collections
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
@@ -78,6 +78,12 @@ class Block(nn.Module):
         if isinstance(key, int) and key < 0 and -key <= len(self._modules):
             return list(self._modules.values())[key]
         raise IndexError(f"{self._get_name()} has no submodule {name!r}; its submodules: {', '.join(self._modules) or '(none)'}")
+
+    def __iter__(self) -> Iterator[nn.Module]:
+        return iter(self._modules.values())
+
+    def __len__(self) -> int:
+        return len(self._modules)
 
     def _get_name(self) -> str:
         return _class_name(self.kind)
