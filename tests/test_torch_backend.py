@@ -93,9 +93,32 @@ def test_train_and_eval_modes_change_behaviour():
 
 def test_generated_code_is_readable(tiny):
     code = archc.build(RESNET, "50").layer1[0].code
-    assert code.splitlines()[0] == "def forward(self, input):"
-    assert "conv1 = self.conv1(input)  # N x 64 x 56 x 56" in code
-    assert "add = bn3.add_(downsample)" in code
+    assert code.splitlines() == [
+        "def forward(self, x):",
+        "    out = self.conv1(x)  # N x 64 x 56 x 56",
+        "    out = self.bn1(out)  # N x 64 x 56 x 56",
+        "    out = torch.relu_(out)  # N x 64 x 56 x 56",
+        "    out = self.conv2(out)  # N x 64 x 56 x 56",
+        "    out = self.bn2(out)  # N x 64 x 56 x 56",
+        "    out = torch.relu_(out)  # N x 64 x 56 x 56",
+        "    out = self.conv3(out)  # N x 256 x 56 x 56",
+        "    out = self.bn3(out)  # N x 256 x 56 x 56",
+        "    downsample = self.downsample(x)  # N x 256 x 56 x 56",
+        "    out = out.add_(downsample)  # N x 256 x 56 x 56",
+        "    out = torch.relu_(out)  # N x 256 x 56 x 56",
+        "    return out",
+    ]
+
+
+def test_training_backward_with_in_place_ops():
+    """In-place relu/add in generated code must leave autograd's saved tensors intact."""
+    for spec, variant, shape in [(RESNET, "18", (3, 32, 32)), (ROOT / "specs" / "efficientnet.yaml", "b0", (3, 32, 32)),
+                                 (ROOT / "specs" / "shufflenet_v2.yaml", "x0_5", (3, 32, 32)), (FEATURES, None, (8, 16, 16))]:
+        model = archc.build(spec, variant).train()
+        out = model(torch.randn(2, *shape))
+        loss = (out if isinstance(out, torch.Tensor) else sum(out)).sum()
+        loss.backward()
+        assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -35,3 +35,22 @@ def test_layer_access_like_torchvision():
 
     out = model.layer4(torch.randn(1, 256, 4, 4))
     assert out.shape == (1, 512, 2, 2)
+
+
+def test_training_step_matches_torchvision():
+    """Train-mode outputs, gradients and updated batch-norm statistics equal the reference's."""
+    import torch
+
+    model, reference = assert_matches_reference("resnet.yaml", "18", torchvision.models.resnet18, (3, 32, 32))
+    model.train(), reference.train()
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    ours, theirs = model(x), reference(x)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+    ours.square().mean().backward()
+    theirs.square().mean().backward()
+    grads = dict(reference.named_parameters())
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name].grad, rtol=1e-4, atol=1e-6, msg=name)
+    buffers = dict(reference.named_buffers())
+    for name, b in model.named_buffers():
+        torch.testing.assert_close(b, buffers[name], msg=name)

@@ -41,6 +41,9 @@ class Op:
     # False for views, ops that may return their input (dropout in eval), and ops such as
     # sigmoid whose backward reads their own output.
     fresh_output: ClassVar[bool] = False
+    # True for ops whose output is their input itself or a scaled copy (dropout, stochastic
+    # depth, identity): the output may be overwritten exactly when their input may.
+    transparent: ClassVar[bool] = False
     # True when `to_call` can write into its input (`inplace=True`).
     can_run_inplace: ClassVar[bool] = False
     # True when the op lowers to a module (has parameters, buffers or train/eval behaviour).

@@ -35,6 +35,12 @@ def _window(a: MaxPoolAttrs | AvgPoolAttrs, x: Shape, dilation: IntOrPair) -> tu
     return spatial_out((x[1], x[2]), kernel, stride, padding, pair(dilation, "dilation"), a.ceil_mode)
 
 
+def _non_default(a: MaxPoolAttrs | AvgPoolAttrs) -> dict[str, object]:
+    """Keyword arguments that differ from the defaults, as a person would write the call."""
+    fields = type(a).model_fields
+    return {k: v for k, v in a.model_dump().items() if k != "kernel" and v != fields[k].default}
+
+
 @register
 class MaxPool2d(Op):
     fresh_output = True
@@ -46,7 +52,7 @@ class MaxPool2d(Op):
         return ((ins[0][0], *_window(a, ins[0], a.dilation)),)
 
     def to_call(self, a: MaxPoolAttrs, args: list[str], inplace: bool) -> str:
-        return call("F.max_pool2d", Var(args[0]), a.kernel, a.stride, a.padding, a.dilation, a.ceil_mode)
+        return call("F.max_pool2d", Var(args[0]), a.kernel, **_non_default(a))
 
 
 @register
@@ -60,7 +66,7 @@ class AvgPool2d(Op):
         return ((ins[0][0], *_window(a, ins[0], 1)),)
 
     def to_call(self, a: AvgPoolAttrs, args: list[str], inplace: bool) -> str:
-        return call("F.avg_pool2d", Var(args[0]), a.kernel, a.stride, a.padding, a.ceil_mode, a.count_include_pad)
+        return call("F.avg_pool2d", Var(args[0]), a.kernel, **_non_default(a))
 
 
 class AdaptivePoolAttrs(Attrs):

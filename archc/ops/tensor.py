@@ -68,6 +68,7 @@ class DropoutAttrs(Attrs):
 
 @register
 class Dropout(Op):
+    transparent = True
     name = "dropout"
     Attrs = DropoutAttrs
     stateful = True  # behaves differently in train and eval mode
@@ -89,6 +90,7 @@ class StochasticDepthAttrs(Attrs):
 @register
 class StochasticDepth(Op):
     """Drops a residual branch per sample ('row') or per batch, as torchvision.ops.StochasticDepth."""
+    transparent = True
 
     name = "stochastic_depth"
     Attrs = StochasticDepthAttrs
@@ -105,6 +107,7 @@ class StochasticDepth(Op):
 
 @register
 class Identity(Op):
+    transparent = True
     name = "identity"
 
     def infer(self, a: Attrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
