@@ -65,6 +65,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from archc.api import load_spec
     from archc.summary import as_json, table_text
 
+    if args.depth is not None and args.depth < 1:
+        raise UsageError(f"--depth must be 1 or more (1 shows the top level), got {args.depth}")
     network = load_spec(args.spec, args.variant, **parse_set(args.set))
     if args.json:
         print(json.dumps(as_json(network, args.depth), indent=2))
@@ -115,7 +117,7 @@ def make_parser() -> argparse.ArgumentParser:
         p.set_defaults(run=run)
         if name == "summary":
             p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-            p.add_argument("--depth", type=int, default=None, help="show nodes down to this nesting depth")
+            p.add_argument("--depth", type=int, default=None, help="show this many levels of nesting (1: the top level only)")
         else:
             p.add_argument("-o", "--output", metavar="FILE.pt2", help="save a torch.export program")
     return parser

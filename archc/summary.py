@@ -50,7 +50,9 @@ def as_json(network: Network, max_depth: int | None = None) -> dict[str, Any]:
 def totals_text(network: Network) -> str:
     title = network.name + (f" ({network.variant})" if network.variant else "")
     ins = ", ".join(f"{k} {shape_text((v,))}" for k, v in network.input_shapes.items())
-    outs = ", ".join(f"{k} {shape_text((v,))}" for k, v in network.output_shapes.items())
+    outs = ", ".join(
+        f"{o.name} {shape_text((o.shape,))}" + (" (training only)" if o.training_only else "") for o in network.graph.outputs
+    )
     return (
         f"{title}: {network.total_params:,} params, {network.total_macs:,} multiply-adds\n"
         f"  input:  {ins}\n  output: {outs}"

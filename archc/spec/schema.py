@@ -155,9 +155,12 @@ def decode_items(items: list[Any], source: Source, path: DataPath) -> tuple[Node
 def decode_item(item: Any, source: Source, path: DataPath) -> NodeSpec:
     if isinstance(item, str):
         return _node(None, NodeFields(op=item), source, path)
-    if isinstance(item, dict) and len(item) == 1 and next(iter(item)) not in _NODE_KEYS:
+    if isinstance(item, dict) and len(item) == 1:
         name, value = next(iter(item.items()))
-        return _named_item(name, value, source, path + (name,))
+        if name not in _NODE_KEYS:
+            return _named_item(name, value, source, path + (name,))
+        if isinstance(value, (dict, list)) and name != "body":
+            raise spec_error(source.key_at(path + (name,)), f"{name!r} is a reserved key and cannot name a node")
     if isinstance(item, dict):
         return _node(None, validate_model(NodeFields, item, source, path), source, path)
     raise spec_error(
