@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench venv clean
+.PHONY: demo test test-slow fuzz bench dot venv clean
 
 venv: $(STAMP)
 
@@ -15,14 +15,28 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Graphviz's `dot` lays out `archc draw` diagrams. Installed here where it is missing and
+# the system package manager is usable; otherwise say how to get it.
+dot:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Graphviz (dot)"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	  else \
+	    echo "note: Graphviz's 'dot' is missing; install the 'graphviz' package to render diagrams"; \
+	  fi; }
+
+demo: $(STAMP) dot
 	$(PY) -m archc build specs/googlenet.yaml
 
-test: $(STAMP)
+test: $(STAMP) dot
 	$(PY) -m pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) dot
 	$(PY) -m pytest -q -m slow
+
+fuzz: $(STAMP)
+	ARCHC_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q -m fuzz -p no:cacheprovider tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(PY) bench/forward_latency.py

@@ -1,0 +1,32 @@
+"""archc validate SPEC...: check specs; exit 1 if any is invalid."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from archc.commands._common import EXIT_INVALID, EXIT_OK
+from archc.errors import SpecError
+
+NAME = "validate"
+HELP = "check specs; exit 1 if any is invalid"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("specs", nargs="+", metavar="SPEC")
+    parser.add_argument("--variant", help="check this variant (default: the spec's default)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing for valid specs")
+
+
+def run(args: argparse.Namespace) -> int:
+    from archc.api import load_spec
+
+    status = EXIT_OK
+    for path in args.specs:
+        try:
+            load_spec(path, args.variant)
+            if not args.quiet:
+                print(f"{path}: ok")
+        except SpecError as exc:
+            print(exc.format(), file=sys.stderr)
+            status = EXIT_INVALID
+    return status
