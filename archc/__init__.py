@@ -1,6 +1,8 @@
 """archc: a declarative architecture-spec compiler (YAML spec -> IR -> shapes -> PyTorch)."""
 from archc.api import build, load_spec
+from archc.drawing import draw
 from archc.errors import SpecError
+from archc.spec.limits import Limits
 
-__all__ = ["SpecError", "build", "load_spec"]
+__all__ = ["Limits", "SpecError", "build", "draw", "load_spec"]
 __version__ = "0.1.0"

@@ -41,6 +41,8 @@ class SpecError(Exception):
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # The same problem reached twice (a bad block used in two places) is reported once.
+        self.diagnostics = list(dict.fromkeys(self.diagnostics))
         super().__init__(self.format())
 
     def format(self) -> str:

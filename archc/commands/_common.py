@@ -17,6 +17,9 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC")
     parser.add_argument("--variant", help="a variant named in the spec")
     parser.add_argument("--set", action="append", default=[], metavar="K=V", help="override a param (repeatable)")
+    parser.add_argument(
+        "--outputs", metavar="NAME[,NAME...]", help="output these intermediate nodes instead (dotted paths: layer3,layer4)"
+    )
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -47,4 +50,5 @@ def load(args: argparse.Namespace) -> Any:
     """The spec named on the command line, with its variant and --set params, expanded."""
     from archc.api import load_spec
 
-    return load_spec(args.spec, args.variant, **parse_set(args.set))
+    outputs = [n.strip() for n in args.outputs.split(",") if n.strip()] if getattr(args, "outputs", None) else None
+    return load_spec(args.spec, args.variant, outputs=outputs, params=parse_set(args.set))

@@ -27,7 +27,7 @@ def evaluate(value: Any, env: Mapping[str, Any], where: Location) -> Any:
         try:
             return _parsed(value).evaluate(env)
         except ExprError as exc:
-            raise spec_error(where.shifted(exc.offset), f"in expression {value!r}: {exc.message}") from None
+            raise spec_error(where.shifted(exc.offset), f"in expression {quoted(value)}: {exc.message}") from None
     if isinstance(value, list):
         return tuple(evaluate(v, env, where) for v in value)
     return value
@@ -46,14 +46,21 @@ def template(text: str, env: Mapping[str, Any], where: Location) -> str:
     try:
         return render_template(text, env)
     except ExprError as exc:
-        raise spec_error(where.shifted(exc.offset), f"in name template {text!r}: {exc.message}") from None
+        raise spec_error(where.shifted(exc.offset), f"in name template {quoted(text)}: {exc.message}") from None
 
 
 def call_of(text: str, where: Location) -> Call:
     try:
         return _parsed_call(text)
     except ExprError as exc:
-        raise spec_error(where.shifted(exc.offset), f"{exc.message}") from None
+        # parse_call's own messages quote the call already
+        message = exc.message if text.strip()[:40] in exc.message else f"in {quoted(text)}: {exc.message}"
+        raise spec_error(where.shifted(exc.offset), message) from None
+
+
+def quoted(text: str, most: int = 60) -> str:
+    """An expression for a message: quoted, and cut short (the location shows where)."""
+    return repr(text if len(text) <= most else text[: most - 3] + "...")
 
 
 @dataclass(frozen=True)
@@ -64,13 +71,17 @@ class Argument:
 
 def bind(
     call: Call, extra: Mapping[str, Any], order: list[str], env: Mapping[str, Any], where: Location, what: str,
-    extra_where: Mapping[str, Location],
+    extra_where: Mapping[str, tuple[Location, Location]],
 ) -> dict[str, Argument]:
-    """Evaluate a call's arguments and map them to parameter names, in declaration order."""
+    """Evaluate a call's arguments and map them to parameter names, in declaration order.
+
+    `extra` holds the `args:` mapping, `extra_where` its keys' and values' locations.
+    """
     errors = Collector()
     bound: dict[str, Argument] = {}
     if len(call.args) > len(order):
-        errors.error(where.shifted(call.arg_offsets[len(order)]), f"{what} takes at most {len(order)} positional arguments ({', '.join(order)}), got {len(call.args)}")
+        most = f"{len(order)} positional argument{'s' if len(order) != 1 else ''} ({', '.join(order)})" if order else "no arguments"
+        errors.error(where.shifted(call.arg_offsets[len(order)]), f"{what} takes {'at most ' if order else ''}{most}, got {len(call.args)}")
     for name, expr, offset in zip(order, call.args, call.arg_offsets):
         bound[name] = _argument(expr, env, where.shifted(offset), errors)
     for (name, expr), offset in zip(call.kwargs, call.kwarg_offsets):
@@ -82,11 +93,11 @@ def bind(
         else:
             bound[name] = _argument(expr, env, at, errors)
     for name, raw in extra.items():
-        at = extra_where.get(name, where)
+        key_at, at = extra_where.get(name, (where, where))
         if name not in order:
-            errors.error(at, f"{what} has no argument {name!r}{did_you_mean(name, order)}", f"arguments: {', '.join(order) or '(none)'}")
+            errors.error(key_at, f"{what} has no argument {name!r}{did_you_mean(name, order)}", f"arguments: {', '.join(order) or '(none)'}")
         elif name in bound:
-            errors.error(at, f"{what} got {name!r} twice")
+            errors.error(key_at, f"{what} got {name!r} twice")
         else:
             try:
                 bound[name] = Argument(evaluate(raw, env, at), at)
@@ -100,7 +111,7 @@ def _argument(expr: Expr, env: Mapping[str, Any], where: Location, errors: Colle
     try:
         return Argument(expr.evaluate(env), where)
     except ExprError as exc:
-        errors.error(where.shifted(exc.offset), f"in expression {expr.source!r}: {exc.message}")
+        errors.error(where.shifted(exc.offset), f"in expression {quoted(expr.source)}: {exc.message}")
         return Argument(None, where)
 
 
@@ -111,20 +122,54 @@ def validate_attrs(model: type[BaseModel], bound: dict[str, Argument], where: Lo
         return model.model_validate(data)
     except ValidationError as exc:
         errors = Collector()
-        seen: set[str] = set()
+        by_field: dict[str, list[Mapping[str, Any]]] = {}
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else ""
-            if field in seen:  # a union reports once per member; the first says enough
-                continue
-            seen.add(field)
-            at = bound[field].where if field in bound else where
-            if err["type"] == "missing":
-                errors.error(where, f"{what}: missing required argument {field!r}")
-            else:
-                got = data.get(field, err.get("input"))
-                errors.error(at, f"{what}: {field}: {_message(err)}, got {got!r}")
+            by_field.setdefault(str(err["loc"][0]) if err["loc"] else "", []).append(err)
+        missing = [name for name, errs in by_field.items() if errs[0]["type"] == "missing"]
+        if missing:
+            listed = " and ".join(", ".join(map(repr, missing)).rsplit(", ", 1))
+            errors.error(where, f"{what}: missing required argument{'s' if len(missing) > 1 else ''} {listed}")
+        for name, errs in by_field.items():
+            if name not in missing:
+                errors.error(bound[name].where if name in bound else where, f"{what}: {_field_problem(name, errs)}")
         errors.raise_if_any()
         raise
+
+
+def _field_problem(name: str, errs: list[Mapping[str, Any]]) -> str:
+    """The telling error of one argument: a union reports one per member type."""
+    telling = [e for e in errs if not _type_mismatch(e)]
+    if telling:
+        err = telling[0]
+        label = name + "".join(f"[{p}]" for p in err["loc"][1:] if isinstance(p, int))
+        if err["type"] in ("too_long", "too_short"):
+            bound = err.get("ctx", {}).get("max_length" if err["type"] == "too_long" else "min_length")
+            most = "at most" if err["type"] == "too_long" else "at least"
+            return f"{label}: expected {most} {bound} value{'s' if bound != 1 else ''}, got {_shown(err.get('input'))}"
+        return f"{label}: {_message(err)}, got {_shown(err.get('input'))}"
+    kinds = list(dict.fromkeys(_EXPECTED.get(e["type"], "another type") for e in errs))
+    expected = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
+    return f"{name}: expected {expected}, got {_shown(errs[0].get('input'))}"
+
+
+_EXPECTED = {
+    "int_type": "an int", "float_type": "a number", "bool_type": "true/false", "string_type": "a string",
+    "tuple_type": "a list", "literal_error": "one of the listed strings", "none_required": "null",
+}
+
+
+def _type_mismatch(err: Mapping[str, Any]) -> bool:
+    # A union member whose type the value does not have; its error says nothing about the value.
+    if err["type"] == "literal_error":
+        return not isinstance(err.get("input"), str)
+    return err["type"] in _EXPECTED
+
+
+def _shown(value: Any) -> str:
+    # As the user wrote it: lists in brackets (expressions give tuples).
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return repr(value)
 
 
 def _message(err: Mapping[str, Any]) -> str:

@@ -11,20 +11,23 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Mapping
 
-from archc.errors import Collector, Location, SpecError, spec_error
+from archc.errors import Collector, Diagnostic, Location, SpecError, spec_error
 from archc.ir.bind import bind, call_of, evaluate, expression_names, template, validate_attrs
 from archc.ir.graph import Graph, Node, Output, Ref
-from archc.ir.scope import INPUT, Scope, check_node_name
+from archc.ir.scope import FAILED, INPUT, Broken, Scope, check_node_name
 from archc.ops import OPS, ShapeError
 from archc.ops.base import Shape, fmt
 from archc.spec.expr import did_you_mean
+from archc.spec.limits import DEFAULT_LIMITS, Limits
 from archc.spec.schema import BlockFields, NodeFields, NodeSpec, OutputFields, SpecFields
 from archc.spec.source import DataPath, Source
 
-MAX_REPEAT = 100_000
-MAX_NODES = 1_000_000
-MAX_NESTING = 64
 PROVISIONAL_COUNT = 2**31
+
+
+class LimitError(SpecError):
+    """A resource limit was reached: stop expanding at once (every later item would hit it
+    too), keeping the independent errors found so far."""
 
 
 class Expander:
@@ -32,14 +35,20 @@ class Expander:
 
     def __init__(
         self, spec: SpecFields, body: tuple[NodeSpec, ...], blocks: dict[str, tuple[NodeSpec, ...]],
-        source: Source, params: dict[str, Any], block_totals: Mapping[str, int],
+        source: Source, params: dict[str, Any], block_totals: Mapping[str, int], limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.spec, self.body, self.blocks, self.source = spec, body, blocks, source
         self.params = params
         self.block_totals = block_totals
+        self.limits = limits
         self.block_seen: Counter[str] = Counter()
         self.stack: list[str] = []  # blocks being expanded, to name a cycle
+        self.prefix: list[str] = []  # names of the enclosing groups, for messages ('layer1.0.conv1')
         self.node_count = 0
+        self.repeats: list[_RepeatProgress] = []  # the repeats being expanded, outermost first
+        # The first problem found at each place: a place in a block reached again from
+        # another instance (with another instance path in its message) is not reported twice.
+        self.reported: dict[Location, Diagnostic] = {}
         self.reads_block_count = False
 
     # Whole network --------------------------------------------------------------
@@ -72,24 +81,59 @@ class Expander:
     # Sequences and items --------------------------------------------------------
 
     def sequence(self, items: tuple[NodeSpec, ...], scope: Scope, env: dict[str, Any], depth: int) -> None:
-        if depth > MAX_NESTING:
-            raise spec_error(self.where(items[0]) if items else Location(self.source.path, 1, 1), f"blocks and groups nest deeper than {MAX_NESTING} levels")
+        """Expand items in order. After an error, later items that do not read the failed
+        one are still expanded, so independent errors are all reported, and those that do
+        are skipped silently: one mistake, one message."""
+        if depth > self.limits.max_nesting and items:
+            chain = f"blocks being expanded: {' -> '.join(self.stack[-8:])}" if self.stack else ""
+            raise spec_error(self.where(items[0]), f"blocks, groups and repeats nest deeper than {self.limits.max_nesting} levels (Limits.max_nesting)", *([chain] if chain else []))
         outer_pending = dict(scope.pending)
         scope.pending = {s.name: self.where(s) for s in items if s.name and "{" not in s.name} | outer_pending
         errors = Collector()
+        silent = False
         for spec in items:
             scope.pending.pop(spec.name or "", None)
             try:
                 self.item(spec, scope, env, depth)
-            except SpecError as exc:
-                # Later items would mostly fail again on what this one did not define.
+            except LimitError as exc:
                 errors.add(exc)
-                break
+                raise LimitError(errors.diagnostics) from None
+            except SpecError as exc:
+                fresh = [d for d in exc.diagnostics if self.reported.setdefault(d.location, d) is d]
+                errors.add(SpecError(fresh))
+                silent = silent or not fresh
+                self.failed(spec, scope, env)
+            except Broken:
+                silent = True
+                self.failed(spec, scope, env)
         scope.pending = outer_pending
         errors.raise_if_any()
+        if silent:
+            raise Broken()  # what failed here is reported elsewhere
+
+    def failed(self, spec: NodeSpec, scope: Scope, env: Mapping[str, Any]) -> None:
+        """Record what a failed item would have defined, so nothing reading it is reported."""
+        if spec.name is not None:
+            try:
+                scope.broken.add(template(spec.name, env, self.where(spec)))
+            except SpecError:
+                scope.lenient = True
+        for name in _names_inside(spec.items or ()):
+            if "{" in name:
+                scope.lenient = True  # names only known once expanded
+            scope.broken.add(name)
+        if spec.name is None and spec.items is None:
+            scope.broken.add(str(scope.position))
+            scope.position += 1
+        if spec.fields.repeat is not None and spec.name is None:
+            scope.lenient = True  # its instances' names are not known
+        scope.broken.add(FAILED)
+        scope.prev = Ref(FAILED)
 
     def item(self, spec: NodeSpec, scope: Scope, env: dict[str, Any], depth: int) -> None:
         f = spec.fields
+        self.count_node(spec)
+        scope.current = spec.name
         if f.if_ is not None and not _reads_input(f.if_) and not self.truth(f.if_, env, self.at(spec, "if")):
             # Decided before `from` is resolved: an absent node may name inputs that are absent too.
             scope.skip(self.name(spec, env) if spec.name else None, self.first_input_if_any(spec, scope))
@@ -103,7 +147,7 @@ class Expander:
             self.repeat(spec, scope, inputs, env, local, depth)
         elif spec.name is None and spec.items is not None:
             scope.prev = inputs[0]
-            self.sequence(spec.items, scope, env, depth)
+            self.sequence(spec.items, scope, env, depth + 1)
         else:
             name = self.name(spec, env) if spec.name else str(scope.position)
             if spec.items is not None:
@@ -114,13 +158,13 @@ class Expander:
     def first_input_if_any(self, spec: NodeSpec, scope: Scope) -> Ref | None:
         try:
             return self.inputs(spec, scope)[0]
-        except SpecError:
+        except (SpecError, Broken):
             return None
 
     def inputs(self, spec: NodeSpec, scope: Scope) -> list[Ref]:
         raw = spec.fields.from_
         if raw is None:
-            return [scope.prev]
+            return [scope.previous()]
         refs = raw if isinstance(raw, list) else [raw]
         base: DataPath = spec.path + ("from",)
         if not refs:
@@ -135,30 +179,54 @@ class Expander:
 
     def repeat(self, spec: NodeSpec, scope: Scope, inputs: list[Ref], env: dict[str, Any], local: dict[str, Any], depth: int) -> None:
         f = spec.fields
-        count = evaluate(f.repeat, local, self.at(spec, "repeat"))
-        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPEAT:
-            raise spec_error(self.at(spec, "repeat"), f"repeat count must be an int from 0 to {MAX_REPEAT}, got {count!r}")
+        count = self.repeat_count(spec, local)
         inner_fields = f.model_copy(update={"repeat": None, "names": None, "from_": None, "if_": None})
         names = f.names or ("{i}" if spec.name is not None else None)
-        instances = [
-            spec.model_copy(update={"name": names, "fields": inner_fields}) for _ in range(count)
-        ]
-        if spec.name is None:
+        names_where = self.at(spec, "names") if f.names else self.where(spec)
+        if names is not None and count > 1 and "{" not in names:
+            raise spec_error(names_where, f"names {names!r} would give all {count} instances the same name; use '{{i}}' in it")
+        target, nested = scope, depth
+        if spec.name is not None:
+            target, nested = Scope(((INPUT, scope.shape(inputs[0])),)), depth + 1
+            self.prefix.append(self.name(spec, env))
+        else:
             scope.prev = inputs[0]
-            for i, instance in enumerate(instances):
-                self.item(instance, scope, env | {"i": i}, depth)
-            return
-        container = Scope(((INPUT, scope.shape(inputs[0])),))
-        for i, instance in enumerate(instances):
-            self.item(instance, container, env | {"i": i}, depth + 1)
-        name = self.name(spec, env)
-        scope.add(self.node_from_scope(name, None, container, inputs, scope, spec))
+        progress = _RepeatProgress(self.at(spec, "repeat"), count)
+        self.repeats.append(progress)
+        try:
+            for i in range(count):
+                instance_env = env | {"i": i}
+                name = _escaped(template(names, instance_env, names_where)) if names is not None else None
+                progress.start(i, self.node_count)
+                self.item(spec.model_copy(update={"name": name, "fields": inner_fields}), target, instance_env, nested)
+                progress.finish(self.node_count)
+        finally:
+            self.repeats.pop()
+            if spec.name is not None:
+                self.prefix.pop()
+        if spec.name is not None:
+            scope.add(self.node_from_scope(self.name(spec, env), None, target, inputs, scope, spec))
+
+    def repeat_count(self, spec: NodeSpec, local: dict[str, Any]) -> int:
+        where = self.at(spec, "repeat")
+        count = evaluate(spec.fields.repeat, local, where)
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise spec_error(where, f"repeat count must be an int, got {count!r}")
+        if count < 0:
+            raise spec_error(where, f"repeat count must be 0 or more, got {count}")
+        if count > self.limits.max_repeat:
+            raise spec_error(where, f"repeat count {count:,} is more than the limit of {self.limits.max_repeat:,} (Limits.max_repeat)")
+        return count
 
     def group(self, name: str, block: str | None, items: tuple[NodeSpec, ...], inputs: list[Ref], scope: Scope, env: dict[str, Any], spec: NodeSpec, depth: int, output: Any = None) -> Node:
         if len(inputs) != 1:
             raise spec_error(self.at(spec, "from"), f"{'block ' + repr(block) if block else 'a group'} takes one input, got {len(inputs)}")
         inner = Scope(((INPUT, scope.shape(inputs[0])),))
-        self.sequence(items, inner, env, depth + 1)
+        self.prefix.append(name)
+        try:
+            self.sequence(items, inner, env, depth + 1)
+        finally:
+            self.prefix.pop()
         if output is not None:
             inner.prev = inner.resolve(output, self.source.at(("blocks", block or "", "output")))
         return self.node_from_scope(name, block, inner, inputs, scope, spec)
@@ -175,19 +243,21 @@ class Expander:
         where = self.op_where(spec)
         call = call_of(spec.fields.op or "", where)
         target = call.name
+        notes = []
         if target not in OPS and target not in self.blocks and isinstance(env.get(target), str):
             target = env[target]  # a param naming the op or block to use, as `block: bottleneck`
-        args_where = {k: self.source.at(spec.path + ("args", k)) for k in spec.fields.args}
+            notes.append(f"{call.name!r} is a param whose value is {target!r}")
+        args_where = {k: (self.source.key_at(spec.path + ("args", k)), self.source.at(spec.path + ("args", k))) for k in spec.fields.args}
         if target in OPS:
             return self.op_node(name, target, call, spec, inputs, scope, env, where, args_where)
         if target in self.blocks:
             return self.block_node(name, target, call, spec, inputs, scope, env, where, args_where, depth)
         known = list(OPS) + list(self.blocks)
-        raise spec_error(where.shifted(call.name_offset), f"unknown op or block {target!r}{did_you_mean(target, known)}")
+        raise spec_error(where.shifted(call.name_offset), f"unknown op or block {target!r}{did_you_mean(target, known)}", *notes)
 
     def op_node(self, name, op_name, call, spec, inputs, scope, env, where, args_where) -> Node:
         op = OPS[op_name]
-        what = f"{op_name} {name!r}"
+        what = f"{op_name} {'.'.join(self.prefix + [name])!r}"
         n = len(inputs)
         if n < op.min_inputs or (op.max_inputs is not None and n > op.max_inputs):
             wanted = f"{op.min_inputs}" if op.min_inputs == op.max_inputs else f"at least {op.min_inputs}"
@@ -198,9 +268,8 @@ class Expander:
         try:
             outs = op.infer(attrs, in_shapes)
         except ShapeError as exc:
-            sources = ", ".join(f"{fmt(s)} from {r.node!r}" for r, s in zip(inputs, in_shapes))
+            sources = ", ".join(_source_of(r, s, scope) for r, s in zip(inputs, in_shapes))
             raise spec_error(where, f"{what}: {exc}", f"input{'s' if n > 1 else ''}: {sources}") from None
-        self.count_node(where)
         return Node(
             name, tuple(inputs), in_shapes, outs, self.where(spec), op=op_name, attrs=attrs,
             own_params=op.params(attrs, in_shapes), own_macs=op.macs(attrs, in_shapes, outs),
@@ -218,7 +287,7 @@ class Expander:
             if param in bound:
                 block_env[param] = bound[param].value
             elif default is None:
-                raise spec_error(where, f"block {block!r} needs argument {param!r}")
+                raise spec_error(where, f"block {block!r}: missing required argument {param!r}")
             else:
                 block_env[param] = evaluate(default, dict(self.params), self.source.at(("blocks", block, "params", param))) if not isinstance(default, str) else default
         block_env["block_index"] = self.block_seen[block]
@@ -240,10 +309,21 @@ class Expander:
             raise spec_error(where, f"condition must be true or false, got {result!r}")
         return result
 
-    def count_node(self, where: Location) -> None:
+    def count_node(self, spec: NodeSpec) -> None:
+        # Every item counts, skipped ones too: empty repeats in repeats are work as well.
         self.node_count += 1
-        if self.node_count > MAX_NODES:
-            raise spec_error(where, f"the network expands to more than {MAX_NODES} nodes")
+        limit = self.limits.max_nodes
+        if self.node_count > limit:
+            raise LimitError([Diagnostic(self.where(spec), f"the network expands to more than {limit:,} nodes (Limits.max_nodes)")])
+        # Nested repeats multiply: stop as soon as the instances still to come, each taken as
+        # big as the smallest one so far, would pass the limit, instead of expanding up to it.
+        ahead = [(r.remaining * r.estimate(self.node_count), r) for r in self.repeats]
+        if ahead and self.node_count + sum(a for a, _ in ahead) > limit:
+            _, worst = max(ahead, key=lambda pair: pair[0])
+            size = worst.estimate(self.node_count)
+            note = f"its first instance has {size:,} nodes so far" if worst.done == 0 else f"its smallest instance has {size:,} nodes"
+            message = f"a repeat of {worst.count:,} would expand the network past {limit:,} nodes (Limits.max_nodes)"
+            raise LimitError([Diagnostic(worst.where, message, (note,))])
 
     def where(self, spec: NodeSpec) -> Location:
         return self.source.key_at(spec.path) if spec.name is not None else self.source.at(spec.path)
@@ -253,6 +333,57 @@ class Expander:
 
     def op_where(self, spec: NodeSpec) -> Location:
         return self.source.value_marks.get(spec.path + ("op",)) or self.source.at(spec.path)
+
+
+class _RepeatProgress:
+    """How far one repeat has got, to project how many nodes its remaining instances add."""
+
+    def __init__(self, where: Location, count: int) -> None:
+        self.where, self.count = where, count
+        self.done = 0
+        self.remaining = count
+        self.began = 0
+        self.smallest: int | None = None  # nodes in the smallest finished instance
+
+    def start(self, index: int, node_count: int) -> None:
+        self.remaining = self.count - index - 1
+        self.began = node_count
+
+    def finish(self, node_count: int) -> None:
+        size = node_count - self.began
+        self.smallest = size if self.smallest is None else min(self.smallest, size)
+        self.done += 1
+
+    def estimate(self, node_count: int) -> int:
+        """Nodes per remaining instance: the smallest finished one, or the current one so far."""
+        return self.smallest if self.smallest is not None else node_count - self.began
+
+
+def _names_inside(items: tuple[NodeSpec, ...]) -> list[str]:
+    """Names a spliced (unnamed) group or repeat defines in its enclosing sequence."""
+    names = []
+    for s in items:
+        if s.name is not None:
+            names.append(s.name)
+        elif s.items:
+            names += _names_inside(s.items)
+        if s.fields.names:
+            names.append(s.fields.names)
+    return names
+
+
+def _escaped(name: str) -> str:
+    # A rendered name goes through template() again; braces from a param value stay literal.
+    return name.replace("{", "{{").replace("}", "}}")
+
+
+def _source_of(ref: Ref, shape: Shape, scope: Scope) -> str:
+    """`9216 from 'flatten' (flattened from 256x6x6)`: where an input came from, for notes."""
+    text = f"{fmt(shape)} from {str(ref)!r}"
+    node = scope.node(ref.node)
+    if node is not None and node.op == "flatten" and node.in_shapes[0] != shape:
+        text += f" (flattened from {fmt(node.in_shapes[0])})"
+    return text
 
 
 def _reads_input(condition: Any) -> bool:

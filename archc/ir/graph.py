@@ -119,8 +119,8 @@ class Graph:
                     problems.append(f"{n.name!r} reads {ref}, which is not defined before it")
             if n.body is not None:
                 problems += [f"{n.name}.{p}" for p in n.body.lint()]
-                if len(n.body.outputs) != 1 or n.body.outputs[0].shape != n.out_shapes[0]:
-                    problems.append(f"{n.name!r}: body output does not match the node's shape")
+                if tuple(o.shape for o in n.body.outputs) != n.out_shapes:
+                    problems.append(f"{n.name!r}: body outputs do not match the node's shapes")
             known[n.name] = len(n.out_shapes)
         for o in self.outputs:
             if o.ref.node not in known:
@@ -138,6 +138,12 @@ class Network:
     params: dict[str, Any]
     graph: Graph
     path: str
+    # Initialisation per node path: {"layer1.0.conv1": {"weight": InitCall, ...}}.
+    init_plan: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Names of intermediate outputs when the network is a feature extractor.
+    extracted: tuple[str, ...] = ()
+    # Where the spec names the network, for errors about the whole of it (too many parameters).
+    location: Location | None = None
 
     @property
     def total_params(self) -> int:

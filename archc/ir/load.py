@@ -8,34 +8,48 @@ from archc.errors import Collector, Location, SpecError, spec_error
 from archc.ir.bind import call_of, evaluate
 from archc.ir.expand import Expander, reads_block_count
 from archc.ir.graph import Network
-from archc.ir.scope import INPUT
+from archc.ir.init_plan import resolve_init
+from archc.ir.scope import INPUT, check_node_name
 from archc.ops import OPS
 from archc.spec.expr import did_you_mean
-from archc.spec.schema import NodeSpec, SpecFields, parse_spec
+from archc.spec.limits import DEFAULT_LIMITS, Limits
+from archc.spec.schema import NodeSpec, SpecFields, described, parse_spec
 from archc.spec.source import Source, load_source, read_spec_text
 
 
-def load_network(path: str | Path, variant: str | None = None, params: Mapping[str, Any] | None = None) -> Network:
+def load_network(
+    path: str | Path, variant: str | None = None, params: Mapping[str, Any] | None = None,
+    limits: Limits | None = None,
+) -> Network:
     """Read, validate and expand a spec; raise SpecError with every problem found."""
-    source = load_source(read_spec_text(path), str(path))
-    return expand_source(source, variant, params or {})
+    limits = limits or DEFAULT_LIMITS
+    source = load_source(read_spec_text(path, limits.max_file_bytes), str(path), limits.max_yaml_values)
+    try:
+        return expand_source(source, variant, params or {}, limits)
+    except RecursionError:
+        # Only reachable with limits raised far above the defaults (nesting is bounded by them).
+        raise spec_error(source.at(("body",)), "the spec nests too deeply to expand (Limits.max_nesting)") from None
 
 
-def expand_source(source: Source, variant: str | None, overrides: Mapping[str, Any]) -> Network:
+def expand_source(source: Source, variant: str | None, overrides: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Network:
     spec, body, blocks = parse_spec(source)
+    check_block_names(blocks, source)
     check_block_cycles(spec, blocks, source)
     variant_name, params = resolve_params(spec, source, variant, overrides)
     inputs = input_shapes(spec, source, params)
-    expander = Expander(spec, body, blocks, source, params, {})
+    expander = Expander(spec, body, blocks, source, params, {}, limits)
     graph = expander.network(inputs)
     if reads_block_count(spec, body, blocks):
         # `block_count` is only known once every instance is counted: expand again with it.
         totals = dict(expander.block_seen)
-        expander = Expander(spec, body, blocks, source, params, totals)
+        expander = Expander(spec, body, blocks, source, params, totals, limits)
         graph = expander.network(inputs)
         if dict(expander.block_seen) != totals:
             raise spec_error(source.at(("body",)), "the number of block instances depends on block_count itself")
-    return Network(spec.name, variant_name, spec.doc, params, graph, source.path)
+    plan = resolve_init(spec.init, graph, params, source)
+    return Network(
+        spec.name, variant_name, spec.doc, params, graph, source.path, init_plan=plan, location=source.at(("name",)),
+    )
 
 
 def resolve_params(
@@ -60,9 +74,17 @@ def resolve_params(
     for key, value in overrides.items():
         if key not in spec.params:
             errors.error(source.key_at(("params",)), f"unknown param {key!r}{did_you_mean(key, spec.params)}", f"params: {', '.join(spec.params) or '(none)'}")
+        elif not _plain(value):
+            errors.error(source.key_at(("params", key)), f"param {key!r} must be a number, string, bool, null or list of them, got {described(value)}")
         params[key] = value
     errors.raise_if_any()
     return chosen, {k: _frozen(v) for k, v in params.items()}
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, (list, tuple)):
+        return depth < 32 and all(_plain(v, depth + 1) for v in value)
+    return value is None or type(value) in (bool, int, float, str)
 
 
 def _frozen(value: Any) -> Any:
@@ -71,33 +93,70 @@ def _frozen(value: Any) -> Any:
 
 def input_shapes(spec: SpecFields, source: Source, params: dict[str, Any]) -> tuple[tuple[str, tuple[int, ...]], ...]:
     named = {INPUT: spec.input} if spec.input is not None else dict(spec.inputs or {})
+    if not named:
+        raise spec_error(source.at(("inputs",)), "'inputs' needs at least one named input shape")
+    errors = Collector()
     result = []
     for name, dims in named.items():
         base = ("input",) if spec.input is not None else ("inputs", name)
-        shape = tuple(evaluate(d, params, source.at(base + (i,))) for i, d in enumerate(dims))
-        if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
-            raise spec_error(source.at(base), f"input shape must be positive ints (channels first, no batch), got {list(shape)}")
-        result.append((name, shape))
+        if name != INPUT:
+            try:
+                check_node_name(name, source.key_at(base))
+            except SpecError as exc:
+                errors.add(exc)
+                continue
+        try:
+            result.append((name, _shape(dims, base, source, params)))
+        except SpecError as exc:
+            errors.add(exc)
+    errors.raise_if_any()
     return tuple(result)
+
+
+def _shape(dims: list[Any], base: tuple[str, ...], source: Source, params: dict[str, Any]) -> tuple[int, ...]:
+    if not dims:
+        raise spec_error(source.at(base), "an input shape needs at least one dim (channels first, no batch)")
+    shape = []
+    for i, d in enumerate(dims):
+        value = evaluate(d, params, source.at(base + (i,)))
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise spec_error(source.at(base + (i,)), f"input dims must be positive ints (channels first, no batch), got {value!r}")
+        shape.append(value)
+    return tuple(shape)
+
+
+def check_block_names(blocks: dict[str, Any], source: Source) -> None:
+    """A block named like an op could never be called: the op would win."""
+    errors = Collector()
+    for name in blocks:
+        if name in OPS:
+            errors.error(source.key_at(("blocks", name)), f"block {name!r} has the name of an op; rename the block")
+        elif not name.isidentifier():
+            errors.error(source.key_at(("blocks", name)), f"invalid block name {name!r}: use letters, digits and '_', not starting with a digit")
+    errors.raise_if_any()
 
 
 def check_block_cycles(spec: SpecFields, blocks: dict[str, tuple[NodeSpec, ...]], source: Source) -> None:
     """A block that uses itself, directly or through others, is an error naming the cycle."""
     uses = {name: _called_blocks(items, blocks, source) for name, items in blocks.items()}
     done: set[str] = set()
-
-    def visit(name: str, path: list[str]) -> None:
-        if name in path:
-            cycle = path[path.index(name):] + [name]
-            raise spec_error(source.key_at(("blocks", cycle[0])), f"block {cycle[0]!r} uses itself: {' -> '.join(cycle)}")
-        if name in done:
-            return
-        for callee in uses[name]:
-            visit(callee, path + [name])
-        done.add(name)
-
-    for name in blocks:
-        visit(name, [])
+    for root in blocks:
+        # Depth-first without recursion: a spec may chain thousands of blocks.
+        path: list[str] = []
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            name, next_callee = stack.pop()
+            if next_callee == 0:
+                if name in path:
+                    cycle = path[path.index(name):] + [name]
+                    raise spec_error(source.key_at(("blocks", cycle[0])), f"block {cycle[0]!r} uses itself: {' -> '.join(cycle)}")
+                if name in done:
+                    continue
+                path.append(name)
+            if next_callee < len(uses[name]):
+                stack += [(name, next_callee + 1), (uses[name][next_callee], 0)]
+            else:
+                done.add(path.pop())
 
 
 def _called_blocks(items: tuple[NodeSpec, ...], blocks: dict[str, Any], source: Source) -> list[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import keyword
+import re
 from dataclasses import dataclass, field
 
 from archc.errors import Location, SpecError, spec_error
@@ -34,8 +35,18 @@ def check_node_name(name: str, where: Location) -> None:
         raise spec_error(where, f"invalid node name {name!r}: use letters, digits and '_' (not starting with a digit), or a plain index")
     if name == INPUT:
         raise spec_error(where, f"{INPUT!r} is reserved: it names the input of the enclosing block")
-    if name in MODULE_ATTRIBUTES or name.startswith("_"):
+    if name.startswith("_"):
+        raise spec_error(where, f"node name {name!r} starts with '_', which torch.nn.Module keeps for its own attributes")
+    if name in MODULE_ATTRIBUTES:
         raise spec_error(where, f"node name {name!r} would clash with torch.nn.Module's own attribute {name!r}")
+
+
+class Broken(Exception):
+    """A node reads a node whose own error is already reported: skip it, report nothing more."""
+
+
+# The name `prev` takes after a failed item; no spec name can be empty.
+FAILED = ""
 
 
 @dataclass
@@ -50,6 +61,12 @@ class Scope:
     pending: dict[str, Location] = field(default_factory=dict)  # names later in the sequence
     prev: Ref = Ref(INPUT)
     position: int = 0  # the index an unnamed node gets, as in nn.Sequential
+    current: str | None = None  # the node being expanded, which cannot read itself
+    # After an error: names the failed items would have defined. References to them are
+    # not reported again (one root cause, one message); `lenient` when those names are
+    # not all known (templates), so any unknown name may be one of them.
+    broken: set[str] = field(default_factory=set)
+    lenient: bool = False
 
     def __post_init__(self) -> None:
         for name, shape in self.inputs:
@@ -59,6 +76,15 @@ class Scope:
 
     def shape(self, ref: Ref) -> Shape:
         return self.shapes[ref.node][ref.index]
+
+    def previous(self) -> Ref:
+        """The default input of the next node: the last node's output."""
+        if self.prev.node in self.broken:
+            raise Broken()
+        return self.prev
+
+    def node(self, name: str) -> Node | None:
+        return next((n for n in self.nodes if n.name == name), None)
 
     def add(self, node: Node) -> None:
         if node.name in self.shapes:
@@ -83,6 +109,8 @@ class Scope:
             if target is None:
                 raise spec_error(where, f"node {name!r} is absent (its 'if' is false) and has no single input to pass on")
             name, index = target.node, target.index if index == 0 else index
+        if name in self.broken or (self.lenient and name not in self.shapes):
+            raise Broken()
         if name not in self.shapes:
             raise self._unknown(name, where)
         count = len(self.shapes[name])
@@ -91,12 +119,33 @@ class Scope:
         return Ref(name, index)
 
     def _unknown(self, name: str, where: Location) -> SpecError:
+        if name == self.current:
+            return spec_error(where, f"node {name!r} cannot read its own output; 'from' names earlier nodes")
         if name in self.pending:
             return spec_error(
                 where, f"node {name!r} is defined later (at {self.pending[name]}); a node can only read earlier nodes"
             )
-        visible = list(self.shapes) + list(self.aliases)
-        return spec_error(where, f"unknown node {name!r}{did_you_mean(name, visible)}")
+        visible = [n for n in list(self.shapes) + list(self.aliases) if n]
+        if re.fullmatch(r"-\d+", name):
+            return spec_error(
+                where, f"'from: {name}' counts nodes backwards, which archc does not: name the node instead "
+                "(a node reads the previous one by default)", f"nodes before this one: {_listed(visible)}",
+            )
+        if name.isdigit():
+            numbered = [n for n in visible if n.isdigit()]
+            return spec_error(
+                where, f"unknown node {name!r}: unnamed nodes are numbered by position, and only "
+                f"{len(numbered)} come{'s' if len(numbered) == 1 else ''} before this one",
+                f"nodes before this one: {_listed(visible)}",
+            )
+        hint = did_you_mean(name, visible)
+        notes = [] if hint else [f"nodes before this one: {_listed(visible)}"]
+        return spec_error(where, f"unknown node {name!r}{hint}", *notes)
+
+
+def _listed(names: list[str], most: int = 12) -> str:
+    shown = ", ".join(names[-most:])
+    return ("..., " if len(names) > most else "") + shown
 
 
 def _split_ref(text: str, where: Location) -> tuple[str, int]:

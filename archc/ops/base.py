@@ -62,6 +62,10 @@ class Op:
         """Multiply-adds, counted as torchinfo does: only ops with weights count."""
         return 0
 
+    def tensors(self, attrs: Any) -> tuple[str, ...]:
+        """Names of the learnable tensors of the op's module, which `init` rules can set."""
+        return ()
+
     def to_module(self, attrs: Any, ins: tuple[Shape, ...]) -> Any:
         raise NotImplementedError(f"{self.name} is not stateful")
 
@@ -133,8 +137,8 @@ def spatial_out(
     out = tuple(pooled_size(hw[i], kernel[i], stride[i], padding[i], dilation[i], ceil_mode) for i in range(2))
     if min(out) < 1:
         raise ShapeError(
-            f"spatial size {hw[0]}x{hw[1]} is too small for kernel {kernel[0]}x{kernel[1]}, "
-            f"stride {stride[0]}, padding {padding[0]}: output would be {out[0]}x{out[1]}"
+            f"spatial size {fmt(hw)} is too small for kernel {fmt(kernel)}, stride {fmt(stride)}, "
+            f"padding {fmt(padding)}: the output would be empty"
         )
     return out  # type: ignore[return-value]
 

@@ -3,20 +3,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, NonNegativeInt, PositiveInt
 
 from archc.ops.base import Attrs, Op, Shape, ShapeError, expect_rank, fmt, numel, pair, pooled_size, register
 
-IntOrPair = int | tuple[int, int]
-Padding = int | tuple[int, int] | Literal["same", "valid"]
+# Sizes are checked here, so a zero kernel or a negative padding is reported at the argument.
+PositivePair = PositiveInt | tuple[PositiveInt, PositiveInt]
+Padding = NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt] | Literal["same", "valid"]
 
 
 class ConvAttrs(Attrs):
     out: int = Field(ge=1)
-    kernel: IntOrPair
-    stride: IntOrPair = 1
+    kernel: PositivePair
+    stride: PositivePair = 1
     padding: Padding = 0
-    dilation: IntOrPair = 1
+    dilation: PositivePair = 1
     groups: int = Field(1, ge=1)
     bias: bool = True
 
@@ -44,7 +45,12 @@ def _conv_lengths(sizes: Shape, a: ConvAttrs, dims: int) -> Shape:
             raise ShapeError(f"padding must be >= 0, got {a.padding}")
     out = tuple(pooled_size(sizes[i], kernel[i], stride[i], padding[i], dilation[i], False) for i in range(dims))
     if min(out) < 1:
-        raise ShapeError(f"input {fmt(sizes)} is too small for kernel {fmt(kernel)} (output would be {fmt(out)})")
+        span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        dilated = f" dilated by {fmt(dilation)} (spanning {fmt(span)})" if span != kernel else ""
+        raise ShapeError(
+            f"spatial size {fmt(sizes)} is too small for kernel {fmt(kernel)}{dilated}, stride {fmt(stride)}, "
+            f"padding {fmt(padding)}: the output would be empty"
+        )
     return out
 
 
@@ -75,6 +81,9 @@ class _Conv(Op):
 
     def macs(self, a: ConvAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
         return self.params(a, ins) * numel(outs[0][1:])
+
+    def tensors(self, a: ConvAttrs) -> tuple[str, ...]:
+        return ("weight", "bias") if a.bias else ("weight",)
 
     def to_module(self, a: ConvAttrs, ins: tuple[Shape, ...]):
         import torch.nn as nn
@@ -126,6 +135,9 @@ class Linear(Op):
 
     def macs(self, a: LinearAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
         return self.params(a, ins) * numel(ins[0][:-1])
+
+    def tensors(self, a: LinearAttrs) -> tuple[str, ...]:
+        return ("weight", "bias") if a.bias else ("weight",)
 
     def to_module(self, a: LinearAttrs, ins: tuple[Shape, ...]):
         import torch.nn as nn

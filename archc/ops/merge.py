@@ -1,7 +1,7 @@
 """Op registry: ops that join or split tensors (add, concat, multiply, chunk, split, shuffle)."""
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from archc.ops.base import Attrs, Op, Shape, ShapeError, Var, axis, call, expect_rank, fmt, register
 
@@ -112,7 +112,7 @@ class Chunk(Op):
 
 
 class SplitAttrs(Attrs):
-    sizes: tuple[int, ...]
+    sizes: tuple[PositiveInt, ...] = Field(min_length=1)
     dim: int = 1
 
 

@@ -30,6 +30,9 @@ class _BatchNorm(Op):
     def macs(self, a: BatchNormAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
         return self.params(a, ins)
 
+    def tensors(self, a: BatchNormAttrs) -> tuple[str, ...]:
+        return ("weight", "bias") if a.affine else ()
+
     def to_module(self, a: BatchNormAttrs, ins: tuple[Shape, ...]):
         import torch.nn as nn
 
@@ -79,6 +82,9 @@ class LayerNorm(Op):
 
     def macs(self, a: LayerNormAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
         return self.params(a, ins)
+
+    def tensors(self, a: LayerNormAttrs) -> tuple[str, ...]:
+        return (("weight", "bias") if a.bias else ("weight",)) if a.affine else ()
 
     def to_module(self, a: LayerNormAttrs, ins: tuple[Shape, ...]):
         import torch.nn as nn

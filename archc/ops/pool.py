@@ -1,25 +1,28 @@
 """Op registry: pooling."""
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, NonNegativeInt, PositiveInt
 
 from archc.ops.base import Attrs, Op, Shape, ShapeError, Var, call, expect_rank, pair, register, spatial_out
 
 IntOrPair = int | tuple[int, int]
+# Sizes are checked here, so a zero kernel or a negative padding is reported at the argument.
+PositivePair = PositiveInt | tuple[PositiveInt, PositiveInt]
+NonNegativePair = NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt]
 
 
 class MaxPoolAttrs(Attrs):
-    kernel: IntOrPair
-    stride: IntOrPair | None = None  # PyTorch's default: the kernel size
-    padding: IntOrPair = 0
-    dilation: IntOrPair = 1
+    kernel: PositivePair
+    stride: PositivePair | None = None  # PyTorch's default: the kernel size
+    padding: NonNegativePair = 0
+    dilation: PositivePair = 1
     ceil_mode: bool = False
 
 
 class AvgPoolAttrs(Attrs):
-    kernel: IntOrPair
-    stride: IntOrPair | None = None
-    padding: IntOrPair = 0
+    kernel: PositivePair
+    stride: PositivePair | None = None
+    padding: NonNegativePair = 0
     ceil_mode: bool = False
     count_include_pad: bool = True
 
@@ -70,7 +73,7 @@ class AvgPool2d(Op):
 
 
 class AdaptivePoolAttrs(Attrs):
-    size: IntOrPair = Field(1, description="output height and width")
+    size: PositivePair = Field(1, description="output height and width")
 
 
 class _AdaptivePool(Op):

@@ -82,7 +82,9 @@ class _Fail(ExprError):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
-    matches = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6)
+    names = [c for c in choices if isinstance(c, str)]
+    same_but_case = [c for c in names if c.lower() == word.lower()]  # `ReLU` for `relu`
+    matches = same_but_case or difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     return f"; did you mean {matches[0]!r}?" if matches else ""
 
 
@@ -167,7 +169,9 @@ def _parse(text: str) -> ast.expr:
 
 def _syntax_offset(text: str, error: SyntaxError, lead: int) -> int:
     # SyntaxError columns are 1-based characters (not bytes), unlike ast node columns.
-    lineno, col = error.lineno or 1, (error.offset or 1) - 1
+    if not error.offset:  # Python gives none when the text ends too early (`stride !=`)
+        return len(text.rstrip())
+    lineno, col = error.lineno or 1, error.offset - 1
     offset = _line_start(text, lineno) + col + (lead if lineno == 1 else 0)
     return min(max(offset, 0), len(text))
 
@@ -216,6 +220,18 @@ def _call_problem(node: ast.Call) -> str | None:
     return f"keyword argument {repeated[0]!r} repeated" if repeated else None
 
 
+def _refused_at(source: str, node: ast.AST) -> int:
+    """Where to point for a refused node: at the operator itself for `a & b` and `a is b`."""
+    if isinstance(node, ast.BinOp) and type(node.op) in _REFUSED_OPS:
+        return _locate(source, (node.left, node.right, _REFUSED_OPS[type(node.op)]))
+    if isinstance(node, ast.Compare):
+        operands = [node.left, *node.comparators]
+        for i, op in enumerate(node.ops):
+            if type(op) not in _CMPOPS:
+                return _locate(source, (operands[i], operands[i + 1], _REFUSED_OPS.get(type(op), "?")))
+    return _offset(source, node)
+
+
 def _validate(source: str, root: ast.expr) -> frozenset[str]:
     """Check the whole tree against the whitelist; return the free variable names."""
     names: set[str] = set()
@@ -226,7 +242,7 @@ def _validate(source: str, root: ast.expr) -> frozenset[str]:
             raise ExprError("expression is nested too deeply", _offset(source, node))
         problem = _problem(node, parent)
         if problem:
-            raise ExprError(problem, _offset(source, node))
+            raise ExprError(problem, _refused_at(source, node))
         is_callee = isinstance(parent, ast.Call) and parent.func is node
         if isinstance(node, ast.Name) and node.id not in _LITERAL_NAMES and not is_callee:
             names.add(node.id)

@@ -11,7 +11,9 @@ A body item is written in one of these forms (see README, "The spec language"):
 """
 from __future__ import annotations
 
-from typing import Any, Union
+from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Any, ForwardRef, Mapping, Union, get_args, get_origin
 
 from typing_extensions import TypeAliasType
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError
@@ -51,6 +53,20 @@ class OutputFields(_Strict):
     if_: StrictBool | str | None = Field(None, alias="if")
 
 
+class InitRule(_Strict):
+    """One weight-initialisation rule; later rules override earlier ones for the same tensor.
+
+    `match` is an op name (every node of that op) or a glob over dotted node paths
+    (`layer*.*.bn3`); the other keys name the tensor (`weight`, `bias`) and give its scheme
+    as a call, e.g. `kaiming_normal(mode='fan_out', nonlinearity='relu')`.
+    """
+
+    match: str
+    weight: str | None = None
+    bias: str | None = None
+    if_: StrictBool | str | None = Field(None, alias="if")
+
+
 class BlockFields(_Strict):
     doc: str = ""
     params: dict[str, ParamValue] = {}
@@ -70,6 +86,7 @@ class SpecFields(_Strict):
     blocks: dict[str, BlockFields] = {}
     body: list[Any]
     outputs: dict[str, Ref | OutputFields] | None = None
+    init: list[InitRule] = []
 
 
 class NodeSpec(BaseModel):
@@ -100,43 +117,175 @@ def validate_model(model: type[BaseModel], data: Any, source: Source, path: Data
         return model.model_validate(data)
     except ValidationError as exc:
         errors = Collector()
-        for err in exc.errors():
-            where = path + tuple(p for p in err["loc"] if not _is_union_tag(p))
-            errors.add(_pydantic_error(model, err, source, where))
+        for problem in _problems(model, exc.errors()):
+            errors.add(_report(problem, source, path))
         errors.raise_if_any()
         raise  # unreachable: a ValidationError always has errors
 
 
-def _is_union_tag(part: Any) -> bool:
-    # Pydantic inserts the union member's name ("str", "list[...]") into error paths.
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "bool", "float", "none", "OutputFields"})
+@dataclass(frozen=True)
+class _Problem:
+    """One Pydantic error, its path with union member tags removed, and the model it is in."""
+
+    where: DataPath
+    kind: str
+    message: str
+    got: Any
+    owner: type[BaseModel]
+    unions: tuple[int, ...]  # the places in `where` where a union chose a member
+    member_type_error: bool  # a union member simply did not have the input's type
 
 
-def _pydantic_error(model: type[BaseModel], err: dict, source: Source, where: DataPath) -> SpecError:
-    key = where[-1] if where else None
-    if err["type"] == "extra_forbidden":
-        allowed = _allowed_keys(model, source, where[:-1])
+# Pydantic error types that only say "not this type".
+_EXPECTED = {
+    "int_type": "an int", "int_parsing": "an int", "int_from_float": "an int", "string_type": "a string",
+    "bool_type": "true/false", "bool_parsing": "true/false", "float_type": "a number",
+    "float_parsing": "a number", "list_type": "a list", "tuple_type": "a list", "dict_type": "a mapping",
+    "model_type": "a mapping", "model_attributes_type": "a mapping", "none_required": "null",
+}
+
+
+def _problems(model: type[BaseModel], raw: list[Any]) -> list[_Problem]:
+    """One problem per real mistake: a union reports every member's error, keep the telling ones."""
+    problems = [_problem(model, err) for err in raw]
+    deeper = {p.where[:u] for p in problems for u in p.unions if len(p.where) > u or not p.member_type_error}
+    # A member that got further than "wrong type" says more than the members that did not.
+    problems = [p for p in problems if not (p.member_type_error and p.where in deeper)]
+    misspelt = {p.where[:-1] + (h,) for p in problems if p.kind == "extra_forbidden" for h in _hints(p)}
+    # `bdy: [...]` is reported as unknown key 'bdy' (did you mean 'body'?), not also as missing 'body'.
+    problems = [p for p in problems if not (p.kind == "missing" and p.where in misspelt)]
+    by_place: dict[DataPath, list[_Problem]] = {}
+    for p in problems:
+        by_place.setdefault(p.where, []).append(p)
+    result = []
+    for place in by_place.values():
+        if all(p.kind in _EXPECTED for p in place):
+            kinds = list(dict.fromkeys(_EXPECTED[p.kind] for p in place))
+            expected = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
+            result.append(_Problem(place[0].where, "type", expected, place[0].got, place[0].owner, (), False))
+        else:
+            result += list({(p.kind, p.message): p for p in place if p.kind not in _EXPECTED}.values())
+    return result
+
+
+def _problem(model: type[BaseModel], err: Mapping[str, Any]) -> _Problem:
+    tp: Any = model
+    owner = model
+    where: list[str | int] = []
+    unions: list[int] = []
+    at_tag = False
+    for part in err["loc"]:
+        tp = _unwrap(tp)
+        if _is_union(tp):
+            unions.append(len(where))
+            tp, at_tag = _member(tp, str(part)), True
+            continue
+        at_tag = False
+        where.append(part)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            owner = tp
+            tp = _field_type(tp, str(part))
+        elif get_origin(tp) in (list, tuple):
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        else:
+            tp = Any
+    # "Not this type" from a member, right at the union: says nothing a sibling does not.
+    member_type_error = at_tag and err["type"] in _EXPECTED
+    return _Problem(tuple(where), err["type"], str(err["msg"]), err.get("input"), owner, tuple(unions), member_type_error)
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        if isinstance(tp, (str, ForwardRef)):  # `list["ParamValue"]`
+            tp = globals().get(tp if isinstance(tp, str) else tp.__forward_arg__, Any)
+        elif isinstance(tp, TypeAliasType):
+            tp = tp.__value__
+        elif get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+        elif _is_union(tp, 1):
+            tp = next(a for a in get_args(tp) if a is not type(None))
+        else:
+            return tp
+
+
+def _is_union(tp: Any, members: int | None = None) -> bool:
+    if get_origin(tp) not in (Union, UnionType):
+        return False
+    count = len([a for a in get_args(tp) if a is not type(None)])
+    return count == members if members is not None else count > 1
+
+
+def _member(union: Any, tag: str) -> Any:
+    """The union member Pydantic names `tag` in error paths ("int", "list[...]", "OutputFields")."""
+    for member in get_args(union):
+        plain = _unwrap(member)
+        name = getattr(get_origin(plain) or plain, "__name__", "")
+        if tag == name or tag.startswith(name + "["):
+            return plain
+    return Any
+
+
+def _field_type(model: type[BaseModel], key: str) -> Any:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info.annotation
+    return Any
+
+
+def _hints(p: _Problem) -> list[str]:
+    match = did_you_mean(str(p.where[-1]), _keys(p.owner))
+    return [match.split("'")[1]] if match else []
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return sorted(info.alias or name for name, info in model.model_fields.items())
+
+
+def _report(p: _Problem, source: Source, base: DataPath) -> SpecError:
+    where = base + p.where
+    key = p.where[-1] if p.where else None
+    if p.kind == "extra_forbidden":
+        allowed = _keys(p.owner)
         hint = did_you_mean(str(key), allowed)
-        return spec_error(source.key_at(where), f"unknown key {key!r}{hint}", f"allowed keys: {', '.join(sorted(allowed))}")
-    if err["type"] == "missing":
+        return spec_error(source.key_at(where), f"unknown key {key!r}{hint}", f"allowed keys: {', '.join(allowed)}")
+    if p.kind == "missing":
         return spec_error(source.at(where[:-1]), f"missing required key {key!r}")
-    got = err.get("input")
-    return spec_error(source.at(where), f"{key}: {err['msg'].lower()}, got {_short(got)}")
+    label = _label_path(p.where)
+    if p.kind == "type":
+        return spec_error(source.at(where), f"{label}: expected {p.message}, got {_short(p.got)}")
+    message = p.message[0].lower() + p.message[1:]
+    return spec_error(source.at(where), f"{label}: {message}, got {_short(p.got)}")
 
 
-def _allowed_keys(model: type[BaseModel], source: Source, parent: DataPath) -> list[str]:
-    # The nested model whose keys were wrong; NodeFields for body items, else the model's own.
-    fields = model.model_fields
-    if parent and parent[0] == "blocks" and len(parent) == 2:
-        fields = BlockFields.model_fields
-    elif parent and parent[0] == "outputs":
-        fields = OutputFields.model_fields
-    return sorted(f.alias or name for name, f in fields.items())
+def _label_path(where: DataPath) -> str:
+    """`params.width`, `input[1]`, `from[0]`: the path of a value as a person would write it."""
+    text = ""
+    for part in where:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "value"
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A value as YAML writes it (true, null), cut to a line's worth."""
+    text = {True: "true", False: "false", None: "null"}.get(value, None) if isinstance(value, (bool, type(None))) else None
+    text = text or repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def kind_of(value: Any, article: bool = True) -> str:
+    """What a YAML value is, in YAML's words: `null`, `an int`, `a list` (or `list`)."""
+    if value is None:
+        return "null"
+    kinds = {bool: "a bool", int: "an int", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
+    kind = kinds.get(type(value), type(value).__name__)
+    return kind if article else kind.split(" ")[-1]
+
+
+def described(value: Any) -> str:
+    """A YAML value with its kind: `null`, `an int 5`, `a list ['relu']`."""
+    return "null" if value is None else f"{kind_of(value)} {_short(value)}"
 
 
 def decode_items(items: list[Any], source: Source, path: DataPath) -> tuple[NodeSpec, ...]:
@@ -161,11 +310,17 @@ def decode_item(item: Any, source: Source, path: DataPath) -> NodeSpec:
             return _named_item(name, value, source, path + (name,))
         if isinstance(value, (dict, list)) and name != "body":
             raise spec_error(source.key_at(path + (name,)), f"{name!r} is a reserved key and cannot name a node")
+    if isinstance(item, dict) and len(item) > 1 and not _NODE_KEYS & set(item):
+        second = list(item)[1]
+        raise spec_error(
+            source.key_at(path + (second,)),
+            f"one body item names several nodes ({', '.join(map(repr, item))}); start each with '- '",
+        )
     if isinstance(item, dict):
         return _node(None, validate_model(NodeFields, item, source, path), source, path)
     raise spec_error(
         source.at(path),
-        f"expected a body item ('op', 'name: op(...)' or a mapping), got {type(item).__name__} {_short(item)}",
+        f"expected a body item ('op', 'name: op(...)' or a mapping), got {described(item)}",
     )
 
 
@@ -178,7 +333,7 @@ def _named_item(name: str, value: Any, source: Source, path: DataPath) -> NodeSp
         return _node(name, validate_model(NodeFields, value, source, path), source, path)
     raise spec_error(
         source.at(path),
-        f"node {name!r}: expected 'op(args)', a list of items or a mapping, got {type(value).__name__} {_short(value)}",
+        f"node {name!r}: expected 'op(args)', a list of items or a mapping, got {described(value)}",
     )
 
 
@@ -211,7 +366,7 @@ def _shape_problem(fields: NodeFields) -> str:
 def parse_spec(source: Source) -> tuple[SpecFields, tuple[NodeSpec, ...], dict[str, tuple[NodeSpec, ...]]]:
     """Validate a loaded document; return the top-level fields and the decoded bodies."""
     if not isinstance(source.data, dict):
-        raise spec_error(source.at(()), f"a spec must be a mapping at the top level, got {type(source.data).__name__}")
+        raise spec_error(source.at(()), f"a spec must be a mapping at the top level, got {kind_of(source.data, article=False)}")
     errors = Collector()
     spec = None
     try:
@@ -221,8 +376,10 @@ def parse_spec(source: Source) -> tuple[SpecFields, tuple[NodeSpec, ...], dict[s
     if spec is not None:
         if spec.archc != FORMAT_VERSION:
             errors.error(source.at(("archc",)), f"unsupported format version {spec.archc}; this archc reads version {FORMAT_VERSION}")
-        if (spec.input is None) == (spec.inputs is None):
-            errors.error(source.at(()), "give exactly one of 'input' (one shape) or 'inputs' (named shapes)")
+        if spec.input is not None and spec.inputs is not None:
+            errors.error(source.key_at(("inputs",)), "give either 'input' (one shape) or 'inputs' (named shapes), not both")
+        elif spec.input is None and spec.inputs is None:
+            errors.error(source.at(()), "missing required key 'input' (one shape) or 'inputs' (named shapes)")
     body: tuple[NodeSpec, ...] = ()
     blocks: dict[str, tuple[NodeSpec, ...]] = {}
     if isinstance(source.data.get("body"), list):

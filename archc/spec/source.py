@@ -7,6 +7,7 @@ duplicate keys, which PyYAML would silently collapse, are errors that name both 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -14,10 +15,13 @@ from typing import Any
 import yaml
 
 from archc.errors import Location, SpecError, spec_error
+from archc.spec.limits import DEFAULT_LIMITS
 
 DataPath = tuple[str | int, ...]
-MAX_FILE_BYTES = 4 * 1024 * 1024
-MAX_YAML_NODES = 200_000
+# The builder below recurses once per level; real specs nest fewer than 20 levels.
+MAX_YAML_DEPTH = 128
+# What YAML counts as the end of a line, so positions agree with PyYAML's marks.
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Source:
         return self.key_marks.get(path) or self.at(path)
 
 
-def read_spec_text(path: str | FsPath) -> str:
+def read_spec_text(path: str | FsPath, max_bytes: int = DEFAULT_LIMITS.max_file_bytes) -> str:
     """Read a spec file as UTF-8 text, turning every I/O problem into a SpecError."""
     name = str(path)
     where = Location(name, 1, 1)
@@ -50,40 +54,131 @@ def read_spec_text(path: str | FsPath) -> str:
     try:
         if p.is_dir():
             raise spec_error(where, "is a directory, not a spec file")
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise spec_error(where, f"spec file is larger than {MAX_FILE_BYTES} bytes")
-        raw = p.read_bytes()
+        with p.open("rb") as f:
+            # Read at most one byte past the limit: st_size says 0 for /dev/zero and pipes.
+            raw = f.read(max_bytes + 1)
     except FileNotFoundError:
         raise spec_error(where, "no such file") from None
     except PermissionError:
         raise spec_error(where, "permission denied") from None
     except OSError as exc:
         raise spec_error(where, f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise spec_error(where, f"spec file is larger than {max_bytes:,} bytes (Limits.max_file_bytes)")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise spec_error(Location(name, line, 1), "file is not valid UTF-8 text") from None
+        col = len(raw[: exc.start].rsplit(b"\n", 1)[-1].decode("utf-8", "replace")) + 1
+        raise spec_error(Location(name, line, col), f"file is not valid UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
 
 
-def load_source(text: str, path: str) -> Source:
+def load_source(text: str, path: str, max_values: int = DEFAULT_LIMITS.max_yaml_values) -> Source:
     """Parse YAML text with positions; raise SpecError on any YAML problem."""
     try:
+        _prescan(text, path, max_values)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = _location(path, mark) if mark else Location(path, 1, 1)
-        raise spec_error(loc, f"invalid YAML: {exc.problem or exc.context}") from None
+        raise _yaml_error(exc, path) from None
+    except yaml.reader.ReaderError as exc:  # a control character; it knows its offset only
+        breaks = list(_LINE_BREAK.finditer(text, 0, exc.position))
+        col = exc.position - (breaks[-1].end() if breaks else 0) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise spec_error(Location(path, len(breaks) + 1, col), f"invalid YAML: control character U+{code:04X} is not allowed") from None
     except yaml.YAMLError as exc:
         raise spec_error(Location(path, 1, 1), f"invalid YAML: {exc}") from None
     except RecursionError:
         raise spec_error(Location(path, 1, 1), "YAML is nested too deeply") from None
-    if root is None:
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null") and root.value == ""):
         raise spec_error(Location(path, 1, 1), "empty spec file; expected a mapping")
+    _check_expansion(root, path, max_values)
     source = Source(path, None)
-    builder = _Builder(source)
-    data = builder.convert(root, ())
+    builder = _Builder(source, max_values)
+    data = builder.convert(root, (), 0)
     return Source(path, data, source.value_marks, source.key_marks)
+
+
+_OPENERS = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+_CLOSERS = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _prescan(text: str, path: str, max_values: int) -> None:
+    """Refuse deep nesting and huge documents from PyYAML's token stream, before composing.
+
+    PyYAML's scanner slows down quadratically with flow nesting (`[[[[...`: 20,000 levels
+    take half a minute) and composing a 4 MB list of numbers takes seconds and a gigabyte;
+    counting tokens stops both early. The builder below checks the same limits exactly.
+    """
+    depth = values = 0
+    after_key = False
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, _OPENERS):
+            depth += 1
+            values += 1
+        elif isinstance(token, _CLOSERS):
+            depth -= 1
+        elif isinstance(token, yaml.ScalarToken) and not after_key:
+            values += 1
+        after_key = isinstance(token, yaml.KeyToken)
+        # The document's root collection opens one level that the builder counts as 0.
+        if depth > MAX_YAML_DEPTH + 1:
+            raise spec_error(_location(path, token.start_mark), f"YAML is nested more than {MAX_YAML_DEPTH} levels deep")
+        if values > max_values:
+            raise _too_many(_location(path, token.start_mark), max_values)
+
+
+def _too_many(where: Location, max_values: int) -> SpecError:
+    return spec_error(where, f"document expands to more than {max_values:,} values (YAML aliases?) (Limits.max_yaml_values)")
+
+
+def _check_expansion(root: yaml.Node, path: str, max_values: int) -> None:
+    """Aliases let ten lines stand for 10^9 values: size the expanded tree before building it,
+    and point at the value where the count passes the limit, as the builder would."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:  # depth is bounded by the prescan
+        if id(node) not in sizes:
+            sizes[id(node)] = 0  # an alias of an enclosing node (a cycle) adds nothing
+            sizes[id(node)] = 1 + sum(size(child) for child in _children(node))
+        return sizes[id(node)]
+
+    if size(root) <= max_values:
+        return
+    node, before = root, 0
+    while True:
+        before += 1  # `node` itself
+        if before > max_values:
+            raise _too_many(_location(path, node.start_mark), max_values)
+        for child in _children(node):
+            if before + size(child) > max_values:
+                node = child
+                break
+            before += size(child)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [value for _, value in node.value]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, path: str) -> SpecError:
+    """PyYAML's problem at its place, with where the unfinished construct began as a note."""
+    mark = exc.problem_mark or exc.context_mark
+    loc = _location(path, mark) if mark else Location(path, 1, 1)
+    problem, context = exc.problem or "", exc.context or ""
+    began = _location(path, exc.context_mark) if exc.context_mark else None
+    notes: list[str] = []
+    if problem == "second occurrence" and began:  # a repeated anchor
+        problem = context.split(";")[0].replace("found ", "")
+        notes.append(f"first defined at {began}")
+    elif problem.startswith("but "):  # "expected a single document ..., but found another document"
+        problem = f"{context}, {problem}"
+    elif context and began and began != loc:
+        notes.append(f"{context} started at {began}")
+    if "'\\t'" in problem:
+        problem += "; indent with spaces, YAML does not allow tabs there"
+    return spec_error(loc, f"invalid YAML: {problem or context}", *notes)
 
 
 def _location(path: str, mark: yaml.Mark) -> Location:
@@ -93,47 +188,52 @@ def _location(path: str, mark: yaml.Mark) -> Location:
 class _Builder:
     """Turns a composed YAML node tree into plain data, recording marks on the way."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, max_values: int) -> None:
         self.source = source
         self.count = 0
+        self.max_values = max_values
         self.constructor = yaml.SafeLoader("")
 
-    def convert(self, node: yaml.Node, path: DataPath) -> Any:
+    def convert(self, node: yaml.Node, path: DataPath, depth: int) -> Any:
         self.count += 1
-        if self.count > MAX_YAML_NODES:
-            # Aliases let a small file expand to billions of values; count expanded nodes.
-            raise spec_error(self.loc(node), f"document expands to more than {MAX_YAML_NODES} values (YAML aliases?)")
-        loc = self.loc(node)
-        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
-            # Point inside the quotes, so offsets into an expression line up with its text.
-            loc = loc.shifted(1)
-        self.source.value_marks[path] = loc
+        if self.count > self.max_values:  # unreachable after _check_expansion; kept as the invariant
+            raise _too_many(self.loc(node), self.max_values)
+        if depth > MAX_YAML_DEPTH:
+            raise spec_error(self.loc(node), f"YAML is nested more than {MAX_YAML_DEPTH} levels deep")
+        self.source.value_marks[path] = self.inner_loc(node)
         if isinstance(node, yaml.MappingNode):
-            return self.mapping(node, path)
+            return self.mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != "tag:yaml.org,2002:seq":
-                raise spec_error(self.loc(node), f"unsupported YAML tag {node.tag!r}; specs hold plain data only")
-            return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
+                raise _tag_error(self.loc(node), node.tag)
+            return [self.convert(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         return self.scalar(node)
 
     def loc(self, node: yaml.Node) -> Location:
         return _location(self.source.path, node.start_mark)
 
-    def mapping(self, node: yaml.MappingNode, path: DataPath) -> dict[str, Any]:
+    def inner_loc(self, node: yaml.Node) -> Location:
+        # Inside the quotes, so offsets into an expression or name template line up with its text.
+        quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
+        return self.loc(node).shifted(1) if quoted else self.loc(node)
+
+    def mapping(self, node: yaml.MappingNode, path: DataPath, depth: int) -> dict[str, Any]:
         if node.tag != "tag:yaml.org,2002:map":
-            raise spec_error(self.loc(node), f"unsupported YAML tag {node.tag!r}")
+            raise _tag_error(self.loc(node), node.tag)
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise spec_error(self.loc(key_node), "YAML merge keys ('<<') are not supported; write the keys out")
             if not isinstance(key_node, yaml.ScalarNode):
                 raise spec_error(self.loc(key_node), "mapping keys must be plain names, not collections")
-            key = str(self.scalar(key_node))
+            self.scalar(key_node)  # refuses tags
+            # The key as written: `true:` names a node 'true', not 'True'.
+            key = key_node.value
             if key in result:
                 first = self.source.key_marks[path + (key,)]
-                raise spec_error(self.loc(key_node), f"duplicate key {key!r}", f"first defined at {first}")
-            self.source.key_marks[path + (key,)] = self.loc(key_node)
-            result[key] = self.convert(value_node, path + (key,))
+                raise spec_error(self.inner_loc(key_node), f"duplicate key {key!r}", f"first defined at {first}")
+            self.source.key_marks[path + (key,)] = self.inner_loc(key_node)
+            result[key] = self.convert(value_node, path + (key,), depth + 1)
         return result
 
     def scalar(self, node: yaml.Node) -> Any:
@@ -144,11 +244,18 @@ class _Builder:
                 "so write calls with several arguments in quotes there",
             )
         if node.tag not in _SAFE_SCALAR_TAGS:
-            raise spec_error(self.loc(node), f"unsupported YAML tag {node.tag!r}; specs hold plain data only")
+            raise _tag_error(self.loc(node), node.tag)
         try:
             return self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             raise spec_error(self.loc(node), f"invalid value: {exc}") from None
+
+
+def _tag_error(where: Location, tag: str) -> SpecError:
+    if tag == "tag:yaml.org,2002:timestamp":
+        # PyYAML reads an unquoted 2024-01-31 as a date.
+        return spec_error(where, "dates are not supported; quote the value to write a string")
+    return spec_error(where, f"unsupported YAML tag {tag!r}; specs hold plain data only")
 
 
 _SAFE_SCALAR_TAGS = frozenset(

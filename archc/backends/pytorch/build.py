@@ -7,25 +7,32 @@ import torch
 import torch.nn as nn
 
 from archc.backends.pytorch.codegen import forward_source, output_fields
+from archc.backends.pytorch.init import apply_init
 from archc.backends.pytorch.runtime import Block
 from archc.ir.graph import Graph, Network
 from archc.ops import OPS
 
 
-def build_graph(graph: Graph, kind: str) -> Block:
+def build_graph(graph: Graph, kind: str, style: str = "tuple") -> Block:
+    """A module for one graph; nested graphs become child modules of their own."""
     children: list[tuple[str, nn.Module]] = []
     for node in graph.nodes:
         if node.body is not None:
             children.append((node.name, build_graph(node.body, node.block or "sequential")))
         elif OPS[node.op].stateful:
             children.append((node.name, OPS[node.op].to_module(node.attrs, node.in_shapes)))
-    return Block(kind, forward_source(graph), children, output_fields(graph, True), output_fields(graph, False))
+    fields = (output_fields(graph, True), output_fields(graph, False)) if style == "namedtuple" else ((), ())
+    return Block(kind, forward_source(graph, style), children, *fields)
 
 
-def build_network(network: Network, device: Any = None, dtype: torch.dtype | None = None) -> Block:
-    """The network as one module whose children mirror the spec's nesting."""
-    with torch.device(device) if device is not None else _nullcontext():
-        model = build_graph(network.graph, network.name)
+def build_network(network: Network, device: Any = None, dtype: torch.dtype | None = None, seed: int | None = None) -> Block:
+    """The network as one module whose children mirror the spec's nesting, initialised as the spec says."""
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        with torch.device(device) if device is not None else _nullcontext():
+            model = build_graph(network.graph, network.name, "dict" if network.extracted else "namedtuple")
+            apply_init(model, network.init_plan)
     if dtype is not None:
         model = model.to(dtype=dtype)
     model.spec_name = network.name

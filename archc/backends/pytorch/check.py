@@ -1,4 +1,4 @@
-"""PyTorch backend: the `archc build` smoke run and torch.export artifacts."""
+"""PyTorch backend: the `archc build` smoke run, torch.export programs and ONNX files."""
 from __future__ import annotations
 
 from typing import Any
@@ -21,7 +21,8 @@ def run_once(model: torch.nn.Module, network: Network) -> dict[str, tuple[int, .
         out = model(*example_inputs(network))
     if isinstance(out, torch.Tensor):
         return {next(iter(network.output_shapes)): tuple(out.shape)}
-    return {name: tuple(t.shape) for name, t in out._asdict().items()}
+    named = out if isinstance(out, dict) else out._asdict()  # feature extractor, or several outputs
+    return {name: tuple(t.shape) for name, t in named.items()}
 
 
 def export_program(model: torch.nn.Module, network: Network, path: str) -> None:
@@ -30,3 +31,24 @@ def export_program(model: torch.nn.Module, network: Network, path: str) -> None:
     program = torch.export.export(model, example_inputs(network))
     with atomic_path(path) as tmp:
         torch.export.save(program, str(tmp))
+
+
+def export_onnx(model: torch.nn.Module, network: Network, path: str) -> None:
+    """Save an ONNX model (eval mode, one file) whose batch dimension is dynamic.
+
+    Inputs are named as in the spec (`input`, or the names under `inputs:`), outputs as the
+    spec's eval-mode outputs, so onnxruntime callers feed and read tensors by those names.
+    Weights are stored inside the file, which limits it to ONNX's 2 GB protobuf size.
+    """
+    output_names = list(run_once(model, network))  # also puts the model in eval mode
+    # Batch 2 for tracing: torch.export specialises a size-1 dimension to a constant.
+    inputs = example_inputs(network, batch=2)
+    batch = torch.export.Dim("batch")
+    program = torch.onnx.export(
+        model, inputs, dynamo=True, verbose=False,
+        input_names=list(network.input_shapes), output_names=output_names,
+        # One entry for `forward(self, *inputs)`'s single varargs parameter.
+        dynamic_shapes=(tuple({0: batch} for _ in inputs),),
+    )
+    with atomic_path(path) as tmp:
+        program.save(str(tmp), external_data=False)

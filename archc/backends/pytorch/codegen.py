@@ -49,22 +49,34 @@ def shape_comment(node: Node) -> str:
     return "  # " + ", ".join("N x " + " x ".join(map(str, s)) for s in node.out_shapes)
 
 
-def forward_source(graph: Graph) -> str:
-    """The source of `def forward(self, <inputs>)` for one graph."""
+def forward_source(graph: Graph, style: str = "namedtuple") -> str:
+    """The source of `def forward(self, <inputs>)` for one graph.
+
+    Several outputs are returned as `style` says: "namedtuple" (a network's outputs),
+    "tuple" (a block opened up for feature extraction) or "dict" (a feature extractor).
+    """
     consumers = _consumers(graph)
     names = _variable_names(graph, consumers)
     eval_needed = graph.nodes_needed(training=False)
     train_needed = graph.nodes_needed(training=True)
     params = [names[(name, 0)] for name, _ in graph.inputs]
     lines = [f"def forward(self, {', '.join(params)}):"]
-    lines += ["    " + _line(n, names, graph, consumers) for n in graph.nodes if n.name in eval_needed]
+    in_training_block = False
+    for node in graph.nodes:
+        if node.name not in train_needed:
+            continue
+        # Training-only nodes run where they stand, as torchvision's GoogLeNet runs its
+        # auxiliary heads, so random draws (dropout) come in the reference's order.
+        training_only = node.name not in eval_needed
+        if training_only and not in_training_block:
+            lines.append("    if self.training:")
+        in_training_block = training_only
+        lines.append(("        " if training_only else "    ") + _line(node, names, graph, consumers))
     eval_outputs = [o for o in graph.outputs if not o.training_only]
-    if train_needed != eval_needed or len(eval_outputs) != len(graph.outputs):
+    if len(eval_outputs) != len(graph.outputs):
         lines.append("    if not self.training:")
-        lines.append("        return " + _result(eval_outputs, names, "self.eval_output_type"))
-        extra = train_needed - eval_needed
-        lines += ["    " + _line(n, names, graph, consumers) for n in graph.nodes if n.name in extra]
-    lines.append("    return " + _result(list(graph.outputs), names, "self.output_type"))
+        lines.append("        return " + _result(eval_outputs, names, style, "self.eval_output_type"))
+    lines.append("    return " + _result(list(graph.outputs), names, style, "self.output_type"))
     return "\n".join(lines) + "\n"
 
 
@@ -113,11 +125,15 @@ def _single_output(graph: Graph, name: str) -> bool:
     return len(graph.node(name).out_shapes) == 1
 
 
-def _result(outputs: list[Output], names: dict[tuple[str, int], str], type_name: str) -> str:
+def _result(outputs: list[Output], names: dict[tuple[str, int], str], style: str, type_name: str) -> str:
+    values = [names[(o.ref.node, o.ref.index)] for o in outputs]
+    if style == "dict":
+        return "{" + ", ".join(f"{o.name!r}: {v}" for o, v in zip(outputs, values)) + "}"
     if len(outputs) == 1:
-        return names[(outputs[0].ref.node, outputs[0].ref.index)]
-    fields = ", ".join(f"{o.name}={names[(o.ref.node, o.ref.index)]}" for o in outputs)
-    return f"{type_name}({fields})"
+        return values[0]
+    if style == "tuple":
+        return f"({', '.join(values)})"
+    return f"{type_name}({', '.join(f'{o.name}={v}' for o, v in zip(outputs, values))})"
 
 
 def _line(node: Node, names: dict[tuple[str, int], str], graph: Graph, consumers: Counter) -> str:
