@@ -75,7 +75,7 @@ def test_set_list_value_and_bool(capsys):
 @pytest.mark.parametrize("args,message", [
     (["summary", "SPEC", "--set", "novalue"], "--set expects NAME=VALUE"),
     (["summary", "SPEC", "--set", "x={a: 1}"], "expected a number, string, bool or list"),
-    (["build", "SPEC", "-o", "model.onnx"], "expected a .pt2 file"),
+    (["build", "SPEC", "-o", "model.bin"], "expected a .pt2 or .onnx file"),
 ])
 def test_usage_errors_exit_2(args, message, capsys):
     args = [str(FEATURES) if a == "SPEC" else a for a in args]
@@ -135,3 +135,18 @@ def test_build_output_failure_keeps_existing_file(tmp_path):
     bad.write_text("archc: 1\nname: x\ninput: [3, 8, 8]\nbody: [conv2x]\n")
     assert main(["build", str(bad), "-o", str(target)]) == 1
     assert target.read_bytes() == b"precious"
+
+
+
+def test_build_onnx_output_runs_in_onnxruntime(tmp_path):
+    # Values against PyTorch are compared in tests/test_toolchain.py; here: the CLI path,
+    # a dynamic batch size, and the spec's input name.
+    import numpy as np
+    import onnxruntime
+
+    target = tmp_path / "tiny.onnx"
+    assert main(["build", str(FEATURES), "--variant", "tiny", "-o", str(target)]) == 0
+    session = onnxruntime.InferenceSession(str(target))
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    (got,) = session.run(None, {"input": np.random.randn(3, 8, 16, 16).astype(np.float32)})
+    assert got.shape == (3, 5) and np.isfinite(got).all()
