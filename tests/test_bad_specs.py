@@ -236,7 +236,7 @@ def _run_cli(args: list[str], capsys) -> tuple[int, str]:
     (["build", "{spec}", "--max-params", "0"], 2, "--max-params: expected a positive whole number, got '0'"),
     # variant small: conv2d(4, 3) on 3 channels has 4 x 3 x 3 x 3 weights + 4 biases = 112
     (["build", "{spec}", "--max-params", "10"], 1, "{spec}:2:7: error: network 'net' has 112 parameters, more than the limit of 10 (--max-params)"),
-    (["build", "{spec}", "-o", "model.onnx"], 2, "expected a .pt2 file"),
+    (["build", "{spec}", "-o", "model.h5"], 2, "expected a .pt2 or .onnx file"),
     (["summary", "{spec}", "--depth", "0"], 2, "--depth must be 1 or more"),
     (["summary"], 2, "the following arguments are required: SPEC"),
     (["compile", "{spec}"], 2, "invalid choice: 'compile'"),

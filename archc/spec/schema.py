@@ -196,10 +196,14 @@ def _problem(model: type[BaseModel], err: Mapping[str, Any]) -> _Problem:
     return _Problem(tuple(where), err["type"], str(err["msg"]), err.get("input"), owner, tuple(unions), member_type_error)
 
 
+# The schema's only self-reference; named here so type walking needs no globals().
+_FORWARD_REFS: dict[str, Any] = {"ParamValue": ParamValue}
+
+
 def _unwrap(tp: Any) -> Any:
     while True:
         if isinstance(tp, (str, ForwardRef)):  # `list["ParamValue"]`
-            tp = globals().get(tp if isinstance(tp, str) else tp.__forward_arg__, Any)
+            tp = _FORWARD_REFS.get(tp if isinstance(tp, str) else tp.__forward_arg__, Any)
         elif isinstance(tp, TypeAliasType):
             tp = tp.__value__
         elif get_origin(tp) is Annotated:
