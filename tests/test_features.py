@@ -85,3 +85,15 @@ def test_feature_extractor_exports():
     program = torch.export.export(model, (torch.randn(1, 3, 32, 32),))
     out = program.module()(torch.randn(1, 3, 32, 32))
     assert set(out) == {"layer3", "layer4"}
+
+
+@pytest.mark.parametrize("spec,names", [
+    ("resnet.yaml", ["layer1", "layer1.0.conv1", "layer4"]),
+    ("densenet.yaml", ["features.denseblock2", "features.transition2.conv"]),
+    ("googlenet.yaml", ["inception4a", "aux1.fc2"]),
+])
+def test_extracted_graphs_are_well_formed(spec, names):
+    net = archc.load_spec(SPECS / spec, outputs=names)
+    assert net.graph.lint() == []
+    assert list(net.output_shapes) == names
+    assert net.total_params < archc.load_spec(SPECS / spec).total_params
