@@ -10,6 +10,7 @@ loading and checking specs never imports it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -28,6 +29,21 @@ class Attrs(BaseModel):
 
 class NoAttrs(Attrs):
     pass
+
+
+@dataclass(frozen=True)
+class Ctor:
+    """A module constructor call, as data: `Ctor("nn.Conv2d", (3, 64, 7), (("stride", 2),))`.
+
+    `callee` is `nn.<Class>` (a torch.nn class) or the name of a class in
+    archc/backends/pytorch/runtime.py (self-contained, torch-only, so its source can be
+    copied into emitted files). Backends render it through the one literal writer, so an
+    argument can only ever be a literal (int, float, bool, str, None, tuples of them).
+    """
+
+    callee: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
 
 
 class Op:
@@ -66,8 +82,11 @@ class Op:
         """Names of the learnable tensors of the op's module, which `init` rules can set."""
         return ()
 
-    def to_module(self, attrs: Any, ins: tuple[Shape, ...]) -> Any:
-        raise NotImplementedError(f"{self.name} is not stateful")
+    def module(self, attrs: Any, ins: tuple[Shape, ...]) -> Ctor | None:
+        """The module this op becomes: required for stateful ops; for stateless ones, the
+        torch.nn module a *named* node becomes (`relu: relu` -> `nn.ReLU(inplace=True)`),
+        or None where torch has no module for it (add, concat) and the node stays a call."""
+        return None
 
     def to_call(self, attrs: Any, args: list[str], inplace: bool) -> str:
         raise NotImplementedError(f"{self.name} lowers to a module")

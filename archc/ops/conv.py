@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from archc.ops.base import Attrs, Op, Shape, ShapeError, expect_rank, fmt, numel, pair, pooled_size, register
+from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, expect_rank, fmt, numel, pair, pooled_size, register
 
 # Sizes are checked here, so a zero kernel or a negative padding is reported at the argument.
 PositivePair = PositiveInt | tuple[PositiveInt, PositiveInt]
@@ -62,6 +62,11 @@ def _ntuple(value: int | tuple[int, ...], dims: int, what: str) -> tuple[int, ..
     return tuple(value)
 
 
+def _non_default(items: tuple[tuple[str, object, object], ...]) -> tuple[tuple[str, object], ...]:
+    """Keyword arguments that differ from torch's defaults, as torchvision writes them."""
+    return tuple((k, v) for k, v, default in items if v != default or type(v) is not type(default))
+
+
 class _Conv(Op):
     fresh_output = True
     family = "conv"
@@ -85,11 +90,10 @@ class _Conv(Op):
     def tensors(self, a: ConvAttrs) -> tuple[str, ...]:
         return ("weight", "bias") if a.bias else ("weight",)
 
-    def to_module(self, a: ConvAttrs, ins: tuple[Shape, ...]):
-        import torch.nn as nn
-
-        cls = nn.Conv2d if self.dims == 2 else nn.Conv1d
-        return cls(ins[0][0], a.out, a.kernel, a.stride, a.padding, a.dilation, a.groups, a.bias)
+    def module(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        kwargs = _non_default((("stride", a.stride, 1), ("padding", a.padding, 0), ("dilation", a.dilation, 1),
+                               ("groups", a.groups, 1), ("bias", a.bias, True)))
+        return Ctor(f"nn.Conv{self.dims}d", (ins[0][0], a.out, a.kernel), kwargs)
 
 
 @register
@@ -139,7 +143,5 @@ class Linear(Op):
     def tensors(self, a: LinearAttrs) -> tuple[str, ...]:
         return ("weight", "bias") if a.bias else ("weight",)
 
-    def to_module(self, a: LinearAttrs, ins: tuple[Shape, ...]):
-        import torch.nn as nn
-
-        return nn.Linear(ins[0][-1], a.out, a.bias)
+    def module(self, a: LinearAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.Linear", (ins[0][-1], a.out), _non_default((("bias", a.bias, True),)))

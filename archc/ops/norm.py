@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archc.ops.base import Attrs, Op, Shape, ShapeError, call, expect_rank, fmt, numel, register, Var
+from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, call, expect_rank, fmt, numel, register, Var
 
 
 class BatchNormAttrs(Attrs):
@@ -33,11 +33,9 @@ class _BatchNorm(Op):
     def tensors(self, a: BatchNormAttrs) -> tuple[str, ...]:
         return ("weight", "bias") if a.affine else ()
 
-    def to_module(self, a: BatchNormAttrs, ins: tuple[Shape, ...]):
-        import torch.nn as nn
-
-        cls = nn.BatchNorm2d if self.ranks == (3,) else nn.BatchNorm1d
-        return cls(ins[0][0], eps=a.eps, momentum=a.momentum, affine=a.affine)
+    def module(self, a: BatchNormAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        kwargs = tuple((k, v) for k, v, d in (("eps", a.eps, 1e-5), ("momentum", a.momentum, 0.1), ("affine", a.affine, True)) if v != d or type(v) is not type(d))
+        return Ctor("nn.BatchNorm2d" if self.ranks == (3,) else "nn.BatchNorm1d", (ins[0][0],), kwargs)
 
 
 @register
@@ -86,10 +84,10 @@ class LayerNorm(Op):
     def tensors(self, a: LayerNormAttrs) -> tuple[str, ...]:
         return (("weight", "bias") if a.bias else ("weight",)) if a.affine else ()
 
-    def to_module(self, a: LayerNormAttrs, ins: tuple[Shape, ...]):
-        import torch.nn as nn
-
-        return nn.LayerNorm(list(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.affine, bias=a.bias)
+    def module(self, a: LayerNormAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        shape = ins[0][-a.dims:]
+        kwargs = tuple((k, v) for k, v, d in (("eps", a.eps, 1e-5), ("elementwise_affine", a.affine, True), ("bias", a.bias, True)) if v != d or type(v) is not type(d))
+        return Ctor("nn.LayerNorm", (shape[0] if len(shape) == 1 else tuple(shape),), kwargs)
 
 
 class LrnAttrs(Attrs):
@@ -139,7 +137,5 @@ class ChannelAffine(Op):
             )
         return (ins[0],)
 
-    def to_module(self, a: ChannelAffineAttrs, ins: tuple[Shape, ...]):
-        from archc.backends.pytorch.runtime import ChannelAffine as Module
-
-        return Module(a.scale, a.shift, len(ins[0]))
+    def module(self, a: ChannelAffineAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("ChannelAffine", (tuple(a.scale), tuple(a.shift), len(ins[0])))

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from archc.ops.base import Attrs, Op, Shape, ShapeError, Var, axis, call, fmt, numel, register
+from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, Var, axis, call, fmt, numel, register
 
 
 class FlattenAttrs(Attrs):
@@ -76,10 +76,8 @@ class Dropout(Op):
     def infer(self, a: DropoutAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         return (ins[0],)
 
-    def to_module(self, a: DropoutAttrs, ins: tuple[Shape, ...]):
-        import torch.nn as nn
-
-        return nn.Dropout(a.p)
+    def module(self, a: DropoutAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.Dropout", (a.p,))
 
 
 class StochasticDepthAttrs(Attrs):
@@ -99,10 +97,8 @@ class StochasticDepth(Op):
     def infer(self, a: StochasticDepthAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         return (ins[0],)
 
-    def to_module(self, a: StochasticDepthAttrs, ins: tuple[Shape, ...]):
-        from archc.backends.pytorch.runtime import StochasticDepth as Module
-
-        return Module(a.p, a.mode)
+    def module(self, a: StochasticDepthAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("StochasticDepth", (a.p, a.mode))
 
 
 @register

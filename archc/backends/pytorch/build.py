@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from archc.backends.pytorch.codegen import forward_source, output_fields
 from archc.backends.pytorch.init import apply_init
-from archc.backends.pytorch.runtime import Block
+from archc.backends.pytorch.runtime import Block, instantiate
 from archc.ir.graph import Graph, Network
 from archc.ops import OPS
 
@@ -20,7 +20,7 @@ def build_graph(graph: Graph, kind: str, style: str = "tuple") -> Block:
         if node.body is not None:
             children.append((node.name, build_graph(node.body, node.block or "sequential")))
         elif OPS[node.op].stateful:
-            children.append((node.name, OPS[node.op].to_module(node.attrs, node.in_shapes)))
+            children.append((node.name, instantiate(OPS[node.op].module(node.attrs, node.in_shapes))))
     fields = (output_fields(graph, True), output_fields(graph, False)) if style == "namedtuple" else ((), ())
     return Block(kind, forward_source(graph, style), children, *fields)
 

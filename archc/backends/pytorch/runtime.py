@@ -35,6 +35,13 @@ def compile_forward(source: str) -> Any:
     return namespace["forward"]
 
 
+def instantiate(ctor: Any) -> nn.Module:
+    """The module an op's constructor description names (see archc.ops.base.Ctor)."""
+    family, _, name = ctor.callee.rpartition(".")
+    cls = getattr(nn, name) if family == "nn" else RUNTIME_CLASSES[name]
+    return cls(*ctor.args, **dict(ctor.kwargs))
+
+
 class Block(nn.Module):
     """A compiled graph: a block instance, group, repeat container or the whole network.
 
@@ -139,3 +146,7 @@ class ChannelAffine(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.scale + self.shift
+
+
+# Classes an op's Ctor may name besides torch.nn's.
+RUNTIME_CLASSES = {"StochasticDepth": StochasticDepth, "ChannelAffine": ChannelAffine}
