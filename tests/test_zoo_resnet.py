@@ -12,6 +12,9 @@ CASES = [
     ("152", torchvision.models.resnet152),
     ("resnext50_32x4d", torchvision.models.resnext50_32x4d),
     ("wide_resnet50_2", torchvision.models.wide_resnet50_2),
+    ("resnext101_32x8d", torchvision.models.resnext101_32x8d),
+    ("resnext101_64x4d", torchvision.models.resnext101_64x4d),
+    ("wide_resnet101_2", torchvision.models.wide_resnet101_2),
 ]
 
 
