@@ -10,6 +10,8 @@ CASES = [
     ("161", torchvision.models.densenet161),
     ("169", torchvision.models.densenet169),
     ("201", torchvision.models.densenet201),
+    # torchvision has no densenet264 builder; its DenseNet class with the paper's Table 1 layout.
+    ("264", lambda: torchvision.models.DenseNet(32, (6, 12, 64, 48), 64)),
 ]
 
 
