@@ -9,9 +9,10 @@ from archc.ir.bind import call_of, evaluate
 from archc.ir.expand import Expander, reads_block_count
 from archc.ir.graph import Network
 from archc.ir.init_plan import resolve_init
-from archc.ir.scope import INPUT, check_node_name
+from archc.ir.scope import INPUT
 from archc.ops import OPS
 from archc.spec.expr import did_you_mean
+from archc.spec.names import name_problem, variant_problem
 from archc.spec.limits import DEFAULT_LIMITS, Limits
 from archc.spec.schema import NodeSpec, SpecFields, described, parse_spec
 from archc.spec.source import Source, load_source, read_spec_text
@@ -33,7 +34,7 @@ def load_network(
 
 def expand_source(source: Source, variant: str | None, overrides: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Network:
     spec, body, blocks = parse_spec(source)
-    check_block_names(blocks, source)
+    check_names(spec, source)
     check_block_cycles(spec, blocks, source)
     variant_name, params = resolve_params(spec, source, variant, overrides)
     inputs = input_shapes(spec, source, params)
@@ -99,12 +100,6 @@ def input_shapes(spec: SpecFields, source: Source, params: dict[str, Any]) -> tu
     result = []
     for name, dims in named.items():
         base = ("input",) if spec.input is not None else ("inputs", name)
-        if name != INPUT:
-            try:
-                check_node_name(name, source.key_at(base))
-            except SpecError as exc:
-                errors.add(exc)
-                continue
         try:
             result.append((name, _shape(dims, base, source, params)))
         except SpecError as exc:
@@ -125,14 +120,36 @@ def _shape(dims: list[Any], base: tuple[str, ...], source: Source, params: dict[
     return tuple(shape)
 
 
-def check_block_names(blocks: dict[str, Any], source: Source) -> None:
-    """A block named like an op could never be called: the op would win."""
+def check_names(spec: SpecFields, source: Source) -> None:
+    """Every name the spec supplies, by the one rule (archc.spec.names), each at its key.
+
+    Node names, which templates may make, are checked as each node is expanded.
+    """
     errors = Collector()
-    for name in blocks:
+
+    def check(name: str, path: tuple[Any, ...], what: str) -> None:
+        problem = name_problem(name, what)
+        if problem:
+            errors.error(source.key_at(path), problem)
+
+    for name, block in spec.blocks.items():
         if name in OPS:
             errors.error(source.key_at(("blocks", name)), f"block {name!r} has the name of an op; rename the block")
-        elif not name.isidentifier():
-            errors.error(source.key_at(("blocks", name)), f"invalid block name {name!r}: use letters, digits and '_', not starting with a digit")
+        else:
+            check(name, ("blocks", name), "block")
+        for param in block.params:
+            check(param, ("blocks", name, "params", param), "param")
+    for param in spec.params:
+        check(param, ("params", param), "param")
+    for variant, values in spec.variants.items():
+        problem = variant_problem(variant)
+        if problem:
+            errors.error(source.key_at(("variants", variant)), problem)
+    for name in spec.inputs or {}:
+        if name != INPUT:
+            check(name, ("inputs", name), "input")
+    for name in spec.outputs or {}:
+        check(name, ("outputs", name), "output")
     errors.raise_if_any()
 
 

@@ -1,7 +1,6 @@
 """IR stage: the names visible while one node sequence is expanded."""
 from __future__ import annotations
 
-import keyword
 import re
 from dataclasses import dataclass, field
 
@@ -9,36 +8,15 @@ from archc.errors import Location, SpecError, spec_error
 from archc.ir.graph import Node, Ref
 from archc.ops.base import Shape
 from archc.spec.expr import did_you_mean
+from archc.spec.names import check_name, is_index
 
 INPUT = "input"
 
-# Attributes every torch.nn.Module has: a node with one of these names could not be
-# registered as a submodule. Kept here so that checking a spec never imports torch;
-# a test compares it with dir(torch.nn.Module).
-MODULE_ATTRIBUTES = frozenset(
-    """T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
-    double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
-    get_submodule half ipu load_state_dict modules mtia named_buffers named_children named_modules
-    named_parameters parameters register_backward_hook register_buffer register_forward_hook
-    register_forward_pre_hook register_full_backward_hook register_full_backward_pre_hook
-    register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
-    register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
-    set_extra_state set_submodule share_memory state_dict to to_empty train training type xpu
-    zero_grad""".split()
-)
-
-
 def check_node_name(name: str, where: Location) -> None:
-    if name.isdigit():
-        return
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise spec_error(where, f"invalid node name {name!r}: use letters, digits and '_' (not starting with a digit), or a plain index")
+    """The one name rule (archc.spec.names), plus `input`, which names a block's input."""
+    check_name(name, where, "node", index_ok=True)
     if name == INPUT:
         raise spec_error(where, f"{INPUT!r} is reserved: it names the input of the enclosing block")
-    if name.startswith("_"):
-        raise spec_error(where, f"node name {name!r} starts with '_', which torch.nn.Module keeps for its own attributes")
-    if name in MODULE_ATTRIBUTES:
-        raise spec_error(where, f"node name {name!r} would clash with torch.nn.Module's own attribute {name!r}")
 
 
 class Broken(Exception):
@@ -131,8 +109,8 @@ class Scope:
                 where, f"'from: {name}' counts nodes backwards, which archc does not: name the node instead "
                 "(a node reads the previous one by default)", f"nodes before this one: {_listed(visible)}",
             )
-        if name.isdigit():
-            numbered = [n for n in visible if n.isdigit()]
+        if is_index(name):
+            numbered = [n for n in visible if is_index(n)]
             return spec_error(
                 where, f"unknown node {name!r}: unnamed nodes are numbered by position, and only "
                 f"{len(numbered)} come{'s' if len(numbered) == 1 else ''} before this one",
@@ -153,6 +131,6 @@ def _split_ref(text: str, where: Location) -> tuple[str, int]:
     name, dot, index = text.partition(".")
     if not dot:
         return name, 0
-    if not index.isdigit():
+    if not is_index(index):
         raise spec_error(where, f"bad reference {text!r}: expected 'name' or 'name.N' with N an output index")
     return name, int(index)

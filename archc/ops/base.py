@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from archc.pysource import Var, call  # noqa: F401  (ops write calls with these)
+
 Shape = tuple[int, ...]
 FAMILIES = ("conv", "norm", "activation", "pool", "linear", "merge", "other")
 
@@ -24,7 +26,8 @@ class ShapeError(Exception):
 
 
 class Attrs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # No infinite or NaN numbers: no op has a use for them, and torch would fail on them at build.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class NoAttrs(Attrs):
@@ -160,14 +163,3 @@ def spatial_out(
             f"padding {fmt(padding)}: the output would be empty"
         )
     return out  # type: ignore[return-value]
-
-
-def call(fn: str, *args: Any, **kwargs: Any) -> str:
-    """Render `fn(a, b, k=v)` with every constant written as a Python literal."""
-    parts = [a if isinstance(a, Var) else repr(a) for a in args]
-    parts += [f"{k}={v if isinstance(v, Var) else repr(v)}" for k, v in kwargs.items()]
-    return f"{fn}({', '.join(parts)})"
-
-
-class Var(str):
-    """A variable name in generated code (rendered bare, not quoted)."""
