@@ -8,6 +8,7 @@ arguments are expressions that may read the spec's params and the node's attribu
 from __future__ import annotations
 
 import fnmatch
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,7 @@ def resolve_init(rules: list[InitRule], graph: Graph, params: dict[str, Any], so
             if not matched and rule.match not in OPS:
                 raise spec_error(source.at(("init", i, "match")), f"init rule matches no node: {rule.match!r}")
             for path, node in matched:
-                plan.setdefault(path, {}).update(_calls(rule, i, node, params, source))
+                plan.setdefault(path, {}).update(_calls(rule, i, path, node, params, source))
         except SpecError as exc:
             errors.add(exc)
     errors.raise_if_any()
@@ -75,7 +76,7 @@ def _matches(pattern: str, path: str, node: Node) -> bool:
     return node.op == pattern if pattern in OPS else fnmatch.fnmatchcase(path, pattern)
 
 
-def _calls(rule: InitRule, i: int, node: Node, params: dict[str, Any], source: Source) -> dict[str, InitCall]:
+def _calls(rule: InitRule, i: int, path: str, node: Node, params: dict[str, Any], source: Source) -> dict[str, InitCall]:
     tensors = OPS[node.op].tensors(node.attrs)  # type: ignore[index]
     env = params | node.attrs.model_dump() | {
         "in_channels": node.in_shapes[0][0] if node.in_shapes[0] else 0,
@@ -86,7 +87,9 @@ def _calls(rule: InitRule, i: int, node: Node, params: dict[str, Any], source: S
         text = getattr(rule, tensor)
         if text is None or tensor not in tensors:
             continue
-        calls[tensor] = _scheme(text, env, source.at(("init", i, tensor)))
+        where = source.at(("init", i, tensor))
+        calls[tensor] = _scheme(text, env, where)
+        _check_rank(calls[tensor].scheme, tensor, OPS[node.op].tensor_ndim(node.attrs, node.in_shapes, tensor), path, where)  # type: ignore[index]
     return calls
 
 
@@ -116,5 +119,23 @@ def _check_values(scheme: str, kwargs: dict[str, Any], where: Location) -> None:
     for key, value in kwargs.items():
         if key not in ("mode", "nonlinearity") and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise spec_error(where, f"{scheme}: {key} must be a number, got {value!r}")
+    for key, value in kwargs.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise spec_error(where, f"{scheme}: {key} must be a finite number, got {value!r}")
     if kwargs.get("std", 1.0) < 0:
         raise spec_error(where, f"{scheme}: std must be >= 0, got {kwargs['std']}")
+    if kwargs.get("gain", 1.0) < 0:
+        raise spec_error(where, f"{scheme}: gain must be >= 0, got {kwargs['gain']}")
+    if scheme == "uniform" and kwargs["a"] > kwargs["b"]:
+        raise spec_error(where, f"uniform: the lower bound a={kwargs['a']} is above the upper bound b={kwargs['b']}")
+    if scheme == "trunc_normal" and kwargs["a"] >= kwargs["b"]:
+        raise spec_error(where, f"trunc_normal: the lower bound a={kwargs['a']} must be below the upper bound b={kwargs['b']}")
+
+
+def _check_rank(scheme: str, tensor: str, ndim: int, path: str, where: Location) -> None:
+    """xavier and kaiming compute fans from the weight's shape: they need at least 2 dims."""
+    if scheme.startswith(("xavier", "kaiming")) and ndim < 2:
+        raise spec_error(
+            where, f"{scheme} needs a tensor with at least 2 dims to compute fan-in and fan-out; "
+            f"{path}.{tensor} has {ndim}", "use normal, uniform, constant, zeros or ones for biases and norm weights",
+        )

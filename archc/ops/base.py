@@ -67,6 +67,10 @@ class Op:
     can_run_inplace: ClassVar[bool] = False
     # True when the op lowers to a module (has parameters, buffers or train/eval behaviour).
     stateful: ClassVar[bool] = False
+    # True for a stateful op whose `module()` makes a learnable tensor, registered on the
+    # enclosing module under the node's own name (timm's top-level `cls_token`, ConvNeXt's
+    # `gamma`); `to_call` then gets that tensor's access expression before the inputs.
+    holds_tensor: ClassVar[bool] = False
 
     def num_outputs(self, attrs: Any) -> int:
         return 1
@@ -84,6 +88,13 @@ class Op:
     def tensors(self, attrs: Any) -> tuple[str, ...]:
         """Names of the learnable tensors of the op's module, which `init` rules can set."""
         return ()
+
+    def tensor_ndim(self, attrs: Any, ins: tuple[Shape, ...], tensor: str) -> int:
+        """How many dims the learnable `tensor` has (init schemes such as xavier need 2+).
+
+        Biases and norm weights are vectors; ops whose weights are matrices or kernels
+        say so (conv, linear)."""
+        return 1
 
     def module(self, attrs: Any, ins: tuple[Shape, ...]) -> Ctor | None:
         """The module this op becomes: required for stateful ops; for stateless ones, the

@@ -90,6 +90,9 @@ class _Conv(Op):
     def tensors(self, a: ConvAttrs) -> tuple[str, ...]:
         return ("weight", "bias") if a.bias else ("weight",)
 
+    def tensor_ndim(self, a: ConvAttrs, ins: tuple[Shape, ...], tensor: str) -> int:
+        return self.dims + 2 if tensor == "weight" else 1
+
     def module(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> Ctor:
         kwargs = _non_default((("stride", a.stride, 1), ("padding", a.padding, 0), ("dilation", a.dilation, 1),
                                ("groups", a.groups, 1), ("bias", a.bias, True)))
@@ -142,6 +145,9 @@ class Linear(Op):
 
     def tensors(self, a: LinearAttrs) -> tuple[str, ...]:
         return ("weight", "bias") if a.bias else ("weight",)
+
+    def tensor_ndim(self, a: LinearAttrs, ins: tuple[Shape, ...], tensor: str) -> int:
+        return 2 if tensor == "weight" else 1
 
     def module(self, a: LinearAttrs, ins: tuple[Shape, ...]) -> Ctor:
         return Ctor("nn.Linear", (ins[0][-1], a.out), _non_default((("bias", a.bias, True),)))

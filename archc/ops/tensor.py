@@ -47,7 +47,10 @@ class Mean(Op):
 
     def infer(self, a: MeanAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         x = ins[0]
-        dims = {axis(d, len(x)) for d in _dims(a)}
+        axes = [axis(d, len(x)) for d in _dims(a)]
+        dims = set(axes)
+        if len(dims) != len(axes):
+            raise ShapeError(f"dims {list(_dims(a))} name the same dimension twice (a {len(x)}-d sample has dims 1..{len(x)}, or -{len(x)}..-1)")
         if a.keepdim:
             return (tuple(1 if i in dims else n for i, n in enumerate(x)),)
         return (tuple(n for i, n in enumerate(x) if i not in dims),)
