@@ -1,0 +1,172 @@
+"""Paper-only networks without a library builder: ZFNet, Network in Network, CIFAR Wide ResNets.
+
+Each reference below is a plain nn.Module written from its paper (and, where the paper leaves
+widths open, the authors' released code), not from archc's output. The totals are the hand
+arithmetic of the reference notes; the tests load the reference's weights into the archc model
+strictly (same names), and compare parameter counts and outputs.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import archc
+from test_zoo_lenet_alexnet import PaperLRN
+from zoo import SPECS, assert_matches_reference, param_count
+
+
+class ZFNet(nn.Module):
+    """Zeiler & Fergus 2013, Fig. 3: 7x7/2 conv1, 5x5/2 conv2, dense conv3-5; 110/55/26/13/6 maps."""
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)  # noqa: E731  (Caffe rounds pooled sizes up)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 96, 7, stride=2, padding=1), nn.ReLU(inplace=True), PaperLRN(), pool(),
+            nn.Conv2d(96, 256, 5, stride=2), nn.ReLU(inplace=True), PaperLRN(), pool(),
+            nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True), pool(),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        x = self.features(x)
+        assert x.shape[1:] == (256, 6, 6)
+        return self.classifier(torch.flatten(x, 1))
+
+
+def mlpconv(cin, widths, kernel, stride=1, padding=0):
+    """Lin et al.'s mlpconv layer: a conv and two 1x1 convs ("cccp"), each with ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(cin, widths[0], kernel, stride, padding), nn.ReLU(inplace=True),
+        nn.Conv2d(widths[0], widths[1], 1), nn.ReLU(inplace=True),
+        nn.Conv2d(widths[1], widths[2], 1), nn.ReLU(inplace=True),
+    )
+
+
+class NiNCIFAR10(nn.Module):
+    """The authors' released CIFAR-10 model: three mlpconv layers, global average pooling, no fc."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.features = nn.Sequential(
+            mlpconv(3, (192, 160, 96), 5, padding=2), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Dropout(0.5),
+            mlpconv(96, (192, 192, 192), 5, padding=2), nn.AvgPool2d(3, 2, ceil_mode=True), nn.Dropout(0.5),
+            mlpconv(192, (192, 192, num_classes), 3, padding=1), nn.AvgPool2d(8, 1),
+        )
+
+    def forward(self, x):
+        return torch.flatten(self.features(x), 1)
+
+
+class NiNImageNet(nn.Module):
+    """The authors' released ImageNet model: four mlpconv layers, global average pooling over 6x6."""
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            mlpconv(3, (96, 96, 96), 11, stride=4), nn.MaxPool2d(3, 2, ceil_mode=True),
+            mlpconv(96, (256, 256, 256), 5, padding=2), nn.MaxPool2d(3, 2, ceil_mode=True),
+            mlpconv(256, (384, 384, 384), 3, padding=1), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Dropout(0.5),
+            mlpconv(384, (1024, 1024, num_classes), 3, padding=1), nn.AvgPool2d(6, 1),
+        )
+
+    def forward(self, x):
+        return torch.flatten(self.features(x), 1)
+
+
+class WideBasic(nn.Module):
+    """Zagoruyko & Komodakis: BN-ReLU-conv3x3, BN-ReLU, dropout, conv3x3; 1x1 projection of the
+    pre-activated input where the shape changes (as their released code)."""
+
+    def __init__(self, cin, planes, stride, dropout):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.project = stride != 1 or cin != planes
+        if self.project:
+            self.shortcut = nn.Conv2d(cin, planes, 1, stride, bias=False)
+
+    def forward(self, x):
+        o = F.relu(self.bn1(x))
+        y = self.conv2(self.dropout(F.relu(self.bn2(self.conv1(o)))))
+        return y + (self.shortcut(o) if self.project else x)
+
+
+class WideResNetCIFAR(nn.Module):
+    def __init__(self, depth=28, k=10, dropout=0.0, num_classes=10):
+        super().__init__()
+        n = (depth - 4) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        cin = 16
+        for g, (width, stride) in enumerate(((16 * k, 1), (32 * k, 2), (64 * k, 2)), start=1):
+            blocks = []
+            for i in range(n):
+                blocks.append(WideBasic(cin, width, stride if i == 0 else 1, dropout))
+                cin = width
+            setattr(self, f"block{g}", nn.Sequential(*blocks))
+        self.bn = nn.BatchNorm2d(cin)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        x = self.block3(self.block2(self.block1(self.conv1(x))))
+        x = F.relu(self.bn(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+# The reference notes' hand arithmetic (and, for NiN ImageNet and WRN-16-8/40-4, ours: see the specs' docs).
+COUNTS = {
+    ("zfnet.yaml", None): 62_357_608,
+    ("nin.yaml", "cifar10"): 966_986,
+    ("nin.yaml", "imagenet"): 7_595_176,
+    ("wide_resnet_cifar.yaml", "28_10"): 36_479_194,
+    ("wide_resnet_cifar.yaml", "16_8"): 10_961_370,
+    ("wide_resnet_cifar.yaml", "40_4"): 8_949_210,
+}
+
+CASES = [
+    ("zfnet.yaml", None, ZFNet, (3, 224, 224)),
+    ("nin.yaml", "cifar10", NiNCIFAR10, (3, 32, 32)),
+    ("nin.yaml", "imagenet", NiNImageNet, (3, 224, 224)),
+    ("wide_resnet_cifar.yaml", "28_10", lambda: WideResNetCIFAR(28, 10), (3, 16, 16)),
+    ("wide_resnet_cifar.yaml", "16_8", lambda: WideResNetCIFAR(16, 8), (3, 32, 32)),
+    ("wide_resnet_cifar.yaml", "40_4", lambda: WideResNetCIFAR(40, 4), (3, 32, 32)),
+]
+
+
+@pytest.mark.parametrize("spec,variant,reference,shape", CASES, ids=[f"{c[0][:-5]}-{c[1]}" for c in CASES])
+def test_matches_hand_written_module(spec, variant, reference, shape):
+    assert_matches_reference(spec, variant, reference, shape)
+
+
+@pytest.mark.parametrize("spec,variant", list(COUNTS), ids=[f"{s[:-5]}-{v}" for s, v in COUNTS])
+def test_hand_arithmetic_counts(spec, variant):
+    assert archc.load_spec(SPECS / spec, variant).total_params == COUNTS[spec, variant]
+
+
+def test_zfnet_feature_map_sizes_are_fig3():
+    net = archc.load_spec(SPECS / "zfnet.yaml")
+    sizes = [node.out_shapes[0][1] for _, node in net.graph.walk() if node.op in ("conv2d", "maxpool2d")]
+    assert sizes == [110, 55, 26, 13, 13, 13, 13, 6]
+
+
+def test_wide_resnet_dropout_between_the_convs():
+    model, reference = assert_matches_reference(
+        "wide_resnet_cifar.yaml", "16_8", lambda: WideResNetCIFAR(16, 8, dropout=0.3), (3, 16, 16), dropout=0.3
+    )
+    assert [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.3] * 6
+    # In training, dropout draws the same masks in the same order as the reference.
+    model.train(), reference.train()
+    x = torch.randn(2, 3, 16, 16)
+    torch.manual_seed(5)
+    expected = reference(x)
+    torch.manual_seed(5)
+    torch.testing.assert_close(model(x), expected)
+    assert param_count(model) == COUNTS["wide_resnet_cifar.yaml", "16_8"]
