@@ -130,9 +130,13 @@ class Linear(Op):
         (x,) = ins
         if not x:
             raise ShapeError("expected an input with a feature dimension, got a scalar")
-        if len(x) > 2:
+        if len(x) > 2 and a.in_features is None:
             # nn.Linear would silently act on the width of an image: almost always a missing flatten.
-            raise ShapeError(f"expected a feature vector, got {fmt(x)}; flatten first to get {numel(x)} features")
+            # Stating in_features says it is meant (a channels-last map, as ConvNeXt's MLP).
+            raise ShapeError(
+                f"expected a feature vector, got {fmt(x)}; flatten first to get {numel(x)} features "
+                f"(or give in_features={x[-1]} to act on the last dim, as on a channels-last map)"
+            )
         if a.in_features is not None and x[-1] != a.in_features:
             raise ShapeError(f"expected {a.in_features} input features, got {x[-1]}")
         return ((*x[:-1], a.out),)

@@ -72,6 +72,13 @@ class LayerNorm(Op):
     def infer(self, a: LayerNormAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         if len(ins[0]) < a.dims:
             raise ShapeError(f"cannot normalise over {a.dims} dims of a {fmt(ins[0])} input")
+        if len(ins[0]) == 3 and "dims" not in a.model_fields_set:
+            # nn.LayerNorm(W) on an NCHW map: runs, but normalises each row of pixels.
+            raise ShapeError(
+                f"on a {fmt(ins[0])} map, layernorm would normalise over the last dim ({ins[0][-1]}, the width) only: "
+                "use layernorm2d for the channels (as ConvNeXt), dims=3 for the whole map, "
+                "or write dims=1 if the map is channels-last (after a permute)"
+            )
         return (ins[0],)
 
     def params(self, a: LayerNormAttrs, ins: tuple[Shape, ...]) -> int:

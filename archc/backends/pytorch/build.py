@@ -16,13 +16,18 @@ from archc.ops import OPS
 def build_graph(graph: Graph, kind: str, style: str = "tuple") -> Block:
     """A module for one graph; nested graphs become child modules of their own."""
     children: list[tuple[str, nn.Module]] = []
+    tensors: list[tuple[str, nn.Parameter]] = []  # learnable tensors held by the block itself (cls_token)
     for node in graph.nodes:
         if node.body is not None:
             children.append((node.name, build_graph(node.body, node.block or "sequential")))
         elif OPS[node.op].stateful:
-            children.append((node.name, instantiate(OPS[node.op].module(node.attrs, node.in_shapes))))
+            made = instantiate(OPS[node.op].module(node.attrs, node.in_shapes))
+            (tensors if OPS[node.op].holds_tensor else children).append((node.name, made))
     fields = (output_fields(graph, True), output_fields(graph, False)) if style == "namedtuple" else ((), ())
-    return Block(kind, forward_source(graph, style), children, *fields)
+    block = Block(kind, forward_source(graph, style), children, *fields)
+    for name, tensor in tensors:
+        block.register_parameter(name, tensor)
+    return block
 
 
 def build_network(network: Network, device: Any = None, dtype: torch.dtype | None = None, seed: int | None = None) -> Block:

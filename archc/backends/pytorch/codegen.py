@@ -138,7 +138,9 @@ def _result(outputs: list[Output], names: dict[tuple[str, int], str], style: str
 
 def _line(node: Node, names: dict[tuple[str, int], str], graph: Graph, consumers: Counter) -> str:
     args = [names[(r.node, r.index)] for r in node.inputs]
-    if node.body is not None or OPS[node.op].stateful:
+    if node.body is None and OPS[node.op].holds_tensor:
+        expr = OPS[node.op].to_call(node.attrs, [module_access(node.name), *args], False)
+    elif node.body is not None or OPS[node.op].stateful:
         expr = f"{module_access(node.name)}({', '.join(args)})"
     else:
         op = OPS[node.op]

@@ -150,3 +150,76 @@ class ChannelAffine(nn.Module):
 
 # Classes an op's Ctor may name besides torch.nn's.
 RUNTIME_CLASSES = {"StochasticDepth": StochasticDepth, "ChannelAffine": ChannelAffine}
+
+
+def learnable_tensor(shape: tuple[int, ...], init: str = "zeros", scale: float = 1.0) -> nn.Parameter:
+    """A learnable tensor a block holds under the node's name (timm's `cls_token`, `gamma`).
+
+    `init`: "zeros", "ones", "constant" (every value `scale`), "normal" (std `scale`) or
+    "trunc_normal" (std `scale`, cut at -2 and 2, as timm's trunc_normal_).
+    """
+    data = torch.zeros(shape)
+    with torch.no_grad():
+        if init == "ones":
+            data.fill_(1.0)
+        elif init == "constant":
+            data.fill_(scale)
+        elif init == "normal":
+            data.normal_(0.0, scale)
+        elif init == "trunc_normal":
+            nn.init.trunc_normal_(data, 0.0, scale, -2.0, 2.0)
+    return nn.Parameter(data)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over tokens, with timm's `Attention` layout (`qkv`, `proj`)."""
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool = True, proj_bias: bool = True) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        x = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(x.transpose(1, 2).reshape(batch, tokens, dim))
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}"
+
+
+class DropPath(nn.Module):
+    """Drops a residual branch per sample in training, scaling the kept ones, as timm's DropPath."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        noise = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        if keep > 0.0:
+            noise.div_(keep)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW map, as ConvNeXt's (timm's LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+RUNTIME_CLASSES.update(
+    {"learnable_tensor": learnable_tensor, "SelfAttention": SelfAttention, "DropPath": DropPath, "LayerNorm2d": LayerNorm2d}
+)
