@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import archc
 from archc.ops import OPS
+from test_ops_paper import PAPER_SAMPLES
 
 # One sample call per op: (call, input shapes, the equivalent torch computation).
 F = torch.nn.functional
@@ -51,6 +52,7 @@ SAMPLES = {
     "split": ("split([1, 4], dim=1)", [(5, 2)], lambda x: torch.split(x, [1, 4], dim=1)),
     "channel_shuffle": ("channel_shuffle(3)", [(6, 2, 2)], lambda x: F.channel_shuffle(x, 3)),
 }
+SAMPLES.update(PAPER_SAMPLES)  # the paper-only networks' ops keep their samples with their tests
 
 
 def spec_for(call: str, shapes: list[tuple[int, ...]], tmp_path) -> str:

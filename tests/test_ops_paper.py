@@ -1,0 +1,107 @@
+"""The ops of the paper-only networks against torch: pad (and, below, join, capsules, LeNet-5's units)."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import archc
+
+F = torch.nn.functional
+
+# One sample call per op, as tests/test_ops.py SAMPLES (which runs them too).
+PAPER_SAMPLES = {
+    "pad": ("pad([0, 0, 0, 0, 2, 3], stride=2)", [(3, 5, 6)], lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 2, 3))),
+}
+
+
+
+def spec_for(call: str, shapes: list[tuple[int, ...]], tmp_path) -> str:
+    """A one-node spec applying `call` to inputs of these shapes."""
+    inputs = ", ".join(f"in{i}: {list(s)}" for i, s in enumerate(shapes))
+    sources = ", ".join(f"in{i}" for i in range(len(shapes)))
+    path = tmp_path / "op.yaml"
+    path.write_text(f"archc: 1\nname: one_op\ninputs: {{{inputs}}}\nbody:\n  - y: {{op: \"{call}\", from: [{sources}]}}\n")
+    return str(path)
+
+
+PAD_CASES = [
+    ("pad([1, 2])", (3, 4), lambda x: F.pad(x, (1, 2))),
+    ("pad([1, 2, 0, 1], mode='reflect')", (2, 4, 5), lambda x: F.pad(x, (1, 2, 0, 1), mode="reflect")),
+    ("pad([2, 2, 3, 1], mode='replicate')", (2, 4, 5), lambda x: F.pad(x, (2, 2, 3, 1), mode="replicate")),
+    ("pad([1, 3], mode='circular')", (2, 4), lambda x: F.pad(x, (1, 3), mode="circular")),
+    ("pad([-1, 1, 0, 0, 1, 1], value=-2.5)", (2, 4, 5), lambda x: F.pad(x, (-1, 1, 0, 0, 1, 1), value=-2.5)),
+    ("pad([1, 1, 1, 1], stride=3)", (2, 7, 5), lambda x: F.pad(x[:, :, ::3, ::3], (1, 1, 1, 1))),
+]
+
+
+@pytest.mark.parametrize("call,shape,reference", PAD_CASES, ids=[c[0] for c in PAD_CASES])
+def test_pad_equals_torch(call, shape, reference, tmp_path):
+    path = spec_for(call, [shape], tmp_path)
+    model = archc.build(path)
+    x = torch.randn(2, *shape)
+    expected = reference(x)
+    assert archc.load_spec(path).output_shapes["output"] == tuple(expected.shape[1:])
+    torch.testing.assert_close(model(x), expected)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rank=st.integers(1, 3), sizes=st.lists(st.integers(1, 5), min_size=3, max_size=3),
+    widths=st.lists(st.integers(-2, 5), min_size=2, max_size=6).filter(lambda w: len(w) % 2 == 0),
+    mode=st.sampled_from(["constant", "reflect", "replicate", "circular"]),
+)
+def test_pad_shape_rule_agrees_with_torch(tmp_path, rank, sizes, widths, mode):
+    """The static rule accepts exactly what torch accepts, with torch's output shape."""
+    shape = tuple(sizes[:rank])
+    call = f"pad({widths}, mode='{mode}')"
+    try:
+        static = archc.load_spec(spec_for(call, [shape], tmp_path)).output_shapes["output"]
+    except archc.SpecError:
+        static = None
+    try:
+        real = tuple(F.pad(torch.zeros(2, *shape), tuple(widths), mode=mode).shape[1:])
+        real = real if min(real) >= 1 else None
+    except (RuntimeError, ValueError, NotImplementedError):
+        real = None
+    # archc is stricter in three places: no mode pads the batch; non-constant modes never pad the
+    # channel dim (torch would read the sample as an unbatched tensor and pad the batch), nor crop.
+    if len(widths) // 2 > rank or mode != "constant" and (len(widths) // 2 >= rank or min(widths) < 0):
+        assert static is None or static == real, (call, shape)
+    else:
+        assert static == real, (call, shape)
+
+
+def _diagnostic(text: str, tmp_path) -> str:
+    path = tmp_path / "bad.yaml"
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(archc.SpecError) as info:
+        archc.load_spec(path)
+    return str(info.value)
+
+
+BODY = """\
+    archc: 1
+    name: bad
+    input: [3, 8, 8]
+    body:
+      - stem: conv2d(4, 3)
+      - p: {call}
+"""
+
+
+@pytest.mark.parametrize("call,message", [
+    ("pad([1, 2, 3])", "bad.yaml:6:13: error: pad 'p': pad: value error, widths come in (before, after) pairs"),
+    ("pad([1, 1], mode='wrap')", "bad.yaml:6:21: error: pad 'p': mode: input should be 'constant', 'reflect', 'replicate' or 'circular', got 'wrap'"),
+    ("pad([1, 1], stride=0)", "bad.yaml:6:21: error: pad 'p': stride: input should be greater than or equal to 1, got 0"),
+    ("pad([0, 0, 0, 0, 1, 1], mode='reflect')", "bad.yaml:6:9: error: pad 'p': mode 'reflect' pads exactly the 2 spatial dims of a 4x6x6 sample (4 widths), got 6 widths"),
+    ("pad([6, 0, 0, 0], mode='reflect')", "bad.yaml:6:9: error: pad 'p': mode 'reflect' pads a dim of size 6 by at most 5, got 6, 0"),
+    ("pad([1, 1, 1, 1], mode='replicate', value=1)", "bad.yaml:6:9: error: pad 'p': value=1.0 applies to mode 'constant' only"),
+    ("pad([0, 0, -3, -3])", "bad.yaml:6:9: error: pad 'p': widths -3, -3 on a dim of size 6 crop more than it has"),
+    ("pad([1, 1, 1, 1, 1, 1, 1, 1])", "bad.yaml:6:9: error: pad 'p': 8 widths pad 4 dims, but a 4x6x6 sample has 3"),
+])
+def test_pad_bad_arguments_are_located(call, message, tmp_path):
+    assert message in _diagnostic(BODY.format(call=f'"{call}"'), tmp_path)
