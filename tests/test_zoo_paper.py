@@ -8,6 +8,7 @@ strictly (same names), and compare parameter counts and outputs.
 import pytest
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import nn
 
 import archc
@@ -121,6 +122,44 @@ class WideResNetCIFAR(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+class BypassFire(torchvision.models.squeezenet.Fire):
+    """Iandola et al. section 6: a Fire module with its input added to its output, directly
+    (simple bypass) or through a 1x1 conv where the widths differ (complex bypass)."""
+
+    def __init__(self, cin, squeeze, expand, bypass):
+        super().__init__(cin, squeeze, expand, expand)
+        self.mode = bypass if bypass == "complex" or cin == 2 * expand else "none"
+        if self.mode == "complex" and cin != 2 * expand:
+            self.bypass = nn.Conv2d(cin, 2 * expand, 1)
+
+    def forward(self, x):
+        out = super().forward(x)
+        if self.mode == "none":
+            return out
+        return out + (self.bypass(x) if hasattr(self, "bypass") else x)
+
+
+class SqueezeNetBypass(nn.Module):
+    """SqueezeNet 1.0 (paper Table 1 / torchvision layout) with simple or complex bypass."""
+
+    def __init__(self, bypass, num_classes=1000):
+        super().__init__()
+        fire = lambda cin, s, e: BypassFire(cin, s, e, bypass)  # noqa: E731
+        pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)  # noqa: E731
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 96, 7, stride=2), nn.ReLU(inplace=True), pool(),
+            fire(96, 16, 64), fire(128, 16, 64), fire(128, 32, 128), pool(),
+            fire(256, 32, 128), fire(256, 48, 192), fire(384, 48, 192), fire(384, 64, 256), pool(),
+            fire(512, 64, 256),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5), nn.Conv2d(512, num_classes, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1)
+        )
+
+    def forward(self, x):
+        return torch.flatten(self.classifier(self.features(x)), 1)
+
+
 # The reference notes' hand arithmetic (and, for NiN ImageNet and WRN-16-8/40-4, ours: see the specs' docs).
 COUNTS = {
     ("zfnet.yaml", None): 62_357_608,
@@ -129,6 +168,8 @@ COUNTS = {
     ("wide_resnet_cifar.yaml", "28_10"): 36_479_194,
     ("wide_resnet_cifar.yaml", "16_8"): 10_961_370,
     ("wide_resnet_cifar.yaml", "40_4"): 8_949_210,
+    ("squeezenet.yaml", "1_0_simple_bypass"): 1_248_424,
+    ("squeezenet.yaml", "1_0_complex_bypass"): 1_589_672,
 }
 
 CASES = [
@@ -138,6 +179,8 @@ CASES = [
     ("wide_resnet_cifar.yaml", "28_10", lambda: WideResNetCIFAR(28, 10), (3, 16, 16)),
     ("wide_resnet_cifar.yaml", "16_8", lambda: WideResNetCIFAR(16, 8), (3, 32, 32)),
     ("wide_resnet_cifar.yaml", "40_4", lambda: WideResNetCIFAR(40, 4), (3, 32, 32)),
+    ("squeezenet.yaml", "1_0_simple_bypass", lambda: SqueezeNetBypass("simple"), (3, 64, 64)),
+    ("squeezenet.yaml", "1_0_complex_bypass", lambda: SqueezeNetBypass("complex"), (3, 64, 64)),
 ]
 
 
@@ -149,6 +192,15 @@ def test_matches_hand_written_module(spec, variant, reference, shape):
 @pytest.mark.parametrize("spec,variant", list(COUNTS), ids=[f"{s[:-5]}-{v}" for s, v in COUNTS])
 def test_hand_arithmetic_counts(spec, variant):
     assert archc.load_spec(SPECS / spec, variant).total_params == COUNTS[spec, variant]
+
+
+def test_squeezenet_bypass_variants_load_torchvision_weights():
+    """The bypasses keep the Fire names: torchvision's 1.0 weights load (complex: plus its 4 convs)."""
+    weights = torchvision.models.squeezenet1_0().state_dict()
+    archc.build(SPECS / "squeezenet.yaml", "1_0_simple_bypass").load_state_dict(weights, strict=True)
+    missing = archc.build(SPECS / "squeezenet.yaml", "1_0_complex_bypass").load_state_dict(weights, strict=False)
+    assert sorted(missing.missing_keys) == [f"features.{i}.bypass.{t}" for i in (10, 3, 5, 8) for t in ("bias", "weight")]
+    assert missing.unexpected_keys == []
 
 
 def test_zfnet_feature_map_sizes_are_fig3():
