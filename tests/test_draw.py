@@ -372,7 +372,7 @@ def test_format_option_wins_and_default_name(tmp_path, monkeypatch, capsys):
     assert main(["draw", str(SPECS / "lenet5.yaml"), "-o", "x.svg", "--format", "png"]) == 0
     assert (tmp_path / "x.svg").read_bytes().startswith(MAGIC["png"])
     assert main(["draw", str(SPECS / "googlenet.yaml"), "--format", "pdf"]) == 0
-    assert (tmp_path / "googlenet.pdf").read_bytes().startswith(MAGIC["pdf"])
+    assert (tmp_path / "googlenet-torchvision.pdf").read_bytes().startswith(MAGIC["pdf"])  # the default variant
 
 
 @pytest.mark.parametrize("args,message", [
