@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from archc.errors import Location
 from archc.ir.graph import Network
@@ -22,14 +22,41 @@ def load_spec(
     param whose name is one of this function's own keywords. `limits` raises (or lowers)
     the resource ceilings a spec is checked against (archc.Limits).
     Raises archc.SpecError (every problem, each with file:line:col) for a bad spec.
-    Never imports torch.
+    Never imports torch. Arguments of the wrong type raise TypeError.
     """
+    wanted = _output_names(outputs)
+    _check_types(params, limits)
     network = load_network(path, variant, {**(params or {}), **more_params}, limits)
-    if outputs is not None:
+    if wanted is not None:
         from archc.ir.extract import extract
 
-        network = extract(network, list(outputs), Location(str(path), 1, 1))
+        network = extract(network, wanted, Location(str(path), 1, 1))
     return network
+
+
+def _output_names(outputs: Any) -> list[str] | None:
+    """`outputs` as a list of names; a single string would otherwise be read letter by letter."""
+    if outputs is None:
+        return None
+    if isinstance(outputs, str):
+        raise TypeError(f"outputs must be a list of node names, not a string: write outputs=[{outputs!r}]")
+    try:
+        names = list(outputs)
+    except TypeError:
+        raise TypeError(f"outputs must be a list of node names, got {type(outputs).__name__}") from None
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"outputs must be node names (strings such as 'layer3'), got {name!r} ({type(name).__name__})")
+    return names
+
+
+def _check_types(params: Any, limits: Any) -> None:
+    if limits is not None and not isinstance(limits, Limits):
+        raise TypeError(
+            f"limits must be an archc.Limits, such as archc.Limits(max_params=10**11), got {type(limits).__name__}"
+        )
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"params must be a mapping of param names to values, got {type(params).__name__}")
 
 
 def build(

@@ -5,12 +5,13 @@ Exit codes: 0 success, 1 invalid spec, 2 usage error, 3 internal error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from typing import Sequence
 
 from archc.commands import command_modules
-from archc.commands._common import EXIT_INTERNAL, EXIT_INVALID, EXIT_USAGE, UsageError, parse_set
+from archc.commands._common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError, echo, parse_set
 from archc.errors import SpecError
 
 __all__ = ["main", "make_parser", "parse_set"]
@@ -33,12 +34,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     spec = getattr(args, "spec", None) or ", ".join(getattr(args, "specs", []))
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `archc summary ... | head -1`: the reader has what it wanted; stop quietly, as Unix
+        # tools do, and point stdout at /dev/null so Python's exit-time flush cannot complain.
+        _silence_stdout()
+        return EXIT_OK
     except SpecError as exc:
-        print(exc.format(), file=sys.stderr)
+        echo(exc.format(), sys.stderr)
         return EXIT_INVALID
     except UsageError as exc:
-        print(f"archc {args.command}: error: {exc}", file=sys.stderr)
+        echo(f"archc {args.command}: error: {exc}", sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -51,3 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (under a test's capture)
+        pass

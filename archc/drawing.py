@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from archc.backends.graphviz import FORMATS, render, to_dot
-from archc.files import atomic_path
+from archc.files import write_bytes
 from archc.ir.load import load_network
 
 
@@ -41,7 +41,5 @@ def format_of(out: str | Path) -> str:
 
 
 def write_diagram(source: str, out: str | Path, fmt: str) -> None:
-    """Render `source` as `fmt` and write it to `out` atomically (rendered before the file is touched)."""
-    data = render(source, fmt)
-    with atomic_path(out) as tmp:
-        tmp.write_bytes(data)
+    """Render `source` as `fmt` and write it to `out` (rendered before the file is touched; see archc.files)."""
+    write_bytes(out, render(source, fmt))

@@ -13,9 +13,17 @@ class Location:
     path: str
     line: int
     col: int
+    # Where each character of a value is, from here on, when that is not simply further along
+    # the line: a value over several lines (a `|` block, a wrapped plain scalar) or one with
+    # escapes in double quotes. Not part of the location's identity.
+    chars: tuple[tuple[int, int], ...] | None = field(default=None, compare=False, repr=False)
 
     def shifted(self, offset: int) -> "Location":
-        """The location `offset` characters further along the same line."""
+        """The location of the character `offset` characters further into the value."""
+        if self.chars:
+            index = min(max(offset, 0), len(self.chars) - 1)
+            line, col = self.chars[index]
+            return Location(self.path, line, col, self.chars[index:])
         return Location(self.path, self.line, self.col + offset)
 
     def __str__(self) -> str:
@@ -27,9 +35,10 @@ class Diagnostic:
     location: Location
     message: str
     notes: tuple[str, ...] = ()
+    severity: str = "error"  # or "warning": a likely mistake in a valid spec
 
     def format(self) -> str:
-        lines = [f"{self.location}: error: {self.message}"]
+        lines = [f"{self.location}: {self.severity}: {self.message}"]
         lines += [f"    note: {note}" for note in self.notes]
         return "\n".join(lines)
 

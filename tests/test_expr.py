@@ -293,9 +293,19 @@ def test_nesting_and_length_bounds():
     assert "too long" in fast(lambda: parse_expr("(" * 10000)).message
     fast(lambda: parse_expr("(" * 1000))
     assert "nested too deeply" in fast(lambda: parse_expr("-" * 1999 + "1")).message
-    assert "nested too deeply" in fast(lambda: parse_expr("+".join(["1"] * 60))).message
     assert "nested too deeply" in fast(lambda: parse_expr("[" * 60 + "]" * 60)).message
-    assert ev("+".join(["1"] * 40)) == 40
+    assert "nested too deeply" in fast(lambda: parse_expr("2**" * 60 + "1")).message  # right-leaning: real nesting
+    assert "nested too deeply" in fast(lambda: parse_expr("1-(" * 60 + "1" + ")" * 60)).message
+
+
+def test_a_long_flat_chain_is_not_nesting():
+    """`1+1+...+1` is a left-leaning chain, walked in a loop: its length is bounded by MAX_SOURCE only."""
+    assert ev("+".join(["1"] * 60)) == 60
+    longest = "-".join(["x"] * 1000)  # 1,999 characters, just under MAX_SOURCE
+    assert ev(longest, x=1) == 1 - 999
+    assert ev("1 + 2 * 3 - 4 // 2 + " + "+".join(["1"] * 900)) == sum([1, 6, -2]) + 900
+    call = parse_call("f(" + "+".join(["1"] * 990) + ", k=2 * 3)")  # arguments are copied without recursion
+    assert call.args[0].evaluate({}) == 990 and call.kwargs[0][1].evaluate({}) == 6
     assert "too long" in fast(lambda: parse_expr("x" * 2001)).message
 
 

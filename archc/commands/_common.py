@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Sequence
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any, Sequence, TextIO
 
 import yaml
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+# A --set value: as deep as a spec param may be (archc/ir/load.py), and as big as a spec's YAML.
+SET_MAX_DEPTH = 32
+SET_MAX_VALUES = 100_000
 
 
 class UsageError(Exception):
@@ -34,16 +41,87 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             raise UsageError(f"--set {key}: cannot read value {raw!r}") from None
-        if isinstance(value, dict) or not _plain(value):
-            raise UsageError(f"--set {key}: expected a number, string, bool or list, got {raw!r}")
+        except RecursionError:  # PyYAML composes recursively: `[[[[...` 2,000 deep
+            raise UsageError(f"--set {key}: the value is nested more than {SET_MAX_DEPTH} levels deep") from None
+        problem = _set_value_problem(value)
+        if problem:
+            raise UsageError(f"--set {key}: {problem}, got {_short(raw)}")
         params[key] = value
     return params
 
 
-def _plain(value: Any) -> bool:
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    return value is None or isinstance(value, (bool, int, float, str))
+def _set_value_problem(value: Any) -> str | None:
+    """Why a --set value cannot be a param, walked without recursion: YAML aliases can make a
+    list that contains itself (`&a [*a]`) or stands for billions of values."""
+    seen = 0
+    stack: list[tuple[Any, tuple[int, ...]]] = [(value, ())]
+    while stack:
+        item, outer = stack.pop()
+        seen += 1
+        if seen > SET_MAX_VALUES:
+            return f"the value holds more than {SET_MAX_VALUES:,} items (YAML aliases?)"
+        if isinstance(item, list):
+            if id(item) in outer:
+                return "the value contains itself (a YAML alias of an enclosing list)"
+            if len(outer) >= SET_MAX_DEPTH:
+                return f"the value is nested more than {SET_MAX_DEPTH} levels deep"
+            stack.extend((v, outer + (id(item),)) for v in item)
+        elif not (item is None or isinstance(item, (bool, int, float, str))):
+            return "expected a number, string, bool or list"
+    return None
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def count_arg(text: str) -> int:
+    """A positive count for a limit flag: `5000000`, `5_000_000` or `5e6` (an argparse type)."""
+    try:
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number such as 5e9, got {text!r}") from None
+    if not math.isfinite(value) or value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(value)
+
+
+def check_output(out: str | None) -> None:
+    """Refuse an -o that cannot be written before any work is done: a directory, or a file in
+    a directory that does not exist. (A FIFO or a device such as /dev/stdout is fine.)"""
+    if out is None or out == "-":
+        return
+    path = Path(out)
+    if path.is_dir():
+        raise UsageError(f"-o: {out!r} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"-o: no such directory {str(path.parent)!r} for {out!r}")
+
+
+def write_failed(out: str, exc: OSError) -> UsageError:
+    """An -o that could not be written after all (permissions, a full disk), as a usage error."""
+    return UsageError(f"-o: cannot write {out!r}: {exc.strerror or exc}")
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """Text safe to show on a terminal: control characters (escape codes, carriage returns) and
+    invisible format characters (bidi overrides) written as escapes; line breaks kept."""
+    if not _UNPRINTABLE.search(text):
+        return text
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def echo(text: str, file: TextIO | None = None) -> None:
+    """print() for everything the CLI shows that may hold text from a spec."""
+    print(printable(text), file=file or sys.stdout)
+
+
+def show_warnings(network: Any) -> None:
+    for warning in getattr(network, "warnings", ()):
+        echo(warning.format(), sys.stderr)
 
 
 def load(args: argparse.Namespace) -> Any:
@@ -51,4 +129,6 @@ def load(args: argparse.Namespace) -> Any:
     from archc.api import load_spec
 
     outputs = [n.strip() for n in args.outputs.split(",") if n.strip()] if getattr(args, "outputs", None) else None
-    return load_spec(args.spec, args.variant, outputs=outputs, params=parse_set(args.set))
+    network = load_spec(args.spec, args.variant, outputs=outputs, params=parse_set(args.set))
+    show_warnings(network)
+    return network

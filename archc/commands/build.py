@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from archc.commands._common import EXIT_OK, UsageError, add_spec_arguments, load
-from archc.ir.limits import check_param_count
+from archc.commands._common import EXIT_OK, UsageError, add_spec_arguments, check_output, count_arg, echo, load, write_failed
+from archc.ir.limits import check_forward_cost, check_param_count
 from archc.spec.limits import Limits
 
 NAME = "build"
@@ -16,21 +16,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", metavar="FILE", help="save the model: FILE.pt2 a torch.export program, FILE.onnx an ONNX model"
     )
+    parser.add_argument("--seed", type=int, default=0, help="seed for the weights, so -o files are reproducible (default: 0)")
+    defaults = Limits()
     parser.add_argument(
-        "--max-params", type=_count, default=Limits().max_params, metavar="N",
+        "--max-params", type=count_arg, default=defaults.max_params, metavar="N",
         help="refuse a spec with more learnable parameters than N, before allocating any (default: %(default).0e)",
     )
-
-
-def _count(text: str) -> int:
-    """A positive count: `5000000`, `5_000_000` or `5e6`."""
-    try:
-        value = float(text) if any(c in text for c in ".eE") else int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number such as 5e9, got {text!r}") from None
-    if value < 1 or value != int(value):
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return int(value)
+    parser.add_argument(
+        "--max-activation-bytes", type=count_arg, default=defaults.max_activation_bytes, metavar="N",
+        help="refuse a spec whose forward pass at batch 1 needs more activation memory than N bytes, "
+        "estimated statically (default: %(default).2e)",
+    )
+    parser.add_argument(
+        "--max-macs", type=count_arg, default=defaults.max_macs, metavar="N",
+        help="refuse a spec whose forward pass at batch 1 needs more multiply-adds than N (default: %(default).0e)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,18 +38,25 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output and not args.output.endswith((".pt2", ".onnx")):
         raise UsageError(f"-o: expected a .pt2 or .onnx file, got {args.output!r}")
+    check_output(args.output)
     network = load(args)
     # Static counts: refused here, before build_network allocates a single weight.
     check_param_count(network, args.max_params, "--max-params")
-    print(totals_text(network))
+    check_forward_cost(network, args.max_activation_bytes, args.max_macs, ("--max-activation-bytes", "--max-macs"))
+    echo(totals_text(network))
     from archc.backends.pytorch.build import build_network
     from archc.backends.pytorch.check import export_onnx, export_program, run_once
 
-    model = build_network(network)
+    model = build_network(network, seed=args.seed)
     for name, shape in run_once(model, network).items():
-        print(f"forward (eval, batch 1): {name} {'x'.join(map(str, shape))}")
+        echo(f"forward (eval, batch 1): {name} {'x'.join(map(str, shape))}")
     if args.output:
         save = export_onnx if args.output.endswith(".onnx") else export_program
-        save(model, network, args.output)
-        print(f"wrote {args.output}")
+        try:
+            save(model, network, args.output)
+        except BrokenPipeError:
+            raise  # writing to a closed pipe (-o /dev/stdout | head): archc.cli ends quietly
+        except OSError as exc:
+            raise write_failed(args.output, exc) from None
+        echo(f"wrote {args.output}")
     return EXIT_OK

@@ -4,10 +4,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 
 from archc.backends.graphviz.layout import FORMATS
-from archc.commands._common import EXIT_INVALID, EXIT_OK, UsageError, add_spec_arguments, load
+from archc.commands._common import EXIT_INVALID, EXIT_OK, UsageError, add_spec_arguments, check_output, echo, load, write_failed
 
 NAME = "draw"
 HELP = "draw the network as a Graphviz diagram (svg, png, pdf or dot)"
@@ -32,11 +31,10 @@ def run(args: argparse.Namespace) -> int:
     if args.depth is not None and args.depth < 1:
         raise UsageError(f"--depth must be 1 or more (1 draws the top level only), got {args.depth}")
     fmt = args.format or output_format(args.output)
+    check_output(args.output)
     network = load(args)
     source = to_dot(network, depth=args.depth, expand=args.expand, show_params=args.params, rankdir=args.rankdir)
     out = args.output or default_name(network.name, network.variant, fmt)
-    if out != "-" and not Path(out).resolve().parent.is_dir():
-        raise UsageError(f"-o: no such directory for {out!r}")
     try:
         if out == "-":
             sys.stdout.buffer.write(render(source, fmt))
@@ -44,9 +42,13 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_OK
         write_diagram(source, out, fmt)
     except DotNotFound as exc:
-        print(f"archc draw: error: {exc}", file=sys.stderr)
+        echo(f"archc draw: error: {exc}", sys.stderr)
         return EXIT_INVALID
-    print(out)
+    except BrokenPipeError:
+        raise  # stdout closed early: archc.cli ends quietly
+    except OSError as exc:
+        raise write_failed(out, exc) from None
+    echo(out)
     return EXIT_OK
 
 

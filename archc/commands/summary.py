@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from archc.commands._common import EXIT_OK, UsageError, add_spec_arguments, load
+from archc.commands._common import EXIT_OK, UsageError, add_spec_arguments, echo, load
 
 NAME = "summary"
 HELP = "per-node table of shapes, params and multiply-adds"
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--depth must be 1 or more (1 shows the top level), got {args.depth}")
     network = load(args)
     if args.json:
-        print(json.dumps(as_json(network, args.depth), indent=2))
+        print(json.dumps(as_json(network, args.depth), indent=2))  # JSON escapes control characters
     else:
-        print(table_text(network, args.depth))
+        echo(table_text(network, args.depth))
     return EXIT_OK

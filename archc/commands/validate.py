@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archc.commands._common import EXIT_INVALID, EXIT_OK
+from archc.commands._common import EXIT_INVALID, EXIT_OK, echo, show_warnings
 from archc.errors import SpecError
 
 NAME = "validate"
@@ -23,10 +23,10 @@ def run(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.specs:
         try:
-            load_spec(path, args.variant)
+            show_warnings(load_spec(path, args.variant))
             if not args.quiet:
-                print(f"{path}: ok")
+                echo(f"{path}: ok")
         except SpecError as exc:
-            print(exc.format(), file=sys.stderr)
+            echo(exc.format(), sys.stderr)
             status = EXIT_INVALID
     return status

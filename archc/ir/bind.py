@@ -1,6 +1,7 @@
 """IR stage: evaluating spec expressions and binding call arguments, with locations."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
@@ -55,7 +56,15 @@ def call_of(text: str, where: Location) -> Call:
     except ExprError as exc:
         # parse_call's own messages quote the call already
         message = exc.message if text.strip()[:40] in exc.message else f"in {quoted(text)}: {exc.message}"
+        glued = _GLUED_NAME.match(text)
+        if glued:  # `conv1:conv2d(8, 1)`: without the space YAML reads one string, not `name: op`
+            name, op = glued.group(1), text[glued.end():].strip()
+            message = f"{quoted(text)} is one string to YAML; to name a node, put a space after the colon: '{name}: {op}'"
+            raise spec_error(where.shifted(glued.end() - 1), message) from None
         raise spec_error(where.shifted(exc.offset), message) from None
+
+
+_GLUED_NAME = re.compile(r"\s*([A-Za-z_{][\w{}+*\-]*):(?=\S)")
 
 
 def quoted(text: str, most: int = 60) -> str:
@@ -67,6 +76,8 @@ def quoted(text: str, most: int = 60) -> str:
 class Argument:
     value: Any
     where: Location
+    position: int | None = None  # the index of a positional argument
+    source: str = ""  # the argument as written, for hints
 
 
 def bind(
@@ -82,8 +93,8 @@ def bind(
     if len(call.args) > len(order):
         most = f"{len(order)} positional argument{'s' if len(order) != 1 else ''} ({', '.join(order)})" if order else "no arguments"
         errors.error(where.shifted(call.arg_offsets[len(order)]), f"{what} takes {'at most ' if order else ''}{most}, got {len(call.args)}")
-    for name, expr, offset in zip(order, call.args, call.arg_offsets):
-        bound[name] = _argument(expr, env, where.shifted(offset), errors)
+    for position, (name, expr, offset) in enumerate(zip(order, call.args, call.arg_offsets)):
+        bound[name] = _argument(expr, env, where.shifted(offset), errors, position)
     for (name, expr), offset in zip(call.kwargs, call.kwarg_offsets):
         at = where.shifted(offset)
         if name not in order:
@@ -100,23 +111,23 @@ def bind(
             errors.error(key_at, f"{what} got {name!r} twice")
         else:
             try:
-                bound[name] = Argument(evaluate(raw, env, at), at)
+                bound[name] = Argument(evaluate(raw, env, at), at, source=raw if isinstance(raw, str) else "")
             except SpecError as exc:
                 errors.add(exc)
     errors.raise_if_any()
     return bound
 
 
-def _argument(expr: Expr, env: Mapping[str, Any], where: Location, errors: Collector) -> Argument:
+def _argument(expr: Expr, env: Mapping[str, Any], where: Location, errors: Collector, position: int | None = None) -> Argument:
     try:
-        return Argument(expr.evaluate(env), where)
+        return Argument(expr.evaluate(env), where, position, expr.source)
     except ExprError as exc:
         errors.error(where.shifted(exc.offset), f"in expression {quoted(expr.source)}: {exc.message}")
-        return Argument(None, where)
+        return Argument(None, where, position, expr.source)
 
 
-def validate_attrs(model: type[BaseModel], bound: dict[str, Argument], where: Location, what: str) -> Any:
-    """Check evaluated arguments against an op's attribute schema."""
+def validate_attrs(model: type[BaseModel], bound: dict[str, Argument], where: Location, what: str, op: str = "") -> Any:
+    """Check evaluated arguments against an op's attribute schema (`op` names it in hints)."""
     data = {k: _plain(a.value) for k, a in bound.items()}
     try:
         return model.model_validate(data)
@@ -131,9 +142,25 @@ def validate_attrs(model: type[BaseModel], bound: dict[str, Argument], where: Lo
             errors.error(where, f"{what}: missing required argument{'s' if len(missing) > 1 else ''} {listed}")
         for name, errs in by_field.items():
             if name not in missing:
-                errors.error(bound[name].where if name in bound else where, f"{what}: {_field_problem(name, errs)}")
+                notes = _inferred_size_hint(model, bound, name, op)
+                errors.error(bound[name].where if name in bound else where, f"{what}: {_field_problem(name, errs)}", *notes)
         errors.raise_if_any()
         raise
+
+
+def _inferred_size_hint(model: type[BaseModel], bound: dict[str, Argument], failed: str, op: str) -> tuple[str, ...]:
+    """`linear(4096, 10)`, written as in PyTorch with the input size first: say it is inferred."""
+    first = next(iter(model.model_fields), None)
+    arg = bound.get(failed)
+    given = sorted((a for a in bound.values() if a.position is not None), key=lambda a: a.position or 0)
+    if first != "out" or arg is None or not arg.position or not isinstance(given[0].value, int):
+        return ()
+    written = ", ".join(a.source for a in given)
+    shorter = ", ".join(a.source for a in given[1:])
+    return (
+        f"input features and channels are inferred from the input shape: {op or 'the op'} takes the output size "
+        f"first, as in {op}({shorter}), not {op}({written})",
+    )
 
 
 def _field_problem(name: str, errs: list[Mapping[str, Any]]) -> str:

@@ -49,6 +49,7 @@ class Expander:
         # The first problem found at each place: a place in a block reached again from
         # another instance (with another instance path in its message) is not reported twice.
         self.reported: dict[Location, Diagnostic] = {}
+        self.warnings: dict[Location, Diagnostic] = {}  # the first at each place, as errors
         self.reads_block_count = False
 
     # Whole network --------------------------------------------------------------
@@ -56,7 +57,9 @@ class Expander:
     def network(self, input_shapes: tuple[tuple[str, Shape], ...]) -> Graph:
         scope = Scope(input_shapes)
         self.sequence(self.body, scope, dict(self.params), depth=0)
-        return Graph(input_shapes, tuple(scope.nodes), self.outputs(scope))
+        where = self.source.at(("input",)) if self.spec.input is not None else self.source.key_at(("inputs",))
+        warnings = tuple(sorted(self.warnings.values(), key=lambda d: (d.location.line, d.location.col)))
+        return Graph(input_shapes, tuple(scope.nodes), self.outputs(scope), input_location=where, warnings=warnings)
 
     def outputs(self, scope: Scope) -> tuple[Output, ...]:
         if self.spec.outputs is None:
@@ -263,8 +266,9 @@ class Expander:
             wanted = f"{op.min_inputs}" if op.min_inputs == op.max_inputs else f"at least {op.min_inputs}"
             raise spec_error(where, f"{what} takes {wanted} input{'s' if op.min_inputs > 1 else ''}, got {n}")
         bound = bind(call, spec.fields.args, list(op.Attrs.model_fields), env, where, what, args_where)
-        attrs = validate_attrs(op.Attrs, bound, where, what)
+        attrs = validate_attrs(op.Attrs, bound, where, what, op_name)
         in_shapes = tuple(scope.shape(r) for r in inputs)
+        self.check_argument_order(op_name, call, bound, in_shapes, where, what)
         try:
             outs = op.infer(attrs, in_shapes)
         except ShapeError as exc:
@@ -300,6 +304,24 @@ class Expander:
             return self.group(name, block, self.blocks[block], inputs, scope, block_env, spec, depth, definition.output)
         finally:
             self.stack.pop()
+
+    def check_argument_order(self, op_name: str, call: Any, bound: Mapping[str, Any], in_shapes: tuple[Shape, ...], where: Location, what: str) -> None:
+        """Warn about PyTorch's order, `conv2d(in, out, kernel)`: valid, but out=in, kernel=out, stride=kernel."""
+        order = [n for n, a in bound.items() if a.position is not None]
+        if len(order) < 3 or order[0] != "out" or not in_shapes or not in_shapes[0]:
+            return
+        if bound["out"].value != in_shapes[0][0] or isinstance(bound["out"].value, bool):
+            return
+        sources = [bound[n].source for n in order]
+        at = where.shifted(call.arg_offsets[0])
+        meaning = ", ".join(f"{n}={s}" for n, s in zip(order, sources))
+        torch_name = op_name[:1].upper() + op_name[1:]
+        message = (
+            f"{what}: {op_name}({', '.join(sources)}) means {meaning}; archc infers the {in_shapes[0][0]} input "
+            f"channels and takes the output channels first: PyTorch's {torch_name}({', '.join(sources)}) is "
+            f"{op_name}({', '.join(sources[1:])})"
+        )
+        self.warnings.setdefault(at, Diagnostic(at, message, severity="warning"))
 
     # Helpers ----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ def extract(network: Network, names: Sequence[str], where: Location) -> Network:
     if repeated:
         raise spec_error(where, f"outputs requested more than once: {', '.join(repeated)}")
     graph = _restrict(network.graph, [(tuple(n.split(".")), n) for n in names], "", where, keep_own=False)
+    graph = replace(graph, input_location=network.graph.input_location, warnings=network.graph.warnings)
     return replace(network, graph=graph, extracted=tuple(names))
 
 

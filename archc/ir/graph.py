@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from archc.errors import Location
+from archc.errors import Diagnostic, Location
 from archc.ops.base import Shape
 
 
@@ -74,6 +74,10 @@ class Graph:
     outputs: tuple[Output, ...]
     params: int = field(init=False)
     macs: int = field(init=False)
+    # The network's own graph only: where the spec gives its input shape, for errors about the
+    # whole forward pass, and the warnings expansion found (a PyTorch-style argument order).
+    input_location: Location | None = field(default=None, compare=False)
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", sum(n.params for n in self.nodes))
@@ -152,6 +156,11 @@ class Network:
     @property
     def total_macs(self) -> int:
         return self.graph.macs
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """Likely mistakes that are still valid specs, in source order (`PATH:LINE:COL: warning: ...`)."""
+        return self.graph.warnings
 
     @property
     def input_shapes(self) -> dict[str, Shape]:

@@ -233,7 +233,12 @@ def _refused_at(source: str, node: ast.AST) -> int:
 
 
 def _validate(source: str, root: ast.expr) -> frozenset[str]:
-    """Check the whole tree against the whitelist; return the free variable names."""
+    """Check the whole tree against the whitelist; return the free variable names.
+
+    Depth counts real nesting: the left operand of a binary operator stays at its parent's
+    depth, so a flat `1 + 1 + ... + 1` (a left-leaning chain, which the evaluator walks in a
+    loop) is as shallow as it looks, whatever its length (MAX_SOURCE bounds that).
+    """
     names: set[str] = set()
     stack: list[tuple[ast.AST, ast.AST | None, int]] = [(root, None, 1)]
     while stack:  # iterative, so deep trees cannot blow Python's stack before we refuse them
@@ -247,7 +252,8 @@ def _validate(source: str, root: ast.expr) -> frozenset[str]:
         if isinstance(node, ast.Name) and node.id not in _LITERAL_NAMES and not is_callee:
             names.add(node.id)
         children = [c for c in ast.iter_child_nodes(node) if isinstance(c, (ast.expr, ast.keyword))]
-        stack.extend((child, node, depth + 1) for child in reversed(children))
+        chain = node.left if isinstance(node, ast.BinOp) else None
+        stack.extend((child, node, depth + (child is not chain)) for child in reversed(children))
     return frozenset(names)
 
 
@@ -489,9 +495,17 @@ class _Evaluator:
     _List = _Tuple
 
     def _BinOp(self, node: ast.BinOp) -> Value:
-        left, right = self.walk(node.left), self.walk(node.right)
-        symbol = _BINOPS[type(node.op)]
-        return self._at((node.left, node.right, symbol), _binop, symbol, left, right)
+        # A left-leaning chain (`a + b - c + ...`) in a loop: its length is not nesting.
+        chain = []
+        left: ast.expr = node
+        while isinstance(left, ast.BinOp):
+            chain.append(left)
+            left = left.left
+        value = self.walk(left)
+        for link in reversed(chain):
+            right, symbol = self.walk(link.right), _BINOPS[type(link.op)]
+            value = self._at((link.left, link.right, symbol), _binop, symbol, value, right)
+        return value
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Value:
         value = self.walk(node.operand)
@@ -598,9 +612,22 @@ class Call:
 def _sub_expr(text: str, node: ast.expr) -> Expr:
     # Re-parsing the argument's text alone could fail (e.g. a line break outside brackets),
     # so reuse its subtree with positions moved to be relative to the argument text.
-    tree = copy.deepcopy(node)
+    tree = _copy_tree(node)
     _shift(tree, node.lineno, -node.col_offset)
     return Expr(text[_offset(text, node):_offset(text, node, end=True)], tree)
+
+
+def _copy_tree(tree: ast.expr) -> ast.expr:
+    """A deep copy of a syntax tree without recursion (copy.deepcopy recurses once per level,
+    and a flat chain `1 + 1 + ...` that fits in MAX_SOURCE is a thousand levels)."""
+    copies = {id(node): copy.copy(node) for node in ast.walk(tree)}
+    for new in copies.values():
+        for name, value in ast.iter_fields(new):
+            if isinstance(value, ast.AST):
+                setattr(new, name, copies[id(value)])
+            elif isinstance(value, list):
+                setattr(new, name, [copies[id(v)] if isinstance(v, ast.AST) else v for v in value])
+    return copies[id(tree)]  # type: ignore[return-value]
 
 
 def parse_call(text: str) -> Call:

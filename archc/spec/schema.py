@@ -11,7 +11,7 @@ A body item is written in one of these forms (see README, "The spec language"):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import UnionType
 from typing import Annotated, Any, ForwardRef, Mapping, Union, get_args, get_origin
 
@@ -321,11 +321,33 @@ def decode_item(item: Any, source: Source, path: DataPath) -> NodeSpec:
             f"one body item names several nodes ({', '.join(map(repr, item))}); start each with '- '",
         )
     if isinstance(item, dict):
-        return _node(None, validate_model(NodeFields, item, source, path), source, path)
+        try:
+            return _node(None, validate_model(NodeFields, item, source, path), source, path)
+        except SpecError as exc:
+            raise _with_indent_hint(exc, item, source, path) from None
     raise spec_error(
         source.at(path),
         f"expected a body item ('op', 'name: op(...)' or a mapping), got {described(item)}",
     )
+
+
+def _with_indent_hint(error: SpecError, item: dict[str, Any], source: Source, path: DataPath) -> SpecError:
+    """`- conv1:` with its keys written below it at its own indentation: YAML reads one mapping
+    {conv1: null, op: ...}, and 'conv1' is an unknown key. Say that indenting is the fix."""
+    names = [k for k in item if k not in _NODE_KEYS]
+    keys = [k for k in item if k in _NODE_KEYS]
+    if len(names) != 1 or not isinstance(item[names[0]], (dict, type(None))):
+        return error
+    name = names[0]
+    where = source.key_at(path + (name,))
+    listed = ", ".join(f"'{k}:'" for k in keys)
+    note = (
+        f"{listed} {'is' if len(keys) == 1 else 'are'} at the indentation of '{name}:', so YAML puts them in "
+        f"one mapping; indent {listed} under '{name}:' to give {'it' if len(keys) == 1 else 'them'} to node {name!r}"
+    )
+    return SpecError([
+        replace(d, notes=d.notes + (note,)) if d.location == where else d for d in error.diagnostics
+    ])
 
 
 def _named_item(name: str, value: Any, source: Source, path: DataPath) -> NodeSpec:

@@ -93,7 +93,7 @@ def load_source(text: str, path: str, max_values: int = DEFAULT_LIMITS.max_yaml_
         raise spec_error(Location(path, 1, 1), "empty spec file; expected a mapping")
     _check_expansion(root, path, max_values)
     source = Source(path, None)
-    builder = _Builder(source, max_values)
+    builder = _Builder(source, max_values, text)
     data = builder.convert(root, (), 0)
     return Source(path, data, source.value_marks, source.key_marks)
 
@@ -188,8 +188,9 @@ def _location(path: str, mark: yaml.Mark) -> Location:
 class _Builder:
     """Turns a composed YAML node tree into plain data, recording marks on the way."""
 
-    def __init__(self, source: Source, max_values: int) -> None:
+    def __init__(self, source: Source, max_values: int, text: str = "") -> None:
         self.source = source
+        self.text = text
         self.count = 0
         self.max_values = max_values
         self.constructor = yaml.SafeLoader("")
@@ -214,8 +215,13 @@ class _Builder:
 
     def inner_loc(self, node: yaml.Node) -> Location:
         # Inside the quotes, so offsets into an expression or name template line up with its text.
-        quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
-        return self.loc(node).shifted(1) if quoted else self.loc(node)
+        loc = self.loc(node)
+        if not isinstance(node, yaml.ScalarNode):
+            return loc
+        chars = _char_positions(self.text, node)
+        if chars is not None:  # over several lines, or with escapes: each character's own place
+            return Location(loc.path, *chars[0], chars)
+        return loc.shifted(1) if node.style in ("'", '"') else loc
 
     def mapping(self, node: yaml.MappingNode, path: DataPath, depth: int) -> dict[str, Any]:
         if node.tag != "tag:yaml.org,2002:map":
@@ -249,6 +255,90 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             raise spec_error(self.loc(node), f"invalid value: {exc}") from None
+
+
+def _char_positions(text: str, node: yaml.ScalarNode) -> tuple[tuple[int, int], ...] | None:
+    """(line, col) of each character of a scalar's value and of its end, where they are not
+    simply one after another on the scalar's first line; None where they are.
+
+    YAML folds line breaks into spaces, strips indentation and decodes escapes, so the value's
+    characters are matched in order against the source's: each escape counts as the one
+    character it stands for, a line break as a space or a newline, and anything else the
+    value lacks (indentation, quotes, a block header) is passed over.
+    """
+    start, end = node.start_mark.index, node.end_mark.index
+    raw = text[start:end]
+    escaped = (node.style == '"' and "\\" in raw) or (node.style == "'" and "''" in raw)
+    if not text or not (escaped or _LINE_BREAK.search(raw)):
+        return None
+    places = _raw_places(raw, node.start_mark.line + 1, node.start_mark.column + 1)
+    units = _units(raw, node.style)
+    positions: list[tuple[int, int]] = []
+    j = 0
+    for ch in node.value:
+        while j < len(units):
+            index, produced = units[j]
+            j += 1
+            if produced == ch or (produced == "\n" and ch in " \n"):
+                positions.append(places[index])
+                break
+        else:  # cannot happen for a value PyYAML made from this text; point at the last match
+            positions.append(positions[-1] if positions else places[0])
+    positions.append(places[units[j][0]] if j < len(units) else places[len(raw)])
+    return tuple(positions)
+
+
+def _raw_places(raw: str, line: int, col: int) -> list[tuple[int, int]]:
+    """(line, col) of each index of `raw` and of its end, counting line breaks as YAML does."""
+    places = []
+    i = 0
+    while i <= len(raw):
+        places.append((line, col))
+        brk = _LINE_BREAK.match(raw, i) if i < len(raw) else None
+        if brk:
+            places += [(line, col + 1)] * (brk.end() - i - 1)  # the \n of \r\n
+            i, line, col = brk.end(), line + 1, 1
+        else:
+            i, col = i + 1, col + 1
+    return places
+
+
+def _units(raw: str, style: str | None) -> list[tuple[int, str]]:
+    """The source characters of a scalar as (index, the character they stand for); line breaks
+    as "\n". An opening quote and a block scalar's header line are skipped; a double-quoted escape is one unit."""
+    first = 1 if style in ("'", '"') else 0
+    if style in ("|", ">"):
+        brk = _LINE_BREAK.search(raw)
+        first = brk.end() if brk else len(raw)
+    units: list[tuple[int, str]] = []
+    i = first
+    while i < len(raw):
+        brk = _LINE_BREAK.match(raw, i)
+        if brk:
+            units.append((i, "\n"))
+            i = brk.end()
+        elif style == '"' and raw[i] == "\\" and i + 1 < len(raw):
+            units.append((i, _escape(raw, i)))
+            i += 2 + _ESCAPE_CODES.get(raw[i + 1], 0)
+        else:
+            units.append((i, raw[i]))
+            i += 1
+    return units
+
+
+_ESCAPE_CODES = yaml.scanner.Scanner.ESCAPE_CODES  # \x41, \u0041, \U00000041: hex digits after
+
+
+def _escape(raw: str, i: int) -> str:
+    """The character the escape at raw[i] stands for ("" for an escaped line break)."""
+    code = raw[i + 1]
+    if code in _ESCAPE_CODES:
+        digits = raw[i + 2 : i + 2 + _ESCAPE_CODES[code]]
+        try:
+            return chr(int(digits, 16))
+        except ValueError:
+            return ""
+    return yaml.scanner.Scanner.ESCAPE_REPLACEMENTS.get(code, "")
 
 
 def _tag_error(where: Location, tag: str) -> SpecError:

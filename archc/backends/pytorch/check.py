@@ -1,11 +1,12 @@
 """PyTorch backend: the `archc build` smoke run, torch.export programs and ONNX files."""
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import torch
 
-from archc.files import atomic_path
+from archc.files import atomic_path, write_bytes
 from archc.ir.graph import Network
 
 
@@ -26,11 +27,16 @@ def run_once(model: torch.nn.Module, network: Network) -> dict[str, tuple[int, .
 
 
 def export_program(model: torch.nn.Module, network: Network, path: str) -> None:
-    """Save a torch.export program (eval mode) that loads with torch.export.load alone."""
+    """Save a torch.export program (eval mode) that loads with torch.export.load alone.
+
+    Saved to memory first: torch.export.save names the archive after the file, and a
+    temporary file's random name would make the bytes differ from build to build.
+    """
     model.eval()
     program = torch.export.export(model, example_inputs(network))
-    with atomic_path(path) as tmp:
-        torch.export.save(program, str(tmp))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def export_onnx(model: torch.nn.Module, network: Network, path: str) -> None:
