@@ -7,11 +7,24 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, Var, call, expect_rank, fmt, numel, register
-from archc.ops.conv import _non_default, _ntuple
+
 
 PositivePair = PositiveInt | tuple[PositiveInt, PositiveInt]
 NonNegativePair = NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt]
 _ALIGNED_MODES = ("linear", "bilinear", "bicubic")
+
+
+def _ntuple(value: int | tuple[int, ...], dims: int, what: str) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * dims
+    if len(value) != dims:
+        raise ShapeError(f"{what} must be one int or {dims}, got {list(value)}")
+    return tuple(value)
+
+
+def _non_default(items: tuple[tuple[str, object, object], ...]) -> tuple[tuple[str, object], ...]:
+    """Keyword arguments that differ from torch's defaults."""
+    return tuple((k, v) for k, v, default in items if v != default or type(v) is not type(default))
 
 
 class InterpolateAttrs(Attrs):
@@ -116,6 +129,9 @@ class _ConvTranspose(Op):
 
     def tensors(self, a: ConvTransposeAttrs) -> tuple[str, ...]:
         return ("weight", "bias") if a.bias else ("weight",)
+
+    def tensor_ndim(self, a: ConvTransposeAttrs, ins: tuple[Shape, ...], tensor: str) -> int:
+        return self.dims + 2 if tensor == "weight" else 1
 
     def module(self, a: ConvTransposeAttrs, ins: tuple[Shape, ...]) -> Ctor:
         kwargs = _non_default((("stride", a.stride, 1), ("padding", a.padding, 0), ("output_padding", a.output_padding, 0),
