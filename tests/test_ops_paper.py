@@ -15,6 +15,14 @@ F = torch.nn.functional
 # One sample call per op, as tests/test_ops.py SAMPLES (which runs them too).
 PAPER_SAMPLES = {
     "pad": ("pad([0, 0, 0, 0, 2, 3], stride=2)", [(3, 5, 6)], lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 2, 3))),
+    "scaled_tanh": ("scaled_tanh(2.0, slope=0.5)", [(3, 4)], lambda x: 2.0 * torch.tanh(0.5 * x)),
+    # Modules with weights: shapes and counts here; values in the tests below.
+    "subsample": ("subsample(2)", [(3, 6, 5)], None),
+    "table_conv2d": ("table_conv2d([[0], [1, 2], [0, 2]], 3)", [(3, 5, 5)], None),
+    "rbf": ("rbf(4)", [(6,)], None),
+    "columns": ("columns", [(2, 3, 3), (2, 2, 3, 3)], lambda a, b: torch.cat([a.unsqueeze(1), b], 1)),
+    "join": ("join", [(2, 3, 3), (2, 2, 3, 3)], lambda a, b: torch.cat([a.unsqueeze(1), b], 1).mean(1)),
+    "drop_path_plan": ("drop_path_plan(3)", [(2, 3)], lambda x: x),
 }
 
 
@@ -105,3 +113,61 @@ BODY = """\
 ])
 def test_pad_bad_arguments_are_located(call, message, tmp_path):
     assert message in _diagnostic(BODY.format(call=f'"{call}"'), tmp_path)
+
+
+def _one_op_model(call, shapes, tmp_path):
+    path = spec_for(call, shapes, tmp_path)
+    return archc.load_spec(path), archc.build(path)
+
+
+def test_subsample_is_a_weighted_window_sum(tmp_path):
+    net, model = _one_op_model("subsample(2)", [(3, 6, 5)], tmp_path)
+    layer = model.y
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([0.5, -1.0, 2.0]))
+        layer.bias.copy_(torch.tensor([0.1, 0.2, 0.3]))
+    x = torch.randn(2, 3, 6, 5)
+    sums = x[:, :, :6, :4].unfold(2, 2, 2).unfold(3, 2, 2).sum((-1, -2))
+    expected = sums * torch.tensor([0.5, -1.0, 2.0]).view(1, 3, 1, 1) + torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1)
+    torch.testing.assert_close(model(x), expected)
+    assert net.total_params == 6 and net.output_shapes["output"] == (3, 3, 2)
+
+
+def test_table_conv2d_equals_a_masked_dense_conv(tmp_path):
+    table = [[0], [1, 2], [0, 2]]
+    net, model = _one_op_model(f"table_conv2d({table}, 3)", [(3, 5, 5)], tmp_path)
+    dense = torch.zeros(3, 3, 3, 3)
+    at = 0
+    for j, inputs in enumerate(table):
+        for i in inputs:
+            dense[j, i] = model.y.weight[at, 0].detach()
+            at += 1
+    x = torch.randn(2, 3, 5, 5)
+    torch.testing.assert_close(model(x), F.conv2d(x, dense, model.y.bias.detach()))
+    assert net.total_params == 5 * 9 + 3 == sum(p.numel() for p in model.parameters())
+
+
+def test_rbf_is_squared_distance_to_fixed_centres(tmp_path):
+    net, model = _one_op_model("rbf(4)", [(6,)], tmp_path)
+    x = torch.randn(3, 6)
+    centres = model.y.centres
+    assert centres.shape == (4, 6) and set(centres.unique().tolist()) <= {-1.0, 1.0}
+    torch.testing.assert_close(model(x), torch.cdist(x, centres) ** 2, rtol=1e-5, atol=1e-5)
+    assert net.total_params == 0 and list(model.parameters()) == []
+    # The same centres in every build (a fixed code, not the global random state).
+    torch.manual_seed(123)
+    assert torch.equal(archc.build(spec_for("rbf(4)", [(6,)], tmp_path)).y.centres, centres)
+
+
+@pytest.mark.parametrize("call,message", [
+    ("table_conv2d([[0, 1], []], 3)", "table_conv2d 'p': table: value error, output map 1 reads no input map"),
+    ("table_conv2d([[0, 0]], 3)", "table_conv2d 'p': table: value error, output map 0 must list distinct input maps >= 0, got [0, 0]"),
+    ("table_conv2d([[0, 4]], 3)", "table_conv2d 'p': the table reads input map 4, but the input has 4 maps"),
+    ("subsample(0)", "subsample 'p': kernel: input should be greater than or equal to 1, got 0"),
+    ("join(p_local=1)", "join 'p': p_local: input should be less than 1, got 1"),
+    ("drop_path_plan(0)", "drop_path_plan 'p': columns: input should be greater than or equal to 1, got 0"),
+    ("rbf(3)", "rbf 'p': expected a feature vector, got 4x6x6"),
+])
+def test_paper_op_bad_arguments_are_located(call, message, tmp_path):
+    text = _diagnostic(BODY.format(call=f'"{call}"'), tmp_path)
+    assert "bad.yaml:6:" in text and message in text, text

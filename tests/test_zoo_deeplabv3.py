@@ -63,7 +63,22 @@ def test_short_backbone_equals_torchvision():
 
 
 def test_output_has_the_input_size():
-    assert archc.load_spec(SPECS / "deeplabv3.yaml", size=96).output_shapes == {"output": (21, 96, 96)}
+    assert archc.load_spec(SPECS / "deeplabv3.yaml", size=96).output_shapes == {"out": (21, 96, 96)}
+
+
+def test_aux_head_equals_torchvision():
+    # The FCN head reads `backbone.layer3`, a node inside the backbone group.
+    short = [1, 1, 2, 1]
+    ref = randomized(reference("resnet50", short, aux_loss=True))
+    model = archc.build(SPECS / "deeplabv3.yaml", size=32, layers=short, aux_loss=True).eval()
+    model.load_state_dict(ref.state_dict(), strict=True)
+    assert param_count(model) == param_count(ref)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = ref(x), model(x)
+    for name in ("out", "aux"):
+        assert (getattr(got, name) - expected[name]).abs().max().item() <= 1e-4
+    assert archc.load_spec(SPECS / "deeplabv3.yaml", aux_loss=True).total_params == param_count(reference("resnet50", aux_loss=True))
 
 
 @pytest.mark.slow

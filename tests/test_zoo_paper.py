@@ -160,6 +160,77 @@ class SqueezeNetBypass(nn.Module):
         return torch.flatten(self.classifier(self.features(x)), 1)
 
 
+# LeCun et al. 1998, Table I: the S2 maps (rows 0-5) marked X in each C3 column 0-15.
+C3_TABLE = (
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
+    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5), (0, 1, 2, 3, 4, 5),
+)
+
+
+def lecun_tanh(a):
+    return 1.7159 * torch.tanh(2 / 3 * a)  # Appendix A: f(a) = A tanh(S a)
+
+
+class PaperSubsample(nn.Module):
+    """S2/S4: "the four inputs to a unit are added, multiplied by a trainable coefficient, and added to a trainable bias"."""
+
+    def __init__(self, maps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(maps))
+        self.bias = nn.Parameter(torch.randn(maps))
+
+    def forward(self, x):
+        return 4 * F.avg_pool2d(x, 2) * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+class PaperC3(nn.Module):
+    """C3: map j is a 5x5 convolution over the S2 maps of Table I's column j only (one kernel per connection)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(sum(map(len, C3_TABLE)), 1, 5, 5) * 0.1)
+        self.bias = nn.Parameter(torch.randn(16) * 0.1)
+
+    def forward(self, x):
+        maps, at = [], 0
+        for j, inputs in enumerate(C3_TABLE):
+            kernel = self.weight[at:at + len(inputs)].view(1, len(inputs), 5, 5)
+            # The spec lists each column's maps in ascending order; so does this gather.
+            maps.append(F.conv2d(x[:, sorted(inputs)], kernel, self.bias[j:j + 1]))
+            at += len(inputs)
+        return torch.cat(maps, 1)
+
+
+class PaperRBF(nn.Module):
+    """Output: y_i = sum_j (x_j - w_ij)^2 with fixed +-1 parameter vectors w_i (not trained)."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.register_buffer("centres", torch.randint(0, 2, (classes, 84)).float() * 2 - 1)
+
+    def forward(self, x):
+        return torch.cdist(x, self.centres) ** 2
+
+
+class LeNet5Paper(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 6, 5)
+        self.s2 = PaperSubsample(6)
+        self.c3 = PaperC3()
+        self.s4 = PaperSubsample(16)
+        self.c5 = nn.Conv2d(16, 120, 5)
+        self.f6 = nn.Linear(120, 84)
+        self.output = PaperRBF()
+
+    def forward(self, x):
+        x = lecun_tanh(self.s2(lecun_tanh(self.c1(x))))
+        x = lecun_tanh(self.s4(lecun_tanh(self.c3(x))))
+        x = lecun_tanh(torch.flatten(self.c5(x), 1))
+        return self.output(lecun_tanh(self.f6(x)))
+
+
 # The reference notes' hand arithmetic (and, for NiN ImageNet and WRN-16-8/40-4, ours: see the specs' docs).
 COUNTS = {
     ("zfnet.yaml", None): 62_357_608,
@@ -170,6 +241,7 @@ COUNTS = {
     ("wide_resnet_cifar.yaml", "40_4"): 8_949_210,
     ("squeezenet.yaml", "1_0_simple_bypass"): 1_248_424,
     ("squeezenet.yaml", "1_0_complex_bypass"): 1_589_672,
+    ("lenet5.yaml", "paper"): 60_000,
 }
 
 CASES = [
@@ -201,6 +273,23 @@ def test_squeezenet_bypass_variants_load_torchvision_weights():
     missing = archc.build(SPECS / "squeezenet.yaml", "1_0_complex_bypass").load_state_dict(weights, strict=False)
     assert sorted(missing.missing_keys) == [f"features.{i}.bypass.{t}" for i in (10, 3, 5, 8) for t in ("bias", "weight")]
     assert missing.unexpected_keys == []
+
+
+def test_lenet5_paper_matches_hand_written_module():
+    # RBF outputs are sums of 84 squares (about 100): cdist's float error is about 1e-5 there.
+    assert_matches_reference("lenet5.yaml", "paper", LeNet5Paper, (1, 32, 32), atol=1e-4)
+
+
+def test_lenet5_paper_c3_sees_only_table_i():
+    """Output map j of C3 depends on S2 map i exactly where Table I has an X."""
+    model = archc.build(SPECS / "lenet5.yaml", "paper")
+    for j, inputs in enumerate(C3_TABLE):
+        x = torch.randn(1, 6, 14, 14, requires_grad=True)
+        model.c3(x)[0, j].sum().backward()
+        touched = {i for i in range(6) if x.grad[0, i].abs().sum() > 0}
+        assert touched == set(inputs), j
+    assert [k for k in model.state_dict() if "centres" in k] == ["output.centres"]  # fixed: a buffer, not counted
+    assert set(model.output.centres.unique().tolist()) == {-1.0, 1.0}
 
 
 def test_zfnet_feature_map_sizes_are_fig3():

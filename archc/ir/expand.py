@@ -9,6 +9,7 @@ tensor shape, parameter count and multiply-add count before any weight exists.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any, Mapping
 
 from archc.errors import Collector, Diagnostic, Location, SpecError, spec_error
@@ -139,9 +140,9 @@ class Expander:
         scope.current = spec.name
         if f.if_ is not None and not _reads_input(f.if_) and not self.truth(f.if_, env, self.at(spec, "if")):
             # Decided before `from` is resolved: an absent node may name inputs that are absent too.
-            scope.skip(self.name(spec, env) if spec.name else None, self.first_input_if_any(spec, scope))
+            scope.skip(self.name(spec, env) if spec.name else None, self.first_input_if_any(spec, scope, env))
             return
-        inputs = self.inputs(spec, scope)
+        inputs = self.inputs(spec, scope, env)
         local = env | _input_env(scope, inputs)
         if f.if_ is not None and _reads_input(f.if_) and not self.truth(f.if_, local, self.at(spec, "if")):
             scope.skip(self.name(spec, env) if spec.name else None, inputs[0])
@@ -158,13 +159,15 @@ class Expander:
             else:
                 scope.add(self.call(name, spec, inputs, scope, local, depth))
 
-    def first_input_if_any(self, spec: NodeSpec, scope: Scope) -> Ref | None:
+    def first_input_if_any(self, spec: NodeSpec, scope: Scope, env: Mapping[str, Any] | None = None) -> Ref | None:
         try:
-            return self.inputs(spec, scope)[0]
+            return self.inputs(spec, scope, env)[0]
         except (SpecError, Broken):
             return None
 
-    def inputs(self, spec: NodeSpec, scope: Scope) -> list[Ref]:
+    def inputs(self, spec: NodeSpec, scope: Scope, env: Mapping[str, Any] | None = None) -> list[Ref]:
+        """The node's inputs. `from` entries are name templates (`"enc{depth - i}"`) and may
+        name a node inside an earlier group or block instance (`backbone.layer3`)."""
         raw = spec.fields.from_
         if raw is None:
             return [scope.previous()]
@@ -172,7 +175,23 @@ class Expander:
         base: DataPath = spec.path + ("from",)
         if not refs:
             raise spec_error(self.source.at(base), "'from' needs at least one node")
-        return [scope.resolve(r, self.source.at(base + ((i,) if isinstance(raw, list) else ()))) for i, r in enumerate(refs)]
+        result = []
+        for i, r in enumerate(refs):
+            where = self.source.at(base + ((i,) if isinstance(raw, list) else ()))
+            text = template(r, env, where) if env is not None and isinstance(r, str) else str(r)
+            result.append(self.reference(text, scope, where))
+        return result
+
+    def reference(self, text: str, scope: Scope, where: Location) -> Ref:
+        head, dot, rest = text.partition(".")
+        group = scope.node(head) if dot and not rest.isdigit() else None
+        if group is None or group.body is None:
+            return scope.resolve(text, where)
+        exposed, index = _exposed(group, rest, where)
+        # The group now also passes that inner node's output out (its module returns a tuple).
+        scope.nodes[scope.nodes.index(group)] = exposed
+        scope.shapes[group.name] = exposed.out_shapes
+        return Ref(group.name, index)
 
     def name(self, spec: NodeSpec, env: Mapping[str, Any]) -> str:
         where = self.where(spec)
@@ -397,6 +416,32 @@ def _names_inside(items: tuple[NodeSpec, ...]) -> list[str]:
 def _escaped(name: str) -> str:
     # A rendered name goes through template() again; braces from a param value stay literal.
     return name.replace("{", "{{").replace("}", "}}")
+
+
+def _exposed(group: Node, path: str, where: Location) -> tuple[Node, int]:
+    """`group` with the output of the node at `path` (`layer3`, `layer3.0.conv1`, `split.1`)
+    among its outputs, and that output's index."""
+    name, _, deeper = path.partition(".")
+    inner = next((n for n in group.body.nodes if n.name == name), None) if group.body else None
+    if inner is None:
+        known = [n.name for n in group.body.nodes] if group.body else []
+        raise spec_error(where, f"{group.name!r} has no node {name!r}{did_you_mean(name, known)}", f"its nodes: {', '.join(known) or '(none)'}")
+    body = group.body
+    if deeper and not deeper.isdigit():
+        opened, index = _exposed(inner, deeper, where)
+        body = Graph(body.inputs, tuple(opened if n is inner else n for n in body.nodes), body.outputs)
+        ref = Ref(name, index)
+        shape = opened.out_shapes[index]
+    else:
+        index = int(deeper) if deeper else 0
+        if index >= len(inner.out_shapes):
+            raise spec_error(where, f"{name!r} has {len(inner.out_shapes)} output(s); there is no output {index}")
+        ref, shape = Ref(name, index), inner.out_shapes[index]
+    for k, out in enumerate(body.outputs):
+        if out.ref == ref:
+            return replace(group, body=body), k
+    outputs = body.outputs + (Output(f"{name}_{ref.index}" if ref.index else name, ref, shape),)
+    return replace(group, body=Graph(body.inputs, body.nodes, outputs), out_shapes=group.out_shapes + (shape,)), len(outputs) - 1
 
 
 def _source_of(ref: Ref, shape: Shape, scope: Scope) -> str:

@@ -223,3 +223,127 @@ class LayerNorm2d(nn.LayerNorm):
 RUNTIME_CLASSES.update(
     {"learnable_tensor": learnable_tensor, "SelfAttention": SelfAttention, "DropPath": DropPath, "LayerNorm2d": LayerNorm2d}
 )
+
+
+# Paper-only networks (archc/ops/paper.py): LeNet-5's units and FractalNet's joins ------------
+
+
+class TrainableSubsample(nn.Module):
+    """LeNet-5's S2/S4: sum over each window, times a trainable coefficient, plus a bias, per map."""
+
+    def __init__(self, channels: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total = F.avg_pool2d(x, self.kernel, self.stride, divisor_override=1)
+        return total * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class TableConv2d(nn.Module):
+    """A convolution whose output map j sees only the input maps table[j] (LeNet-5's C3).
+
+    `weight` holds one k x k kernel per connection, in table order; the input maps are gathered
+    by connection, convolved depthwise, and summed into their output maps.
+    """
+
+    def __init__(self, table: tuple[tuple[int, ...], ...], kernel: int, bias: bool = True) -> None:
+        super().__init__()
+        sources = [i for inputs in table for i in inputs]
+        owners = [j for j, inputs in enumerate(table) for _ in inputs]
+        self.out_channels = len(table)
+        self.register_buffer("sources", torch.tensor(sources), persistent=False)
+        self.register_buffer("owners", torch.tensor(owners), persistent=False)
+        fan_in = kernel * kernel * max(len(t) for t in table)
+        bound = 1.0 / fan_in ** 0.5  # as nn.Conv2d's default initialisation, per output map's fan-in
+        self.weight = nn.Parameter(torch.empty(len(sources), 1, kernel, kernel).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(len(table)).uniform_(-bound, bound)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        per_connection = F.conv2d(x.index_select(1, self.sources), self.weight, groups=self.weight.shape[0])
+        out = per_connection.new_zeros(x.shape[0], self.out_channels, *per_connection.shape[2:])
+        out = out.index_add(1, self.owners, per_connection)
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+
+
+class RBF(nn.Module):
+    """Euclidean RBF output units: y_i = sum_j (x_j - centres_ij)^2, fixed centres (a buffer).
+
+    LeNet-5 drew its centres as 7x12 bitmaps of the characters (+-1); here they start as a fixed
+    pseudo-random +-1 code, the same in every build; load your own with load_state_dict.
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        codes = torch.randint(0, 2, (out_features, in_features), generator=torch.Generator().manual_seed(0))
+        self.register_buffer("centres", codes.float() * 2 - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.unsqueeze(1) - self.centres).pow(2).sum(-1)
+
+
+class DropPathPlan(nn.Module):
+    """FractalNet: per training mini-batch, local drop-path or one global column for all joins.
+
+    The draw is published on the class for the joins run next in the same forward pass.
+    """
+
+    current: tuple[bool, int] = (False, 0)
+
+    def __init__(self, columns: int, global_fraction: float = 0.5) -> None:
+        super().__init__()
+        self.columns, self.global_fraction = columns, global_fraction
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            is_global = bool(torch.rand(()) < self.global_fraction)
+            DropPathPlan.current = (is_global, int(torch.randint(self.columns, ())))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"columns={self.columns}, global_fraction={self.global_fraction}"
+
+
+class Columns(nn.Module):
+    """The inputs of a FractalNet join, kept apart as a stack (deepest column first)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x if x.dim() == 5 else x.unsqueeze(1) for x in xs], 1)
+
+
+class FractalJoin(nn.Module):
+    """FractalNet's join: the mean of its input columns; drop-path in training (Larsson et al.).
+
+    Local mini-batches drop each input with probability p_local, keeping one at random if all
+    would go; global ones keep input k (counted from the deepest column) when column k was drawn
+    by DropPathPlan, and the plain mean elsewhere (a join off the column's path is not used).
+    """
+
+    def __init__(self, p_local: float = 0.15) -> None:
+        super().__init__()
+        self.p_local = p_local
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([t if t.dim() == 5 else t.unsqueeze(1) for t in xs], 1)
+        count = x.shape[1]
+        if not self.training or count == 1:
+            return x.mean(1)
+        is_global, column = DropPathPlan.current
+        if is_global:
+            return x[:, column] if column < count else x.mean(1)
+        keep = (torch.rand(count) >= self.p_local).to(x.dtype)
+        if keep.sum() == 0:
+            keep[int(torch.randint(count, ()))] = 1.0
+        weights = (keep / keep.sum()).to(x.device).view(1, count, 1, 1, 1)
+        return (x * weights).sum(1)
+
+    def extra_repr(self) -> str:
+        return f"p_local={self.p_local}"
+
+
+RUNTIME_CLASSES.update({
+    "TrainableSubsample": TrainableSubsample, "TableConv2d": TableConv2d, "RBF": RBF,
+    "DropPathPlan": DropPathPlan, "Columns": Columns, "FractalJoin": FractalJoin,
+})
