@@ -95,14 +95,16 @@ def bind(
         errors.error(where.shifted(call.arg_offsets[len(order)]), f"{what} takes {'at most ' if order else ''}{most}, got {len(call.args)}")
     for position, (name, expr, offset) in enumerate(zip(order, call.args, call.arg_offsets)):
         bound[name] = _argument(expr, env, where.shifted(offset), errors, position)
-    for (name, expr), offset in zip(call.kwargs, call.kwarg_offsets):
+    value_offsets = call.kwarg_value_offsets or call.kwarg_offsets
+    for (name, expr), offset, value_offset in zip(call.kwargs, call.kwarg_offsets, value_offsets):
         at = where.shifted(offset)
         if name not in order:
             errors.error(at, f"{what} has no argument {name!r}{did_you_mean(name, order)}", f"arguments: {', '.join(order) or '(none)'}")
         elif name in bound:
             errors.error(at, f"{what} got {name!r} twice")
         else:
-            bound[name] = _argument(expr, env, at, errors)
+            # The argument is at its keyword; a problem inside its expression, at the character.
+            bound[name] = _argument(expr, env, at, errors, value_at=where.shifted(value_offset))
     for name, raw in extra.items():
         key_at, at = extra_where.get(name, (where, where))
         if name not in order:
@@ -118,11 +120,14 @@ def bind(
     return bound
 
 
-def _argument(expr: Expr, env: Mapping[str, Any], where: Location, errors: Collector, position: int | None = None) -> Argument:
+def _argument(
+    expr: Expr, env: Mapping[str, Any], where: Location, errors: Collector, position: int | None = None,
+    value_at: Location | None = None,
+) -> Argument:
     try:
         return Argument(expr.evaluate(env), where, position, expr.source)
     except ExprError as exc:
-        errors.error(where.shifted(exc.offset), f"in expression {quoted(expr.source)}: {exc.message}")
+        errors.error((value_at or where).shifted(exc.offset), f"in expression {quoted(expr.source)}: {exc.message}")
         return Argument(None, where, position, expr.source)
 
 

@@ -606,7 +606,8 @@ class Call:
     kwargs: tuple[tuple[str, Expr], ...]
     name_offset: int
     arg_offsets: tuple[int, ...]
-    kwarg_offsets: tuple[int, ...]
+    kwarg_offsets: tuple[int, ...]  # of each keyword
+    kwarg_value_offsets: tuple[int, ...] = ()  # of each keyword argument's value
 
 
 def _sub_expr(text: str, node: ast.expr) -> Expr:
@@ -646,6 +647,7 @@ def parse_call(text: str) -> Call:
         name_offset=_offset(text, root.func),
         arg_offsets=tuple(_offset(text, arg) for arg in root.args),
         kwarg_offsets=tuple(_offset(text, kw) for kw in keywords),
+        kwarg_value_offsets=tuple(_offset(text, kw.value) for kw in keywords),
     )
 
 
