@@ -34,6 +34,24 @@ def evaluate(value: Any, env: Mapping[str, Any], where: Location) -> Any:
     return value
 
 
+def param_value(value: Any, env: Mapping[str, Any], where: Location) -> Any:
+    """A param's value or a block param's default. A string is an expression when it parses
+    and every name it reads is visible (`hidden: dim * 4`, `[3, [192, num_classes]]`); any
+    other string is taken as written (`block: bottleneck`, `mode: bilinear`). A string meant
+    as text that would read as an expression is quoted inside: `"'dim'"`."""
+    if isinstance(value, (list, tuple)):
+        return tuple(param_value(v, env, where) for v in value)
+    if not isinstance(value, str):
+        return value
+    try:
+        names = _parsed(value).names()
+    except ExprError:
+        return value
+    if not names <= set(env):
+        return value
+    return evaluate(value, env, where)
+
+
 def expression_names(value: Any) -> frozenset[str]:
     try:
         return _parsed(value).names() if isinstance(value, str) else frozenset()

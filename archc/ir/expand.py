@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from archc.errors import Collector, Diagnostic, Location, SpecError, spec_error
-from archc.ir.bind import bind, call_of, evaluate, expression_names, template, validate_attrs
+from archc.ir.bind import bind, call_of, evaluate, expression_names, param_value, template, validate_attrs
 from archc.ir.graph import Graph, Node, Output, Ref
 from archc.ir.scope import FAILED, INPUT, Broken, Scope, check_node_name
 from archc.ops import OPS, ShapeError
@@ -136,6 +136,14 @@ class Expander:
 
     def item(self, spec: NodeSpec, scope: Scope, env: dict[str, Any], depth: int) -> None:
         f = spec.fields
+        if spec.alternatives is not None or spec.otherwise is not None:
+            chosen = self.alternative(spec, scope, env)
+            if chosen is not None:
+                return self.item(chosen, scope, env, depth)
+            self.count_node(spec)
+            scope.current = spec.name
+            scope.skip(self.name(spec, env) if spec.name else None, self.first_input_if_any(spec, scope, env))
+            return None
         self.count_node(spec)
         scope.current = spec.name
         if f.if_ is not None and not _reads_input(f.if_) and not self.truth(f.if_, env, self.at(spec, "if")):
@@ -158,6 +166,30 @@ class Expander:
                 scope.add(self.group(name, None, spec.items, inputs, scope, env, spec, depth))
             else:
                 scope.add(self.call(name, spec, inputs, scope, local, depth))
+
+    def alternative(self, spec: NodeSpec, scope: Scope, env: dict[str, Any]) -> NodeSpec | None:
+        """The node a `switch` (first case whose `if` holds) or an `if`/`else` stands for, named
+        as the node and reading its `from` unless the case has its own; None when none holds."""
+        f = spec.fields
+        if spec.alternatives is not None:
+            cases = [(c.fields.if_, c, self.at(c, "if")) for c in spec.alternatives]
+        else:
+            plain = f.model_copy(update={"else_": None, "if_": None})
+            cases = [(f.if_, spec.model_copy(update={"fields": plain, "otherwise": None}), self.at(spec, "if"))]
+        for condition, case, where in cases:
+            local = env | _input_env(scope, self.inputs(spec, scope, env)) if _reads_input(condition) else env
+            if self.truth(condition, local, where):
+                return self.adopt(spec, case, decided=True)
+        return self.adopt(spec, spec.otherwise, decided=False) if spec.otherwise is not None else None
+
+    def adopt(self, spec: NodeSpec, case: NodeSpec, decided: bool) -> NodeSpec:
+        if case.path == spec.path:
+            return case
+        fields = case.fields.model_copy(update={
+            "if_": None if decided else case.fields.if_,
+            "from_": case.fields.from_ if case.fields.from_ is not None else spec.fields.from_,
+        })
+        return case.model_copy(update={"name": spec.name, "fields": fields})
 
     def first_input_if_any(self, spec: NodeSpec, scope: Scope, env: Mapping[str, Any] | None = None) -> Ref | None:
         try:
@@ -202,7 +234,7 @@ class Expander:
     def repeat(self, spec: NodeSpec, scope: Scope, inputs: list[Ref], env: dict[str, Any], local: dict[str, Any], depth: int) -> None:
         f = spec.fields
         count = self.repeat_count(spec, local)
-        inner_fields = f.model_copy(update={"repeat": None, "names": None, "from_": None, "if_": None})
+        inner_fields = f.model_copy(update={"repeat": None, "names": None, "from_": None, "if_": None, "as_": None})
         names = f.names or ("{i}" if spec.name is not None else None)
         names_where = self.at(spec, "names") if f.names else self.where(spec)
         if names is not None and count > 1 and "{" not in names:
@@ -217,7 +249,7 @@ class Expander:
         self.repeats.append(progress)
         try:
             for i in range(count):
-                instance_env = env | {"i": i}
+                instance_env = env | {"i": i} | ({f.as_: i} if f.as_ else {})
                 name = _escaped(template(names, instance_env, names_where)) if names is not None else None
                 progress.start(i, self.node_count)
                 self.item(spec.model_copy(update={"name": name, "fields": inner_fields}), target, instance_env, nested)
@@ -306,13 +338,15 @@ class Expander:
         order = list(definition.params)
         bound = bind(call, spec.fields.args, order, env, where, f"block {block!r}", args_where)
         block_env = dict(self.params)
+        # Defaults may read the params, the block's earlier params and its input's shape.
+        seen = _block_input_env(scope.shape(inputs[0])) if len(inputs) == 1 else {}
         for param, default in definition.params.items():
             if param in bound:
                 block_env[param] = bound[param].value
             elif default is None:
                 raise spec_error(where, f"block {block!r}: missing required argument {param!r}")
             else:
-                block_env[param] = evaluate(default, dict(self.params), self.source.at(("blocks", block, "params", param))) if not isinstance(default, str) else default
+                block_env[param] = param_value(default, block_env | seen, self.source.at(("blocks", block, "params", param)))
         block_env["block_index"] = self.block_seen[block]
         # Before the instances are counted (first pass) a huge count keeps ratios like
         # block_index / block_count valid; the second pass uses the real total.
@@ -454,13 +488,19 @@ def _source_of(ref: Ref, shape: Shape, scope: Scope) -> str:
 
 
 def _reads_input(condition: Any) -> bool:
-    return bool(expression_names(condition) & {"in_channels", "in_shape"})
+    return bool(expression_names(condition) & {"in_channels", "in_shape", "input_channels", "input_shape"})
 
 
 def _input_env(scope: Scope, inputs: list[Ref]) -> dict[str, Any]:
-    """Names an expression can use to read the shape of the node's (first) input."""
+    """Names an expression can use to read the shape of the node's (first) input, and of
+    the enclosing block's own input (`input_channels`: the same at every node of a block)."""
     shape = scope.shape(inputs[0])
-    return {"in_shape": shape, "in_channels": shape[0] if shape else 0}
+    block_input = _block_input_env(scope.shapes[INPUT][0]) if INPUT in scope.shapes else {}
+    return {"in_shape": shape, "in_channels": shape[0] if shape else 0} | block_input
+
+
+def _block_input_env(shape: Shape) -> dict[str, Any]:
+    return {"input_shape": shape, "input_channels": shape[0] if shape else 0}
 
 
 def reads_block_count(spec: SpecFields, body: tuple[NodeSpec, ...], blocks: dict[str, tuple[NodeSpec, ...]]) -> bool:
@@ -471,7 +511,8 @@ def reads_block_count(spec: SpecFields, body: tuple[NodeSpec, ...], blocks: dict
             texts = [f.op, f.if_, f.repeat, *f.args.values()]
             if any("block_count" in str(t) for t in texts if t is not None):
                 return True
-            if s.items and walk(s.items):
+            inner = (s.items or ()) + (s.alternatives or ()) + ((s.otherwise,) if s.otherwise else ())
+            if inner and walk(inner):
                 return True
         return False
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from archc.errors import Collector, Location, SpecError, spec_error
-from archc.ir.bind import call_of, evaluate
+from archc.ir.bind import call_of, evaluate, expression_names, param_value
 from archc.ir.expand import Expander, reads_block_count
 from archc.ir.graph import Network
 from archc.ir.init_plan import resolve_init
@@ -79,7 +79,41 @@ def resolve_params(
             errors.error(source.key_at(("params", key)), f"param {key!r} must be a number, string, bool, null or list of them, got {described(value)}")
         params[key] = value
     errors.raise_if_any()
-    return chosen, {k: _frozen(v) for k, v in params.items()}
+    return chosen, _evaluated(params, spec, source, chosen, overrides)
+
+
+def _evaluated(params: dict[str, Any], spec: SpecFields, source: Source, variant: str | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Param values that are expressions over other params (`hidden: dim * 4`), evaluated
+    after variants and overrides, each once the params it reads are known (bind.param_value)."""
+    def where(key: str) -> Location:
+        from_variant = key not in overrides and variant is not None and key in spec.variants[variant]
+        return source.at(("variants", variant, key) if from_variant else ("params", key))
+
+    errors = Collector()
+    result: dict[str, Any] = {}
+    pending = {k: _read_params(v, set(params)) for k, v in params.items()}
+    while pending:
+        ready = [k for k, reads in pending.items() if reads <= set(result)]
+        if not ready:
+            key = next(iter(pending))
+            raise spec_error(where(key), f"params read each other in a cycle: {', '.join(pending)}")
+        for key in ready:
+            del pending[key]
+            try:
+                result[key] = _frozen(param_value(params[key], result, where(key)))
+            except SpecError as exc:
+                errors.add(exc)
+                result[key] = _frozen(params[key])
+    errors.raise_if_any()
+    return {k: result[k] for k in params}
+
+
+def _read_params(value: Any, names: set[str]) -> set[str]:
+    """The params an expression-valued param reads (none for a plain string or number)."""
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_read_params(v, names) for v in value)) if value else set()
+    read = expression_names(value) if isinstance(value, str) else frozenset()
+    return set(read) if read <= names else set()
 
 
 def _plain(value: Any, depth: int = 0) -> bool:
@@ -186,6 +220,7 @@ def _called_blocks(items: tuple[NodeSpec, ...], blocks: dict[str, Any], source: 
                 continue  # reported with its location during expansion
             if name in blocks and name not in OPS:
                 called.append(name)
-        if s.items:
-            called += _called_blocks(s.items, blocks, source)
+        inner = (s.items or ()) + (s.alternatives or ()) + ((s.otherwise,) if s.otherwise else ())
+        if inner:
+            called += _called_blocks(inner, blocks, source)
     return called

@@ -43,7 +43,10 @@ class NodeFields(_Strict):
     if_: StrictBool | str | None = Field(None, alias="if")
     repeat: StrictInt | str | None = None
     names: str | None = None
+    as_: str | None = Field(None, alias="as")  # a name for the repeat index, besides `i`
     body: list[Any] | None = None
+    switch: list[Any] | None = None  # alternatives, each with an `if`: the first that holds is the node
+    else_: Any = Field(None, alias="else")  # the node when `if` (or every `switch` case) is false
     doc: str | None = None
 
 
@@ -98,6 +101,8 @@ class NodeSpec(BaseModel):
     fields: NodeFields
     items: tuple["NodeSpec", ...] | None  # decoded `body`
     path: DataPath  # where the item is in the source, for diagnostics
+    alternatives: tuple["NodeSpec", ...] | None = None  # decoded `switch`
+    otherwise: "NodeSpec | None" = None  # decoded `else`
 
     @property
     def kind(self) -> str:
@@ -108,7 +113,7 @@ class NodeSpec(BaseModel):
         return "call"
 
 
-_NODE_KEYS = frozenset(NodeFields.model_fields) - {"from_", "if_"} | {"from", "if"}
+_NODE_KEYS = frozenset(f.alias or n for n, f in NodeFields.model_fields.items())
 
 
 def validate_model(model: type[BaseModel], data: Any, source: Source, path: DataPath) -> Any:
@@ -370,7 +375,15 @@ def _node(name: str | None, fields: NodeFields, source: Source, path: DataPath, 
     shape_error = _shape_problem(fields)
     if shape_error:
         raise spec_error(source.at(path), f"{_label(name)}: {shape_error}")
-    return NodeSpec(name=name, fields=fields, items=items, path=path)
+    alternatives = otherwise = None
+    if fields.switch is not None:
+        alternatives = decode_items(fields.switch, source, path + ("switch",))
+        for k, case in enumerate(alternatives):
+            if case.fields.if_ is None or case.name is not None:
+                raise spec_error(source.at(path + ("switch", k)), f"{_label(name)}: each 'switch' case is an unnamed mapping with an 'if' (and 'op' or 'body'); the node's name is the switch's")
+    if fields.else_ is not None:
+        otherwise = decode_item(fields.else_, source, path + ("else",))
+    return NodeSpec(name=name, fields=fields, items=items, path=path, alternatives=alternatives, otherwise=otherwise)
 
 
 def _label(name: str | None) -> str:
@@ -378,6 +391,14 @@ def _label(name: str | None) -> str:
 
 
 def _shape_problem(fields: NodeFields) -> str:
+    if fields.switch is not None:
+        if fields.op is not None or fields.body is not None or fields.repeat is not None or fields.if_ is not None:
+            return "a 'switch' node takes its 'op' or 'body' from its cases: give no 'op', 'body', 'repeat' or 'if' beside it"
+        return "" if fields.switch else "'switch' needs at least one case"
+    if fields.else_ is not None and fields.if_ is None:
+        return "'else' goes with 'if' or 'switch'"
+    if fields.as_ is not None and (fields.repeat is None or not fields.as_.isidentifier()):
+        return "'as' goes with 'repeat' and names the index (a name such as 'stage')"
     if fields.op is not None and fields.body is not None:
         return "give either 'op' or 'body', not both"
     if fields.op is None and fields.body is None:
