@@ -23,6 +23,12 @@ PAPER_SAMPLES = {
     "columns": ("columns", [(2, 3, 3), (2, 2, 3, 3)], lambda a, b: torch.cat([a.unsqueeze(1), b], 1)),
     "join": ("join", [(2, 3, 3), (2, 2, 3, 3)], lambda a, b: torch.cat([a.unsqueeze(1), b], 1).mean(1)),
     "drop_path_plan": ("drop_path_plan(3)", [(2, 3)], lambda x: x),
+    "squash": ("squash", [(4, 3)], lambda s: s * s.norm(dim=-1, keepdim=True) / (1 + s.pow(2).sum(-1, keepdim=True))),
+    "length": ("length(1)", [(4, 3)], lambda x: x.norm(dim=1)),
+    "capsule_routing": ("capsule_routing(3, 5, iterations=2)", [(6, 4)], None),
+    # In eval the longest capsule is kept, whatever the label says.
+    "capsule_mask": ("capsule_mask", [(3, 2), (3,)],
+                     lambda c, label: c * F.one_hot(c.norm(dim=-1).argmax(1), 3)[..., None]),
 }
 
 
@@ -167,7 +173,32 @@ def test_rbf_is_squared_distance_to_fixed_centres(tmp_path):
     ("join(p_local=1)", "join 'p': p_local: input should be less than 1, got 1"),
     ("drop_path_plan(0)", "drop_path_plan 'p': columns: input should be greater than or equal to 1, got 0"),
     ("rbf(3)", "rbf 'p': expected a feature vector, got 4x6x6"),
+    ("capsule_routing(10, 0)", "capsule_routing 'p': dim: input should be greater than or equal to 1, got 0"),
+    ("capsule_routing(10, 16)", "capsule_routing 'p': expected capsules x dims, got 4x6x6"),
+    ("squash(dim=4)", "squash 'p': dim 4 is out of range for a 3-d sample"),
 ])
 def test_paper_op_bad_arguments_are_located(call, message, tmp_path):
     text = _diagnostic(BODY.format(call=f'"{call}"'), tmp_path)
     assert "bad.yaml:6:" in text and message in text, text
+
+
+def test_capsule_routing_is_procedure_1(tmp_path):
+    """Against the paper's loop, written out with explicit sums."""
+    net, model = _one_op_model("capsule_routing(3, 5, iterations=3)", [(6, 4)], tmp_path)
+    with torch.no_grad():
+        model.y.W.normal_(0, 0.5)
+    W = model.y.W.detach()
+    assert W.shape == (6, 3, 5, 4) and net.total_params == W.numel()
+    u = torch.randn(2, 6, 4)
+    u_hat = torch.stack([torch.stack([W[i, j] @ u[:, i].T for j in range(3)], 1) for i in range(6)], 1).permute(3, 1, 2, 0)
+    b = torch.zeros(2, 6, 3)
+
+    def squash(s):
+        n2 = (s ** 2).sum(-1, keepdim=True)
+        return n2 / (1 + n2) * s / n2.sqrt()
+
+    for r in range(3):
+        c = b.exp() / b.exp().sum(2, keepdim=True)
+        v = squash(sum(c[:, i, :, None] * u_hat[:, i] for i in range(6)))
+        b = b + (u_hat * v[:, None]).sum(-1)
+    torch.testing.assert_close(model(u), v)

@@ -347,3 +347,58 @@ RUNTIME_CLASSES.update({
     "TrainableSubsample": TrainableSubsample, "TableConv2d": TableConv2d, "RBF": RBF,
     "DropPathPlan": DropPathPlan, "Columns": Columns, "FractalJoin": FractalJoin,
 })
+
+
+# CapsNet (archc/ops/paper.py) -------------------------------------------------------------
+
+
+class Squash(nn.Module):
+    """Sabour et al. eq. 1: v = |s|^2 / (1 + |s|^2) * s / |s| (a tiny epsilon keeps s = 0 finite)."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        squared = s.pow(2).sum(self.dim, keepdim=True)
+        return s * (squared / (1 + squared) / torch.sqrt(squared + 1e-8))
+
+
+class CapsuleRouting(nn.Module):
+    """Routing-by-agreement (Sabour et al., Procedure 1) with W: in_caps x caps x dim x in_dim."""
+
+    def __init__(self, in_caps: int, in_dim: int, capsules: int, dim: int, iterations: int = 3) -> None:
+        super().__init__()
+        self.iterations = iterations
+        self.W = nn.Parameter(0.01 * torch.randn(in_caps, capsules, dim, in_dim))
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        u_hat = torch.einsum("ijdk,nik->nijd", self.W, u)  # predictions of every input capsule
+        b = u_hat.new_zeros(u_hat.shape[:3])
+        for r in range(self.iterations):
+            c = b.softmax(2)  # coupling: each input capsule spreads over the output capsules
+            s = (c.unsqueeze(-1) * u_hat).sum(1)
+            squared = s.pow(2).sum(-1, keepdim=True)
+            v = s * (squared / (1 + squared) / torch.sqrt(squared + 1e-8))
+            if r < self.iterations - 1:
+                b = b + (u_hat * v.unsqueeze(1)).sum(-1)  # agreement
+        return v
+
+    def extra_repr(self) -> str:
+        in_caps, capsules, dim, in_dim = self.W.shape
+        return f"{in_caps}x{in_dim} -> {capsules}x{dim}, iterations={self.iterations}"
+
+
+class CapsuleMask(nn.Module):
+    """Zeroes all capsules but one: the label's in training, the longest in eval."""
+
+    def forward(self, capsules: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        count = capsules.shape[1]
+        if self.training and label is not None:
+            mask = F.one_hot(label, count).to(capsules.dtype) if label.dim() == 1 else label.to(capsules.dtype)
+        else:
+            mask = F.one_hot(capsules.norm(dim=-1).argmax(1), count).to(capsules.dtype)
+        return capsules * mask.unsqueeze(-1)
+
+
+RUNTIME_CLASSES.update({"Squash": Squash, "CapsuleRouting": CapsuleRouting, "CapsuleMask": CapsuleMask})
