@@ -1,4 +1,5 @@
-"""Property-based tests: whatever a spec file holds, archc.load_spec answers with SpecError or a network.
+"""Property-based tests: whatever a spec file holds, archc.load_spec answers with SpecError or a
+network, and every network it accepts builds and runs one forward pass.
 
 Three sources of specs: the shipped specs with their data mutated (keys and values dropped,
 duplicated, retyped, perturbed, renamed, reordered) and re-serialised; the shipped specs'
@@ -61,7 +62,27 @@ def check(text: str | bytes, variant: str | None = None, params: dict[str, Any] 
         return None
     assert network.graph.lint() == []
     assert isinstance(network.total_params, int) and network.total_params >= 0
+    build_and_run(network)
     return network
+
+
+def build_and_run(network: Any) -> None:
+    """What load_spec accepts, build builds and runs (validate ok means build works).
+
+    Small networks run for real on the CPU at the spec's input size; big ones (mutated
+    shipped specs) are built and run on torch's meta device, which checks every module
+    constructor, init rule and op call without computing or allocating anything.
+    """
+    import torch
+
+    from archc.backends.pytorch.build import build_network
+
+    small = network.total_params < 2_000_000 and network.total_macs < 200_000_000
+    device = "cpu" if small else "meta"
+    model = build_network(network, device=device, seed=0).eval()
+    inputs = [torch.randn(1, *shape, device=device) for shape in network.input_shapes.values()]
+    with torch.no_grad():
+        model(*inputs)
 
 
 def check_report(exc: SpecError, path: Path) -> None:

@@ -5,7 +5,6 @@ import torchvision
 from torchvision.models.efficientnet import MBConv
 
 import archc
-from archc.backends.pytorch.runtime import StochasticDepth
 from zoo import SPECS, assert_matches_reference
 
 VARIANTS = [f"b{k}" for k in range(8)]
@@ -39,7 +38,7 @@ def test_stochastic_depth_rates_match(variant):
     # torchvision gives every MBConv a StochasticDepth but applies it only on residual blocks;
     # the spec has one exactly where it is applied.
     expected = [(m.stochastic_depth.p, m.stochastic_depth.mode) for m in ref.modules() if isinstance(m, MBConv) and m.use_res_connect]
-    got = [(m.p, m.mode) for m in model.modules() if isinstance(m, StochasticDepth)]
+    got = [(m.p, m.mode) for m in model.modules() if type(m).__name__ == "StochasticDepth"]  # the emitted copy of the runtime class
     assert expected and got == expected
 
 

@@ -328,6 +328,7 @@ class Expander:
         return Node(
             name, tuple(inputs), in_shapes, outs, self.where(spec), op=op_name, attrs=attrs,
             own_params=op.params(attrs, in_shapes), own_macs=op.macs(attrs, in_shapes, outs),
+            reads=_names_read(bound),
         )
 
     def block_node(self, name, block, call, spec, inputs, scope, env, where, args_where, depth) -> Node:
@@ -354,9 +355,11 @@ class Expander:
         self.block_seen[block] += 1
         self.stack.append(block)
         try:
-            return self.group(name, block, self.blocks[block], inputs, scope, block_env, spec, depth, definition.output)
+            node = self.group(name, block, self.blocks[block], inputs, scope, block_env, spec, depth, definition.output)
         finally:
             self.stack.pop()
+        args = tuple((p, block_env[p]) for p in definition.params)
+        return replace(node, args=args, reads=_names_read(bound))
 
     def check_argument_order(self, op_name: str, call: Any, bound: Mapping[str, Any], in_shapes: tuple[Shape, ...], where: Location, what: str) -> None:
         """Warn about PyTorch's order, `conv2d(in, out, kernel)`: valid, but out=in, kernel=out, stride=kernel."""
@@ -447,9 +450,9 @@ def _names_inside(items: tuple[NodeSpec, ...]) -> list[str]:
     return names
 
 
-def _escaped(name: str) -> str:
-    # A rendered name goes through template() again; braces from a param value stay literal.
-    return name.replace("{", "{{").replace("}", "}}")
+def _names_read(bound: Mapping[str, Any]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Per argument, the names its expression reads (`planes * 4` reads `planes`)."""
+    return tuple((name, expression_names(a.source) if a.source else frozenset()) for name, a in bound.items())
 
 
 def _exposed(group: Node, path: str, where: Location) -> tuple[Node, int]:
@@ -476,6 +479,11 @@ def _exposed(group: Node, path: str, where: Location) -> tuple[Node, int]:
             return replace(group, body=body), k
     outputs = body.outputs + (Output(f"{name}_{ref.index}" if ref.index else name, ref, shape),)
     return replace(group, body=Graph(body.inputs, body.nodes, outputs), out_shapes=group.out_shapes + (shape,)), len(outputs) - 1
+
+
+def _escaped(name: str) -> str:
+    # A rendered name goes through template() again; braces from a param value stay literal.
+    return name.replace("{", "{{").replace("}", "}}")
 
 
 def _source_of(ref: Ref, shape: Shape, scope: Scope) -> str:

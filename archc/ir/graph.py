@@ -40,6 +40,10 @@ class Node:
     block: str | None = None  # the block definition an instance was made from
     own_params: int = 0
     own_macs: int = 0
+    # For code generation: a block instance's param values, and per argument the names its
+    # expression reads (so emitted source can keep `num_classes` a parameter).
+    args: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+    reads: tuple[tuple[str, frozenset[str]], ...] = field(default=(), compare=False)
 
     @property
     def is_op(self) -> bool:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from archc.ops.base import Attrs, Op, Shape, Var, call, register
+from archc.ops.base import Attrs, Ctor, Op, Shape, Var, call, register
 
 
 class _Elementwise(Op):
@@ -20,12 +20,16 @@ class _Elementwise(Op):
         return (ins[0],)
 
 
-def _simple(op_name: str, function: str, inplace_function: str | None, inplace_kwarg: bool = False) -> type[Op]:
-    """Declare an attribute-free activation that maps to one torch function."""
+def _simple(op_name: str, function: str, inplace_function: str | None, inplace_kwarg: bool = False, module: str = "") -> type[Op]:
+    """Declare an attribute-free activation that maps to one torch function (and module)."""
 
     class Simple(_Elementwise):
         name = op_name
         can_run_inplace = inplace_function is not None or inplace_kwarg
+        module_inplace = op_name not in ("sigmoid", "tanh")
+
+        def module(self, a: Attrs, ins: tuple[Shape, ...]) -> Ctor | None:
+            return Ctor(module) if module else None
 
         def to_call(self, a: Attrs, args: list[str], inplace: bool) -> str:
             x = Var(args[0])
@@ -39,13 +43,13 @@ def _simple(op_name: str, function: str, inplace_function: str | None, inplace_k
     return register(Simple)
 
 
-_simple("relu", "torch.relu", "torch.relu_")
-_simple("sigmoid", "torch.sigmoid", "torch.sigmoid_")
-_simple("tanh", "torch.tanh", "torch.tanh_")
-_simple("silu", "F.silu", None, inplace_kwarg=True)
-_simple("hardswish", "F.hardswish", None, inplace_kwarg=True)
-_simple("hardsigmoid", "F.hardsigmoid", None, inplace_kwarg=True)
-_simple("relu6", "F.relu6", None, inplace_kwarg=True)
+_simple("relu", "torch.relu", "torch.relu_", module="nn.ReLU")
+_simple("sigmoid", "torch.sigmoid", "torch.sigmoid_", module="nn.Sigmoid")
+_simple("tanh", "torch.tanh", "torch.tanh_", module="nn.Tanh")
+_simple("silu", "F.silu", None, inplace_kwarg=True, module="nn.SiLU")
+_simple("hardswish", "F.hardswish", None, inplace_kwarg=True, module="nn.Hardswish")
+_simple("hardsigmoid", "F.hardsigmoid", None, inplace_kwarg=True, module="nn.Hardsigmoid")
+_simple("relu6", "F.relu6", None, inplace_kwarg=True, module="nn.ReLU6")
 
 
 class LeakyReluAttrs(Attrs):
@@ -57,6 +61,10 @@ class LeakyRelu(_Elementwise):
     name = "leaky_relu"
     Attrs = LeakyReluAttrs
     can_run_inplace = True
+    module_inplace = True
+
+    def module(self, a: LeakyReluAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.LeakyReLU", (a.negative_slope,), (), ("negative_slope",))
 
     def to_call(self, a: LeakyReluAttrs, args: list[str], inplace: bool) -> str:
         return call("F.leaky_relu", Var(args[0]), a.negative_slope, inplace)
@@ -70,6 +78,9 @@ class GeluAttrs(Attrs):
 class Gelu(_Elementwise):
     name = "gelu"
     Attrs = GeluAttrs
+
+    def module(self, a: GeluAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.GELU", (), (("approximate", a.approximate),) if a.approximate != "none" else ())
 
     def to_call(self, a: GeluAttrs, args: list[str], inplace: bool) -> str:
         if a.approximate == "none":
@@ -91,6 +102,9 @@ class Softmax(_Elementwise):
 
         axis(a.dim, len(ins[0]))
         return (ins[0],)
+
+    def module(self, a: SoftmaxAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.Softmax", (), (("dim", a.dim),))
 
     def to_call(self, a: SoftmaxAttrs, args: list[str], inplace: bool) -> str:
         return call("torch.softmax", Var(args[0]), a.dim)

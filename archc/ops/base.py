@@ -47,6 +47,16 @@ class Ctor:
     callee: str
     args: tuple[Any, ...] = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
+    # What the positional arguments mean (`in_channels`, ...), for names in emitted source.
+    labels: tuple[str, ...] = ()
+    # torch's defaults of keyword arguments: emitted source leaves out those that are the
+    # default in every instance of a class, as a person would write the call.
+    defaults: tuple[tuple[str, Any], ...] = ()
+
+
+def keywords(*triples: tuple[str, Any, Any]) -> dict[str, Any]:
+    """Ctor keyword fields from (name, value, torch's default) triples."""
+    return {"kwargs": tuple((k, v) for k, v, _ in triples), "defaults": tuple((k, d) for k, _, d in triples)}
 
 
 class Op:
@@ -67,6 +77,8 @@ class Op:
     can_run_inplace: ClassVar[bool] = False
     # True when the op lowers to a module (has parameters, buffers or train/eval behaviour).
     stateful: ClassVar[bool] = False
+    # True when the module of `module()` takes `inplace=True` (nn.ReLU and the like).
+    module_inplace: ClassVar[bool] = False
     # True for a stateful op whose `module()` makes a learnable tensor, registered on the
     # enclosing module under the node's own name (timm's top-level `cls_token`, ConvNeXt's
     # `gamma`); `to_call` then gets that tensor's access expression before the inputs.

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, expect_rank, fmt, numel, pair, pooled_size, register
+from archc.ops.base import Attrs, Ctor, Op, keywords, Shape, ShapeError, expect_rank, fmt, numel, pair, pooled_size, register
 
 # Sizes are checked here, so a zero kernel or a negative padding is reported at the argument.
 PositivePair = PositiveInt | tuple[PositiveInt, PositiveInt]
@@ -94,9 +94,11 @@ class _Conv(Op):
         return self.dims + 2 if tensor == "weight" else 1
 
     def module(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> Ctor:
-        kwargs = _non_default((("stride", a.stride, 1), ("padding", a.padding, 0), ("dilation", a.dilation, 1),
-                               ("groups", a.groups, 1), ("bias", a.bias, True)))
-        return Ctor(f"nn.Conv{self.dims}d", (ins[0][0], a.out, a.kernel), kwargs)
+        return Ctor(
+            f"nn.Conv{self.dims}d", (ins[0][0], a.out, a.kernel), labels=("in_channels", "out_channels", "kernel_size"),
+            **keywords(("stride", a.stride, 1), ("padding", a.padding, 0), ("dilation", a.dilation, 1),
+                       ("groups", a.groups, 1), ("bias", a.bias, True)),
+        )
 
 
 @register
@@ -154,4 +156,4 @@ class Linear(Op):
         return 2 if tensor == "weight" else 1
 
     def module(self, a: LinearAttrs, ins: tuple[Shape, ...]) -> Ctor:
-        return Ctor("nn.Linear", (ins[0][-1], a.out), _non_default((("bias", a.bias, True),)))
+        return Ctor("nn.Linear", (ins[0][-1], a.out), labels=("in_features", "out_features"), **keywords(("bias", a.bias, True)))

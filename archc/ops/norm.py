@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, call, expect_rank, fmt, numel, register, Var
+from archc.ops.base import Attrs, Ctor, Op, keywords, Shape, ShapeError, call, expect_rank, fmt, numel, register, Var
 
 
 class BatchNormAttrs(Attrs):
@@ -34,8 +34,10 @@ class _BatchNorm(Op):
         return ("weight", "bias") if a.affine else ()
 
     def module(self, a: BatchNormAttrs, ins: tuple[Shape, ...]) -> Ctor:
-        kwargs = tuple((k, v) for k, v, d in (("eps", a.eps, 1e-5), ("momentum", a.momentum, 0.1), ("affine", a.affine, True)) if v != d or type(v) is not type(d))
-        return Ctor("nn.BatchNorm2d" if self.ranks == (3,) else "nn.BatchNorm1d", (ins[0][0],), kwargs)
+        return Ctor(
+            "nn.BatchNorm2d" if self.ranks == (3,) else "nn.BatchNorm1d", (ins[0][0],), labels=("num_features",),
+            **keywords(("eps", a.eps, 1e-5), ("momentum", a.momentum, 0.1), ("affine", a.affine, True)),
+        )
 
 
 @register
@@ -93,8 +95,10 @@ class LayerNorm(Op):
 
     def module(self, a: LayerNormAttrs, ins: tuple[Shape, ...]) -> Ctor:
         shape = ins[0][-a.dims:]
-        kwargs = tuple((k, v) for k, v, d in (("eps", a.eps, 1e-5), ("elementwise_affine", a.affine, True), ("bias", a.bias, True)) if v != d or type(v) is not type(d))
-        return Ctor("nn.LayerNorm", (shape[0] if len(shape) == 1 else tuple(shape),), kwargs)
+        return Ctor(
+            "nn.LayerNorm", (shape[0] if len(shape) == 1 else tuple(shape),), labels=("normalized_shape",),
+            **keywords(("eps", a.eps, 1e-5), ("elementwise_affine", a.affine, True), ("bias", a.bias, True)),
+        )
 
 
 class LrnAttrs(Attrs):
@@ -116,6 +120,9 @@ class LocalResponseNorm(Op):
     def infer(self, a: LrnAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         expect_rank(ins[0], (2, 3), "CxL or CxHxW")
         return (ins[0],)
+
+    def module(self, a: LrnAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.LocalResponseNorm", (a.size, a.alpha, a.beta, a.k), (), ("size", "alpha", "beta", "k"))
 
     def to_call(self, a: LrnAttrs, args: list[str], inplace: bool) -> str:
         return call("F.local_response_norm", Var(args[0]), a.size, a.alpha, a.beta, a.k)
@@ -145,4 +152,4 @@ class ChannelAffine(Op):
         return (ins[0],)
 
     def module(self, a: ChannelAffineAttrs, ins: tuple[Shape, ...]) -> Ctor:
-        return Ctor("ChannelAffine", (tuple(a.scale), tuple(a.shift), len(ins[0])))
+        return Ctor("ChannelAffine", (tuple(a.scale), tuple(a.shift), len(ins[0])), (), ("scale", "shift", "rank"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from archc.ops.base import Attrs, Op, Shape, ShapeError, Var, call, expect_rank, pair, register, spatial_out
+from archc.ops.base import Attrs, Ctor, Op, keywords, Shape, ShapeError, Var, call, expect_rank, pair, register, spatial_out
 
 IntOrPair = int | tuple[int, int]
 # Sizes are checked here, so a zero kernel or a negative padding is reported at the argument.
@@ -44,6 +44,11 @@ def _non_default(a: MaxPoolAttrs | AvgPoolAttrs) -> dict[str, object]:
     return {k: v for k, v in a.model_dump().items() if k != "kernel" and v != fields[k].default}
 
 
+def _keywords(a: MaxPoolAttrs | AvgPoolAttrs) -> dict[str, object]:
+    fields = type(a).model_fields
+    return keywords(*((k, v, fields[k].default) for k, v in a.model_dump().items() if k != "kernel"))
+
+
 @register
 class MaxPool2d(Op):
     fresh_output = True
@@ -53,6 +58,9 @@ class MaxPool2d(Op):
 
     def infer(self, a: MaxPoolAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         return ((ins[0][0], *_window(a, ins[0], a.dilation)),)
+
+    def module(self, a: MaxPoolAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.MaxPool2d", (a.kernel,), labels=("kernel_size",), **_keywords(a))
 
     def to_call(self, a: MaxPoolAttrs, args: list[str], inplace: bool) -> str:
         return call("F.max_pool2d", Var(args[0]), a.kernel, **_non_default(a))
@@ -68,6 +76,9 @@ class AvgPool2d(Op):
     def infer(self, a: AvgPoolAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         return ((ins[0][0], *_window(a, ins[0], 1)),)
 
+    def module(self, a: AvgPoolAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.AvgPool2d", (a.kernel,), labels=("kernel_size",), **_keywords(a))
+
     def to_call(self, a: AvgPoolAttrs, args: list[str], inplace: bool) -> str:
         return call("F.avg_pool2d", Var(args[0]), a.kernel, **_non_default(a))
 
@@ -81,6 +92,7 @@ class _AdaptivePool(Op):
     family = "pool"
     Attrs = AdaptivePoolAttrs
     function: str
+    module_class: str
 
     def infer(self, a: AdaptivePoolAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         expect_rank(ins[0], (3,), "CxHxW")
@@ -88,6 +100,10 @@ class _AdaptivePool(Op):
         if min(size) < 1:
             raise ShapeError(f"output size must be >= 1, got {a.size}")
         return ((ins[0][0], *size),)
+
+    def module(self, a: AdaptivePoolAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        size = a.size if isinstance(a.size, int) else tuple(a.size)
+        return Ctor(self.module_class, (size,), (), ("output_size",))
 
     def to_call(self, a: AdaptivePoolAttrs, args: list[str], inplace: bool) -> str:
         return call(self.function, Var(args[0]), pair(a.size, "size"))
@@ -97,9 +113,11 @@ class _AdaptivePool(Op):
 class AdaptiveAvgPool2d(_AdaptivePool):
     name = "adaptive_avgpool2d"
     function = "F.adaptive_avg_pool2d"
+    module_class = "nn.AdaptiveAvgPool2d"
 
 
 @register
 class AdaptiveMaxPool2d(_AdaptivePool):
     name = "adaptive_maxpool2d"
     function = "F.adaptive_max_pool2d"
+    module_class = "nn.AdaptiveMaxPool2d"

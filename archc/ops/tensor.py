@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, Var, axis, call, fmt, numel, register
+from archc.ops.base import Attrs, Ctor, Op, keywords, Shape, ShapeError, Var, axis, call, fmt, numel, register
 
 
 class FlattenAttrs(Attrs):
@@ -24,6 +24,9 @@ class Flatten(Op):
         if start > end:
             raise ShapeError(f"flatten start_dim {a.start_dim} comes after end_dim {a.end_dim}")
         return (x[:start] + (numel(x[start:end + 1]),) + x[end + 1:],)
+
+    def module(self, a: FlattenAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.Flatten", **keywords(("start_dim", a.start_dim, 1), ("end_dim", a.end_dim, -1)))
 
     def to_call(self, a: FlattenAttrs, args: list[str], inplace: bool) -> str:
         if a.end_dim == -1:
@@ -80,7 +83,7 @@ class Dropout(Op):
         return (ins[0],)
 
     def module(self, a: DropoutAttrs, ins: tuple[Shape, ...]) -> Ctor:
-        return Ctor("nn.Dropout", (a.p,))
+        return Ctor("nn.Dropout", (a.p,), (), ("p",))
 
 
 class StochasticDepthAttrs(Attrs):
@@ -101,7 +104,7 @@ class StochasticDepth(Op):
         return (ins[0],)
 
     def module(self, a: StochasticDepthAttrs, ins: tuple[Shape, ...]) -> Ctor:
-        return Ctor("StochasticDepth", (a.p, a.mode))
+        return Ctor("StochasticDepth", (a.p, a.mode), (), ("p", "mode"))
 
 
 @register
@@ -111,6 +114,9 @@ class Identity(Op):
 
     def infer(self, a: Attrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         return (ins[0],)
+
+    def module(self, a: Attrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.Identity")
 
     def to_call(self, a: Attrs, args: list[str], inplace: bool) -> str:
         return args[0]

@@ -53,8 +53,8 @@ def export_onnx(model: torch.nn.Module, network: Network, path: str) -> None:
     program = torch.onnx.export(
         model, inputs, dynamo=True, verbose=False,
         input_names=list(network.input_shapes), output_names=output_names,
-        # One entry for `forward(self, *inputs)`'s single varargs parameter.
-        dynamic_shapes=(tuple({0: batch} for _ in inputs),),
+        # One entry per argument of the generated `forward(self, x)`.
+        dynamic_shapes=tuple({0: batch} for _ in inputs),
     )
     with atomic_path(path) as tmp:
         program.save(str(tmp), external_data=False)

@@ -1,0 +1,173 @@
+"""Python source backend: a whole network as one standalone module that imports only torch.
+
+`emit_network(network)` returns the module's source. `archc emit` writes it to a file and
+`archc.build` executes it, so the file a user reads is exactly the code that runs.
+The layout of the file is a jinja2 template; everything that decides what goes into it
+is here, and every piece of text in it comes from the namespace or the literal writer.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from archc.backends.python.classes import NO_DEFAULT, ClassDef, Generator
+from archc.backends.python.layout import WIDTH, Call, render
+from archc.ir.graph import Network
+from archc.pysource import Namespace, Var, attribute, literal
+from archc.spec.names import identifier, is_index
+
+RUNTIME = Path(__file__).resolve().parent.parent / "pytorch" / "runtime.py"
+SELF = Var("self")
+# Names the emitted module defines besides its classes.
+MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "create", "init_weights", "VARIANT", "INIT", "Tensor"})
+
+_TEMPLATE = jinja2.Environment(
+    loader=jinja2.PackageLoader("archc.backends.python", "templates"),
+    keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False,
+    undefined=jinja2.StrictUndefined,
+).get_template("module.py.j2")
+
+
+@dataclass(frozen=True)
+class Emitted:
+    source: str
+    network_class: str
+    class_sources: dict[str, str]  # each class's own text, for `model.code`
+
+
+def emit_network(network: Network) -> Emitted:
+    helpers = _runtime_helpers()
+    generator = Generator(network, MODULE_NAMES | frozenset(helpers))
+    network_class = generator.run()
+    class_sources = {str(c.name): class_source(c) for c in generator.classes}
+    body = "\n\n\n".join(class_sources.values())
+    used = {name: text for name, text in helpers.items() if re.search(rf"\b{name}\b", body)}
+    factory = identifier(f"{network.name}_{network.variant}" if network.variant else network.name)
+    source = _TEMPLATE.render(
+        docstring=_docstring(_summary(network), ""),
+        ordered_dict="OrderedDict(" in body,
+        named_tuple=bool(network_class.output_types),
+        helpers=list(used.values()),
+        output_types=[_output_type(name, fields) for name, fields in network_class.output_types],
+        classes=list(class_sources.values()),
+        network_class=str(network_class.name),
+        variant=literal(network.variant),
+        params=", ".join(str(p) for p, _ in network_class.params),
+        init=_init_table(network),
+        factory=factory if factory not in MODULE_NAMES and factory != str(network_class.name) else f"{factory}_",
+    )
+    return Emitted(source, str(network_class.name), class_sources)
+
+
+def class_source(cls: ClassDef) -> str:
+    lines = [f"class {cls.name}({'nn.Sequential' if cls.sequential else 'nn.Module'}):"]
+    if cls.doc:
+        lines.append(_docstring(cls.doc, "    "))
+        lines.append("")
+    signature = ["self"] + [str(p) if d is NO_DEFAULT else f"{p}={literal(d)}" for p, d in cls.params]
+    head = f"    def __init__({', '.join(signature)}):"
+    if len(head) > WIDTH:
+        head = "    def __init__(\n" + "".join(f"        {part},\n" for part in signature) + "    ):"
+    if cls.sequential:
+        (_, chain), = cls.init
+        call = Call("super().__init__", chain.args) if isinstance(chain, Call) else chain
+        return "\n".join(lines + [head, "        " + render(call, "        ", WIDTH - 8)])
+    lines += [head, "        super().__init__()"]
+    for attr, ctor in cls.init:
+        if is_index(attr):
+            # An unnamed module keeps its index as its name, as in nn.Sequential.
+            text = render(ctor, "        ", WIDTH - 30)
+            lines.append(f"        self.add_module({literal(attr)}, {text})")
+        else:
+            target = attribute(SELF, attr)
+            lines.append(f"        {target} = {render(ctor, '        ', WIDTH - 11 - len(target))}")
+    lines.append("")
+    lines += ["    " + line for line in cls.forward]
+    return "\n".join(lines)
+
+
+def _output_type(name: Var, fields: tuple[str, ...]) -> str:
+    names = Namespace()
+    lines = [f"class {name}(NamedTuple):"]
+    lines += [f"    {names.name(f)}: Tensor" for f in fields]
+    return "\n".join(lines)
+
+
+def _summary(network: Network) -> str:
+    variant = f", variant {network.variant}" if network.variant else ""
+    text = f"{network.name}{variant}: written by `archc emit` from {Path(network.path).name}. Edit the spec, not this file."
+    return text + ("\n\n" + network.doc.strip() if network.doc.strip() else "")
+
+
+def _docstring(text: str, indent: str) -> str:
+    """A docstring that is one literal per line of text, from the literal writer.
+
+    Adjacent literals in parentheses are one string to Python, so this is a docstring,
+    and no character of the spec's text is ever written outside a literal.
+    """
+    words = text.split(" ")
+    lines, current = [], ""
+    for word in words:
+        if current and len(current) + len(word) > 90:
+            lines.append(current)
+            current = ""
+        current += word + " "
+    lines.append(current.rstrip())
+    if len(lines) == 1:
+        return indent + literal(lines[0])
+    inner = "".join(f"{indent}    {literal(line)}\n" for line in lines)
+    return f"{indent}(\n{inner}{indent})"
+
+
+def _init_table(network: Network) -> list[str]:
+    """INIT rows: (tensor, init function, keyword arguments, module paths), grouped by call.
+
+    Applied in module order (init_weights below), exactly as the spec's `init` rules say.
+    """
+    groups: dict[tuple, list[str]] = {}
+    for path, calls in network.init_plan.items():
+        for tensor, call in sorted(calls.items()):
+            if call.scheme != "default":
+                groups.setdefault((tensor, f"{call.scheme}_", tuple(call.kwargs)), []).append(path)
+    rows = []
+    for (tensor, function, kwargs), paths in groups.items():
+        row = f"({literal(tensor)}, {literal(function)}, {_kwargs(kwargs)}, {literal(tuple(paths))})"
+        rows.append(render_row(row))
+    return rows
+
+
+def _kwargs(kwargs: tuple[tuple[str, object], ...]) -> str:
+    return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in kwargs) + "}"
+
+
+def render_row(row: str) -> str:
+    """A table row wrapped to the line width at commas between quoted paths."""
+    if len(row) + 8 <= WIDTH:
+        return row
+    out, line = [], ""
+    for piece in re.split(r"(?<=,) ", row):
+        if line and len(line) + len(piece) + 9 > WIDTH:
+            out.append(line.rstrip())
+            line = ""
+        line += piece + " "
+    out.append(line.rstrip())
+    return "\n        ".join(out)
+
+
+def _runtime_helpers() -> dict[str, str]:
+    """Top-level classes and functions of the torch runtime that emitted code may use, as source."""
+    text = RUNTIME.read_text()
+    tree = ast.parse(text)
+    helpers = {}
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and not node.name.startswith("_") and node.name not in _NOT_HELPERS:
+            helpers[node.name] = ast.get_source_segment(text, node) or ""
+    return helpers
+
+
+# runtime.py's own machinery, which emitted files never need.
+_NOT_HELPERS = frozenset({"instantiate", "load_generated", "rebuild", "install"})
