@@ -89,6 +89,8 @@ def load_source(text: str, path: str, max_values: int = DEFAULT_LIMITS.max_yaml_
         raise spec_error(Location(path, 1, 1), f"invalid YAML: {exc}") from None
     except RecursionError:
         raise spec_error(Location(path, 1, 1), "YAML is nested too deeply") from None
+    except (ValueError, OverflowError):  # PyYAML's chr() of an escape past U+10FFFF ("\UFFFFFFFF")
+        raise _bad_escape(text, path) from None
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null") and root.value == ""):
         raise spec_error(Location(path, 1, 1), "empty spec file; expected a mapping")
     _check_expansion(root, path, max_values)
@@ -125,6 +127,22 @@ def _prescan(text: str, path: str, max_values: int) -> None:
             raise spec_error(_location(path, token.start_mark), f"YAML is nested more than {MAX_YAML_DEPTH} levels deep")
         if values > max_values:
             raise _too_many(_location(path, token.start_mark), max_values)
+
+
+def _bad_escape(text: str, path: str) -> SpecError:
+    """The first escape in the text that names no Unicode character, at its place."""
+    for match in _HEX_ESCAPE.finditer(text):
+        if int(match.group(1), 16) > 0x10FFFF:
+            breaks = list(_LINE_BREAK.finditer(text, 0, match.start()))
+            col = match.start() - (breaks[-1].end() if breaks else 0) + 1
+            return spec_error(
+                Location(path, len(breaks) + 1, col),
+                f"invalid YAML: escape {match.group()} is past the last Unicode character (\\U0010FFFF)",
+            )
+    return spec_error(Location(path, 1, 1), "invalid YAML: an escape that names no Unicode character")
+
+
+_HEX_ESCAPE = re.compile(r"\\U([0-9A-Fa-f]{8})")
 
 
 def _too_many(where: Location, max_values: int) -> SpecError:
