@@ -27,7 +27,7 @@ def test_the_zoo_is_complete():
     names = {p.stem for p in SPECS.glob("*.yaml")}
     assert {"lenet5", "alexnet", "vgg", "resnet", "googlenet", "densenet", "efficientnet", "shufflenet_v2",
             "squeezenet", "mobilenet_v2", "mobilenet_v3", "mnasnet", "inception_v3",
-            "mobilenet_v1", "resnet_v2", "senet", "xception",
+            "mobilenet_v1", "resnet_v2", "senet", "xception", "inception_v4",
             "zfnet", "nin", "wide_resnet_cifar", "cifar_resnet", "fractalnet", "capsnet"} <= names
 
 
