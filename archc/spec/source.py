@@ -130,19 +130,20 @@ def _prescan(text: str, path: str, max_values: int) -> None:
 
 
 def _bad_escape(text: str, path: str) -> SpecError:
-    """The first escape in the text that names no Unicode character, at its place."""
-    for match in _HEX_ESCAPE.finditer(text):
-        if int(match.group(1), 16) > 0x10FFFF:
-            breaks = list(_LINE_BREAK.finditer(text, 0, match.start()))
-            col = match.start() - (breaks[-1].end() if breaks else 0) + 1
-            return spec_error(
-                Location(path, len(breaks) + 1, col),
-                f"invalid YAML: escape {match.group()} is past the last Unicode character (\\U0010FFFF)",
-            )
+    """The escape that names no Unicode character, at its backslash: PyYAML fails in chr()
+    with its reader on the escape's hex digits, two characters past the backslash."""
+    scanner = yaml.SafeLoader(text)
+    try:
+        while scanner.check_token():
+            scanner.get_token()
+    except (ValueError, OverflowError):
+        mark = scanner.get_mark()
+        where = Location(path, mark.line + 1, max(mark.column - 1, 1))
+        escape = text[mark.index - 2 : mark.index + 8]
+        return spec_error(where, f"invalid YAML: escape {escape} is past the last Unicode character (\\U0010FFFF)")
+    except yaml.YAMLError:
+        pass
     return spec_error(Location(path, 1, 1), "invalid YAML: an escape that names no Unicode character")
-
-
-_HEX_ESCAPE = re.compile(r"\\U([0-9A-Fa-f]{8})")
 
 
 def _too_many(where: Location, max_values: int) -> SpecError:
