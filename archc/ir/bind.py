@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ValidationError
 
-from archc.errors import Collector, Location, SpecError, spec_error
+from archc.errors import Collector, Diagnostic, Location, SpecError, spec_error
 from archc.spec.expr import Call, Expr, ExprError, did_you_mean, parse_call, parse_expr, render_template
 
 
@@ -232,3 +232,25 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_plain(v) for v in value)
     return value
+
+
+def argument_order_warning(
+    op: str, call: Call, bound: Mapping[str, Argument], in_shapes: tuple[tuple[int, ...], ...], where: Location, what: str,
+) -> Diagnostic | None:
+    """A warning for PyTorch's order, `conv2d(in, out, kernel)`: valid, but read as out=in,
+    kernel=out, stride=kernel. Given when the first argument is the output size, equals the
+    input's channels, and a third positional argument follows."""
+    order = [name for name, arg in bound.items() if arg.position is not None]
+    if len(order) < 3 or order[0] != "out" or not in_shapes or not in_shapes[0]:
+        return None
+    out = bound["out"].value
+    if isinstance(out, bool) or out != in_shapes[0][0]:
+        return None
+    sources = [bound[name].source for name in order]
+    written = ", ".join(sources)
+    meaning = ", ".join(f"{name}={source}" for name, source in zip(order, sources))
+    message = (
+        f"{what}: {op}({written}) means {meaning}; archc infers the {in_shapes[0][0]} input channels and "
+        f"takes the output channels first: PyTorch's {op[:1].upper() + op[1:]}({written}) is {op}({', '.join(sources[1:])})"
+    )
+    return Diagnostic(where.shifted(call.arg_offsets[0]), message, severity="warning")

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from archc.errors import Collector, Diagnostic, Location, SpecError, spec_error
-from archc.ir.bind import bind, call_of, evaluate, expression_names, param_value, template, validate_attrs
+from archc.ir.bind import argument_order_warning, bind, call_of, evaluate, expression_names, param_value, template, validate_attrs
 from archc.ir.graph import Graph, Node, Output, Ref
 from archc.ir.scope import FAILED, INPUT, Broken, Scope, check_node_name
 from archc.ops import OPS, ShapeError
@@ -319,12 +319,14 @@ class Expander:
         bound = bind(call, spec.fields.args, list(op.Attrs.model_fields), env, where, what, args_where)
         attrs = validate_attrs(op.Attrs, bound, where, what, op_name)
         in_shapes = tuple(scope.shape(r) for r in inputs)
-        self.check_argument_order(op_name, call, bound, in_shapes, where, what)
+        warning = argument_order_warning(op_name, call, bound, in_shapes, where, what)
+        if warning is not None:
+            self.warnings.setdefault(warning.location, warning)
         try:
             outs = op.infer(attrs, in_shapes)
         except ShapeError as exc:
             sources = ", ".join(_source_of(r, s, scope) for r, s in zip(inputs, in_shapes))
-            raise spec_error(where, f"{what}: {exc}", f"input{'s' if n > 1 else ''}: {sources}") from None
+            raise spec_error(where, f"{what}: {exc}", f"input{'s' if n > 1 else ''}: {sources}", *_absent_notes(spec, scope)) from None
         return Node(
             name, tuple(inputs), in_shapes, outs, self.where(spec), op=op_name, attrs=attrs,
             own_params=op.params(attrs, in_shapes), own_macs=op.macs(attrs, in_shapes, outs),
@@ -360,24 +362,6 @@ class Expander:
             self.stack.pop()
         args = tuple((p, block_env[p]) for p in definition.params)
         return replace(node, args=args, reads=_names_read(bound))
-
-    def check_argument_order(self, op_name: str, call: Any, bound: Mapping[str, Any], in_shapes: tuple[Shape, ...], where: Location, what: str) -> None:
-        """Warn about PyTorch's order, `conv2d(in, out, kernel)`: valid, but out=in, kernel=out, stride=kernel."""
-        order = [n for n, a in bound.items() if a.position is not None]
-        if len(order) < 3 or order[0] != "out" or not in_shapes or not in_shapes[0]:
-            return
-        if bound["out"].value != in_shapes[0][0] or isinstance(bound["out"].value, bool):
-            return
-        sources = [bound[n].source for n in order]
-        at = where.shifted(call.arg_offsets[0])
-        meaning = ", ".join(f"{n}={s}" for n, s in zip(order, sources))
-        torch_name = op_name[:1].upper() + op_name[1:]
-        message = (
-            f"{what}: {op_name}({', '.join(sources)}) means {meaning}; archc infers the {in_shapes[0][0]} input "
-            f"channels and takes the output channels first: PyTorch's {torch_name}({', '.join(sources)}) is "
-            f"{op_name}({', '.join(sources[1:])})"
-        )
-        self.warnings.setdefault(at, Diagnostic(at, message, severity="warning"))
 
     # Helpers ----------------------------------------------------------------------
 
@@ -493,6 +477,18 @@ def _source_of(ref: Ref, shape: Shape, scope: Scope) -> str:
     if node is not None and node.op == "flatten" and node.in_shapes[0] != shape:
         text += f" (flattened from {fmt(node.in_shapes[0])})"
     return text
+
+
+def _absent_notes(spec: NodeSpec, scope: Scope) -> list[str]:
+    """Where `from` names an absent optional node: what arrived in its place."""
+    raw = spec.fields.from_
+    notes = []
+    for ref in raw if isinstance(raw, list) else [] if raw is None else [raw]:
+        name = str(ref).partition(".")[0]
+        passed = scope.aliases.get(name) if name not in scope.shapes else None
+        if passed is not None:
+            notes.append(f"{name!r} is absent (its 'if' is false), so {str(passed)!r} arrives here")
+    return notes
 
 
 def _reads_input(condition: Any) -> bool:
