@@ -156,6 +156,8 @@ def test_misspelt_op_gets_a_located_did_you_mean(tmp_path):
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
         f"{path}:5:12: error: unknown op or block 'Conv2d'; did you mean 'conv2d'?",
+        # reads the broken conv1, and is still checked for what needs no shapes
+        f"{path}:6:10: error: unknown op or block 'batchnrm2d'; did you mean 'batchnorm2d'?",
     ]
 
 

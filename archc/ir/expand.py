@@ -448,7 +448,9 @@ def _exposed(group: Node, path: str, where: Location) -> tuple[Node, int]:
         known = [n.name for n in group.body.nodes] if group.body else []
         raise spec_error(where, f"{group.name!r} has no node {name!r}{did_you_mean(name, known)}", f"its nodes: {', '.join(known) or '(none)'}")
     body = group.body
-    if deeper and not deeper.isdigit():
+    # `deep.1` is node '1' of a group (unnamed nodes are numbered), else output 1 of `deep`.
+    opens = inner.body is not None and any(n.name == deeper.partition(".")[0] for n in inner.body.nodes)
+    if deeper and (opens or not deeper.isdigit()):
         opened, index = _exposed(inner, deeper, where)
         body = Graph(body.inputs, tuple(opened if n is inner else n for n in body.nodes), body.outputs)
         ref = Ref(name, index)

@@ -7,6 +7,8 @@ from typing import Any, Mapping
 from archc.errors import Collector, Location, SpecError, spec_error
 from archc.ir.bind import call_of, evaluate, expression_names, param_value
 from archc.ir.expand import Expander, reads_block_count
+from archc.ir.check import check_bodies, raise_merged
+from archc.ops.plugins import load_entry_points
 from archc.ir.graph import Network
 from archc.ir.init_plan import resolve_init
 from archc.ir.scope import INPUT
@@ -24,6 +26,7 @@ def load_network(
 ) -> Network:
     """Read, validate and expand a spec; raise SpecError with every problem found."""
     limits = limits or DEFAULT_LIMITS
+    load_entry_points()  # ops from installed packages, once
     source = load_source(read_spec_text(path, limits.max_file_bytes), str(path), limits.max_yaml_values)
     try:
         return expand_source(source, variant, params or {}, limits)
@@ -38,8 +41,13 @@ def expand_source(source: Source, variant: str | None, overrides: Mapping[str, A
     check_block_cycles(spec, blocks, source)
     variant_name, params = resolve_params(spec, source, variant, overrides)
     inputs = input_shapes(spec, source, params)
+    static = check_bodies(spec, body, blocks, source)  # every block, used or not
     expander = Expander(spec, body, blocks, source, params, {}, limits)
-    graph = expander.network(inputs)
+    try:
+        graph = expander.network(inputs)
+    except SpecError as exc:
+        raise_merged(static, exc)
+    raise_merged(static, None)
     if reads_block_count(spec, body, blocks):
         # `block_count` is only known once every instance is counted: expand again with it.
         totals = dict(expander.block_seen)
