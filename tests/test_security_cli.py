@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import archc
+from archc.cli import main
 from archc.ir.limits import activation_bytes
 from archc.spec.limits import Limits
 
@@ -33,6 +34,14 @@ def archc_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.
     assert result.returncode != 3 and "Traceback" not in result.stderr, result.stderr
     assert "internal error" not in result.stderr, result.stderr
     return result
+
+
+def archc_in_process(capsys, *args: str) -> tuple[int, str, str]:
+    """The CLI in this process, for cases that build (torch is imported once per test session)."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    assert code != 3 and "Traceback" not in err
+    return code, out, err
 
 
 def spec(tmp_path: Path, text: str = TINY, name: str = "net.yaml") -> Path:
@@ -145,7 +154,7 @@ def test_huge_multiply_adds_are_refused_at_the_input_before_running(tmp_path):
     )
 
 
-def test_forward_limits_can_be_lowered_and_raised(tmp_path):
+def test_forward_limits_can_be_lowered_and_raised(tmp_path, capsys):
     path = spec(tmp_path)
     macs = (4 * 3 * 3 * 3 + 4) * 6 * 6  # conv2d(4, 3) on 3x8x8: its 112 parameters at 6x6 output positions
     low = archc_cli("build", str(path), "--max-macs", str(macs - 1))
@@ -154,8 +163,8 @@ def test_forward_limits_can_be_lowered_and_raised(tmp_path):
     elements = 3 * 8 * 8 + 2 * 4 * 6 * 6  # input, conv1, relu
     low = archc_cli("build", str(path), "--max-activation-bytes", str(4 * elements - 1))
     assert low.returncode == 1 and f"({4 * elements:,} bytes)" in low.stderr
-    ok = archc_cli("build", str(path), "--max-macs", str(macs), "--max-activation-bytes", str(4 * elements))
-    assert ok.returncode == 0, ok.stderr
+    code, _, err = archc_in_process(capsys, "build", str(path), "--max-macs", str(macs), "--max-activation-bytes", str(4 * elements))
+    assert code == 0, err
 
 
 def test_default_forward_limits_let_efficientnet_b7_at_600_build(tmp_path):
@@ -272,7 +281,23 @@ def test_sigterm_handler_is_restored_after_writing(tmp_path):
     assert (tmp_path / "x.bin").read_bytes() == b"data"
 
 
+def test_pt2_bytes_do_not_depend_on_the_file_name(tmp_path):
+    """torch.export.save names the archive after its file: archc saves to memory, then writes."""
+    from archc.backends.pytorch.check import export_program
+
+    path = spec(tmp_path)
+    network = archc.load_spec(path)
+    for name in ("a.pt2", "another_name.pt2"):
+        export_program(archc.build(path, seed=0), network, str(tmp_path / name))
+    assert (tmp_path / "a.pt2").read_bytes() == (tmp_path / "another_name.pt2").read_bytes()
+    names = zipfile.ZipFile(tmp_path / "a.pt2").namelist()
+    assert all(n.startswith("archive/") for n in names), names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt2", "another_name.pt2", "net.yaml"]
+
+
+@pytest.mark.slow
 def test_pt2_output_is_byte_reproducible(tmp_path):
+    """Two `archc build -o` runs in fresh processes: the same bytes (weights seeded by --seed 0)."""
     path = spec(tmp_path)
     outs = []
     for name in ("a.pt2", "b.pt2"):
@@ -302,12 +327,20 @@ def test_pytorch_argument_order_is_a_warning_in_the_api(tmp_path):
     assert archc.load_spec(path, outputs=["conv1"]).warnings == network.warnings
 
 
-@pytest.mark.parametrize("command", ["validate", "summary", "build"])
+@pytest.mark.parametrize("command", ["validate", "summary", "draw"])
 def test_pytorch_argument_order_warning_is_printed_by_every_command(tmp_path, command):
     path = spec(tmp_path, TORCH_ORDER)
-    result = archc_cli(command, str(path))
+    result = archc_cli(command, str(path), *(["--format", "dot", "-o", str(tmp_path / "x.dot")] if command == "draw" else []))
     assert result.returncode == 0
     assert result.stderr == f"{path}:{TORCH_WARNING}\n"
+
+
+def test_pytorch_argument_order_warning_is_printed_by_build(tmp_path, capsys):
+    path = spec(tmp_path, TORCH_ORDER)
+    code, out, err = archc_in_process(capsys, "build", str(path))
+    # Read as archc reads it: conv1 an 8x8 kernel at stride 3 on 3x8x8 -> 3x1x1; conv2 (8, 3, padding 1) -> 8x1x1.
+    assert code == 0 and "forward (eval, batch 1): output 1x8x1x1" in out
+    assert err == f"{path}:{TORCH_WARNING}\n"
 
 
 @pytest.mark.parametrize("body", [
@@ -323,14 +356,15 @@ def test_no_warning_without_the_pytorch_pattern(tmp_path, body):
 ESC = "\x1b"
 
 
-def test_terminal_escapes_in_names_are_shown_escaped(tmp_path):
+def test_terminal_escapes_in_names_are_shown_escaped(tmp_path, capsys):
     text = TINY.replace("name: tiny", 'name: "tiny\\e]0;pwned\\a\\e[2J\\u202e"')
     path = spec(tmp_path, text)
-    for command in ("summary", "build"):
-        result = archc_cli(command, str(path))
-        assert result.returncode == 0, result.stderr
-        assert ESC not in result.stdout and "\a" not in result.stdout and "\u202e" not in result.stdout
-        assert "tiny\\x1b]0;pwned\\x07\\x1b[2J\\u202e: 112 params" in result.stdout
+    result = archc_cli("summary", str(path))
+    code, build_out, _ = archc_in_process(capsys, "build", str(path))
+    assert result.returncode == 0 and code == 0, result.stderr
+    for out in (result.stdout, build_out):
+        assert ESC not in out and "\a" not in out and "\u202e" not in out
+        assert "tiny\\x1b]0;pwned\\x07\\x1b[2J\\u202e: 112 params" in out
     broken = spec(tmp_path, text.replace("relu", "relu(1)"), "bad.yaml")
     result = archc_cli("summary", str(broken))
     assert result.returncode == 1 and ESC not in result.stderr
