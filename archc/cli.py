@@ -53,10 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an archc bug: say so in one line unless asked for more
         if args.debug:
             traceback.print_exc()
-        print(
+        echo(
             f"archc: internal error while processing {spec}: {type(exc).__name__}: {exc} "
             "(rerun with --debug for a traceback)",
-            file=sys.stderr,
+            sys.stderr,
         )
         return EXIT_INTERNAL
 
