@@ -21,3 +21,15 @@ def test_inception_v4_matches_timm():
 def test_num_classes_override():
     assert_matches_reference(
         "inception_v4.yaml", None, lambda: timm.create_model("inception_v4", num_classes=10), INPUT, num_classes=10)
+
+
+def test_initialisation_matches_timm():
+    # timm leaves Inception-v4 at PyTorch's own initialisation, and so does the spec.
+    from test_init import assert_same_distribution
+
+    torch.manual_seed(0)
+    theirs = dict(timm.create_model("inception_v4").named_parameters())
+    ours = dict(archc.build(SPECS / "inception_v4.yaml", seed=1).named_parameters())
+    assert ours.keys() == theirs.keys()
+    for name, tensor in ours.items():
+        assert_same_distribution(name, tensor, theirs[name])
