@@ -305,3 +305,46 @@ def test_entry_points_register_their_ops(tmp_path):
     broken = SimpleNamespace(name="broken", value="team.broken:OPS", load=lambda: 1 / 0)
     with pytest.raises(RuntimeError, match=re.escape("archc op plugin 'broken' (team.broken:OPS) failed to load")):
         load_entry_points([broken])
+
+
+class Gain(torch.nn.Module):
+    """A team's own module: one learned gain per channel."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.full((channels,), 2.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gain.view(-1, 1, 1)
+
+
+class GainOp(Op):
+    name = "team_gain"
+    stateful = True
+
+    def infer(self, a: Attrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        return (ins[0],)
+
+    def params(self, a: Attrs, ins: tuple[Shape, ...]) -> int:
+        return ins[0][0]
+
+    def module(self, a: Attrs, ins: tuple[Shape, ...]):
+        from archc.ops.base import Ctor
+
+        return Ctor("Gain", (ins[0][0],))
+
+
+def test_registered_op_with_its_own_module_class(tmp_path):
+    from archc.ops.plugins import MODULES
+
+    archc.register_op(GainOp, modules={"Gain": Gain})
+    try:
+        path = write(tmp_path, "body:\n  - scale: team_gain\n")
+        assert archc.load_spec(path).total_params == 3
+        model = archc.build(path)
+        assert list(model.state_dict()) == ["scale.gain"]
+        x = torch.randn(1, 3, 8, 8)
+        torch.testing.assert_close(model(x), 2 * x)
+    finally:
+        unregister_op("team_gain")
+        MODULES.pop("Gain", None)

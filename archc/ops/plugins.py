@@ -18,6 +18,9 @@ from archc.ops.base import FAMILIES, OPS, Attrs, Op, register
 
 ENTRY_POINT_GROUP = "archc.ops"
 _loaded = False
+# Module classes of registered ops, by the name their Ctor uses: generated code finds them
+# as globals (a built model's source runs with them; an emitted file would import them).
+MODULES: dict[str, type] = {}
 
 
 def register_op(op: type[Op], *, modules: Mapping[str, type] | None = None) -> type[Op]:
@@ -39,12 +42,10 @@ def register_op(op: type[Op], *, modules: Mapping[str, type] | None = None) -> t
     if not (isinstance(op.Attrs, type) and issubclass(op.Attrs, Attrs)):
         raise TypeError(f"op {name!r}: Attrs must subclass archc.ops.base.Attrs (strict, no extra keys)")
     if modules:
-        from archc.backends.pytorch.runtime import RUNTIME_CLASSES
-
-        taken = [k for k in modules if k in RUNTIME_CLASSES and RUNTIME_CLASSES[k] is not modules[k]]
-        if taken:
-            raise ValueError(f"module class name(s) already in use: {', '.join(taken)}")
-        RUNTIME_CLASSES.update(modules)
+        taken = [k for k in modules if k in MODULES and MODULES[k] is not modules[k]]
+        if taken or any(not k.isidentifier() for k in modules):
+            raise ValueError(f"module class names must be identifiers not yet in use, got {', '.join(taken or modules)}")
+        MODULES.update(modules)
     return register(op)
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch.nn as nn
 
+from archc.ops.plugins import MODULES
+
 _LOADED: dict[str, types.ModuleType] = {}
 
 
@@ -30,6 +32,7 @@ def load_generated(source: str, class_sources: dict[str, str] | None = None) -> 
     module.__file__ = filename
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     sys.modules[name] = module
+    module.__dict__.update(MODULES)  # module classes of ops registered from Python (archc.register_op)
     exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102  (archc's generated code)
     for value in list(module.__dict__.values()):
         if isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ == name:
