@@ -28,7 +28,8 @@ def test_the_zoo_is_complete():
     assert {"lenet5", "alexnet", "vgg", "resnet", "googlenet", "densenet", "efficientnet", "shufflenet_v2",
             "squeezenet", "mobilenet_v2", "mobilenet_v3", "mnasnet", "inception_v3",
             "mobilenet_v1", "resnet_v2", "senet", "xception", "inception_v4",
-            "zfnet", "nin", "wide_resnet_cifar", "cifar_resnet", "fractalnet", "capsnet"} <= names
+            "zfnet", "nin", "wide_resnet_cifar", "cifar_resnet", "fractalnet", "capsnet",
+            "convnext", "vit", "deeplabv3", "unet"} <= names
 
 
 @pytest.mark.parametrize("spec,variant", CASES, ids=[f"{s}-{v}" for s, v in CASES])
