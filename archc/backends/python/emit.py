@@ -45,11 +45,12 @@ def emit_network(network: Network) -> Emitted:
     network_class = generator.run()
     class_sources = {str(c.name): class_source(c) for c in generator.classes}
     body = "\n\n\n".join(class_sources.values())
-    used = {name: text for name, text in helpers.items() if re.search(rf"\b{name}\b", body)}
+    used = _used_helpers(helpers, body)
     factory = identifier(f"{network.name}_{network.variant}" if network.variant else network.name)
     source = _TEMPLATE.render(
         docstring=_docstring(_summary(network), ""),
         ordered_dict="OrderedDict(" in body,
+        math=any("math." in text for text in used.values()),
         named_tuple=bool(network_class.output_types),
         helpers=list(used.values()),
         output_types=[_output_type(name, fields) for name, fields in network_class.output_types],
@@ -156,6 +157,19 @@ def render_row(row: str) -> str:
         line += piece + " "
     out.append(line.rstrip())
     return "\n        ".join(out)
+
+
+def _used_helpers(helpers: dict[str, str], body: str) -> dict[str, str]:
+    """The helpers the classes use, and the helpers those use, in the runtime's order."""
+    used: set[str] = set()
+    texts = [body]
+    while texts:
+        text = texts.pop()
+        for name, source in helpers.items():
+            if name not in used and re.search(rf"\b{name}\b", text):
+                used.add(name)
+                texts.append(source)
+    return {name: source for name, source in helpers.items() if name in used}
 
 
 def _runtime_helpers() -> dict[str, str]:

@@ -1,15 +1,14 @@
-"""PyTorch backend: the module classes and functions that generated code uses at run time."""
-from __future__ import annotations
+"""PyTorch backend: the classes and functions that generated code uses besides torch's own.
 
-import collections
-from typing import Any, Iterator
+Emitted files carry a copy of each one they use (archc/backends/python/emit.py reads this
+file's source), so every definition here is self-contained: it may use only `torch`, `nn`,
+`F` and the standard library modules the emitted file imports.
+"""
+from __future__ import annotations
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-GENERATED_FILENAME = "<archc generated forward>"
-
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """ShuffleNet's channel shuffle, exactly as torchvision computes it."""
@@ -17,99 +16,6 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     x = x.view(batch, groups, channels // groups, height, width)
     x = torch.transpose(x, 1, 2).contiguous()
     return x.view(batch, channels, height, width)
-
-
-# The only names generated code can reach besides `self` and its own variables.
-FORWARD_GLOBALS = {"torch": torch, "F": F, "channel_shuffle": channel_shuffle}
-
-
-def compile_forward(source: str) -> Any:
-    """Turn generated `def forward(self, ...)` source into a function.
-
-    The source is produced by archc's code generator from the IR, never copied from a
-    spec: identifiers come from the namespace (checked with str.isidentifier) and every
-    constant is written with repr() of an int, float, bool, str or tuple of those.
-    """
-    namespace: dict[str, Any] = {}
-    exec(compile(source, GENERATED_FILENAME, "exec"), dict(FORWARD_GLOBALS), namespace)  # noqa: S102
-    return namespace["forward"]
-
-
-def instantiate(ctor: Any) -> nn.Module:
-    """The module an op's constructor description names (see archc.ops.base.Ctor)."""
-    family, _, name = ctor.callee.rpartition(".")
-    cls = getattr(nn, name) if family == "nn" else RUNTIME_CLASSES[name]
-    return cls(*ctor.args, **dict(ctor.kwargs))
-
-
-class Block(nn.Module):
-    """A compiled graph: a block instance, group, repeat container or the whole network.
-
-    Its children are the submodules named as in the spec; `forward` runs the straight-line
-    code generated once at build time (see `code`).
-    """
-
-    def __init__(
-        self, kind: str, code: str, children: list[tuple[str, nn.Module]],
-        output_fields: tuple[str, ...] = (), eval_output_fields: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__()
-        for name, module in children:
-            self.add_module(name, module)
-        self.kind = kind
-        self.code = code
-        self.output_fields = output_fields
-        self.eval_output_fields = eval_output_fields
-        self._install()
-
-    def _install(self) -> None:
-        self._forward = compile_forward(self.code)
-        # Namedtuples made here are rebuilt after unpickling; torch.export and torch.compile accept them.
-        if self.output_fields:
-            self.output_type = collections.namedtuple(f"{_class_name(self.kind)}Outputs", self.output_fields)
-        if self.eval_output_fields:
-            self.eval_output_type = collections.namedtuple(f"{_class_name(self.kind)}EvalOutputs", self.eval_output_fields)
-
-    def forward(self, *inputs: torch.Tensor) -> Any:
-        return self._forward(self, *inputs)
-
-    def __getitem__(self, key: int | str) -> nn.Module:
-        """`model.layer4[0]` and `model.layer4[-1]`, as with nn.Sequential.
-
-        A non-negative index is the child's name (functional ops such as relu hold a number
-        in the spec's sequence but are no module); a negative one counts from the end.
-        """
-        name = str(key)
-        if name in self._modules:
-            return self._modules[name]
-        if isinstance(key, int) and key < 0 and -key <= len(self._modules):
-            return list(self._modules.values())[key]
-        raise IndexError(f"{self._get_name()} has no submodule {name!r}; its submodules: {', '.join(self._modules) or '(none)'}")
-
-    def __iter__(self) -> Iterator[nn.Module]:
-        return iter(self._modules.values())
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def _get_name(self) -> str:
-        return _class_name(self.kind)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Generated functions and classes do not pickle; they are rebuilt from `code`.
-        state = self.__dict__.copy()
-        state.pop("_forward", None)
-        state.pop("output_type", None)
-        state.pop("eval_output_type", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._install()
-
-
-def _class_name(kind: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in kind.replace("-", "_").split("_")) or "Block"
 
 
 class StochasticDepth(nn.Module):
