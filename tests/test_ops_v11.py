@@ -47,6 +47,7 @@ SAMPLES = {
     "slice": ("slice(2, 1, -1)", [(3, 6, 4)], lambda m, x: x[:, :, 1:-1]),
     "expand": ("expand([3, -1])", [(1, 4)], lambda m, x: x.expand(2, 3, 4)),
     "matmul": ("matmul", [(2, 3, 4), (2, 4, 5)], lambda m, a, b: a @ b),
+    "center_crop": ("center_crop", [(3, 6, 5), (2, 3, 2)], lambda m, x, like: x[:, :, 1:4, 1:3]),
     "attention": ("attention(3)", [(5, 12)], _attention),
     "mish": ("mish", [(3, 4)], lambda m, x: F.mish(x)),
     "elu": ("elu(0.5)", [(3, 4)], lambda m, x: F.elu(x, 0.5)),
@@ -145,6 +146,7 @@ def test_parameter_is_a_tensor_of_the_enclosing_module(tmp_path):
     ("attention(5)", [(3, 12)], "5 heads do not divide the 12 features"),
     ("attention(3)", [(3, 12, 2)], "expected a TxD (tokens x features) input"),
     ("groupnorm(4)", [(6, 2, 2)], "4 groups do not divide the 6 channels"),
+    ("center_crop", [(2, 4, 4), (2, 5, 4)], "cannot crop 2x4x4 to the larger 5x4 of 2x5x4"),
     ("layer_scale(dim=1)", [(6, 2, 2)], "dim: input should be less than or equal to -1"),
 ])
 def test_bad_uses_are_spec_errors_at_the_node(call, shapes, message, tmp_path):

@@ -1,4 +1,5 @@
-"""U-Net against a hand-written PyTorch module (the usual padded-conv implementation)."""
+"""U-Net against a hand-written PyTorch module: the usual padded-conv one, and the paper's
+unpadded convs with cropped skips (572x572 -> 388x388)."""
 import pytest
 import torch
 from torch import nn
@@ -7,10 +8,10 @@ import archc
 from zoo import SPECS, param_count
 
 
-def double_conv(cin: int, cout: int, batchnorm: bool) -> nn.Sequential:
+def double_conv(cin: int, cout: int, batchnorm: bool, padding: int = 1) -> nn.Sequential:
     layers: list[nn.Module] = []
     for c in (cin, cout):
-        layers.append(nn.Conv2d(c, cout, 3, padding=1, bias=not batchnorm))
+        layers.append(nn.Conv2d(c, cout, 3, padding=padding, bias=not batchnorm))
         if batchnorm:
             layers.append(nn.BatchNorm2d(cout))
         layers.append(nn.ReLU(inplace=True))
@@ -18,21 +19,27 @@ def double_conv(cin: int, cout: int, batchnorm: bool) -> nn.Sequential:
 
 
 class UNet(nn.Module):
-    """Ronneberger et al. (2015) with padded convs; levels named enc1..encD, up/dec from the bottom."""
+    """Ronneberger et al. (2015); levels named enc1..encD, up/dec from the bottom. With
+    padding=0 (the paper's), each skip is cropped to the centre of the upsampled map's size."""
 
-    def __init__(self, in_channels=1, num_classes=2, width=64, depth=4, batchnorm=False):
+    def __init__(self, in_channels=1, num_classes=2, width=64, depth=4, batchnorm=False, padding=1):
         super().__init__()
         self.depth = depth
         cin = in_channels
         for k in range(1, depth + 1):
-            setattr(self, f"enc{k}", double_conv(cin, width * 2 ** (k - 1), batchnorm))
+            setattr(self, f"enc{k}", double_conv(cin, width * 2 ** (k - 1), batchnorm, padding))
             cin = width * 2 ** (k - 1)
-        self.bottleneck = double_conv(cin, width * 2 ** depth, batchnorm)
+        self.bottleneck = double_conv(cin, width * 2 ** depth, batchnorm, padding)
         for k in range(depth, 0, -1):
             c = width * 2 ** (k - 1)
             setattr(self, f"up{k}", nn.ConvTranspose2d(2 * c, c, 2, stride=2))
-            setattr(self, f"dec{k}", double_conv(2 * c, c, batchnorm))
+            setattr(self, f"dec{k}", double_conv(2 * c, c, batchnorm, padding))
         self.head = nn.Conv2d(width, num_classes, 1)
+
+    @staticmethod
+    def crop(skip, x):
+        top, left = (skip.shape[2] - x.shape[2]) // 2, (skip.shape[3] - x.shape[3]) // 2
+        return skip[:, :, top:top + x.shape[2], left:left + x.shape[3]]
 
     def forward(self, x):
         skips = []
@@ -43,7 +50,7 @@ class UNet(nn.Module):
         x = self.bottleneck(x)
         for k in range(self.depth, 0, -1):
             x = getattr(self, f"up{k}")(x)
-            x = getattr(self, f"dec{k}")(torch.cat([skips[k - 1], x], dim=1))
+            x = getattr(self, f"dec{k}")(torch.cat([self.crop(skips[k - 1], x), x], dim=1))
         return self.head(x)
 
 
@@ -72,6 +79,26 @@ def test_equals_the_hand_written_module(params):
     with torch.no_grad():
         expected, got = ref(x), model(x)
     assert got.shape == expected.shape == (2, params.get("num_classes", 2), 48, 48)
+    assert (got - expected).abs().max().item() <= 1e-5
+
+
+def test_paper_variant_maps_572_to_388():
+    net = archc.load_spec(SPECS / "unet.yaml", "paper")
+    assert net.input_shapes == {"input": (1, 572, 572)} and net.output_shapes == {"output": (2, 388, 388)}
+    assert net.total_params == 31_030_658
+
+
+@pytest.mark.parametrize("size", [44, 45])  # 45: odd sizes crop one more row at the bottom
+def test_paper_variant_equals_the_hand_written_module(size):
+    torch.manual_seed(0)
+    params = {"width": 4, "depth": 2, "padding": 0}
+    ref = UNet(**params).eval()
+    model = archc.build(SPECS / "unet.yaml", "paper", size=size, width=4, depth=2).eval()
+    model.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 1, size, size)
+    with torch.no_grad():
+        expected, got = ref(x), model(x)
+    assert got.shape == expected.shape
     assert (got - expected).abs().max().item() <= 1e-5
 
 

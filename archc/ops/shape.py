@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archc.ops.base import Attrs, Op, Shape, ShapeError, Var, axis, call, fmt, numel, register
+from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, Var, axis, call, fmt, numel, register
 
 
 class ReshapeAttrs(Attrs):
@@ -180,3 +180,26 @@ class Matmul(Op):
 
     def to_call(self, a: Attrs, args: list[str], inplace: bool) -> str:
         return call("torch.matmul", Var(args[0]), Var(args[1]))
+
+
+@register
+class CenterCrop(Op):
+    """The centre of the first input's H x W, cut to the second input's size (U-Net's skip crop)."""
+
+    name = "center_crop"
+    family = "merge"
+    min_inputs = 2
+    max_inputs = 2
+    stateful = True  # a module holding the offsets, which only shape inference knows
+
+    def infer(self, a: Attrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        x, like = ins
+        if len(x) != 3 or len(like) != 3:
+            raise ShapeError(f"center_crop needs two CxHxW inputs, got {fmt(x)}, {fmt(like)}")
+        if like[1] > x[1] or like[2] > x[2]:
+            raise ShapeError(f"cannot crop {fmt(x)} to the larger {like[1]}x{like[2]} of {fmt(like)}")
+        return ((x[0], like[1], like[2]),)
+
+    def module(self, a: Attrs, ins: tuple[Shape, ...]) -> Ctor:
+        (_, h, w), (_, th, tw) = ins
+        return Ctor("CenterCrop", ((h - th) // 2, (w - tw) // 2, th, tw))

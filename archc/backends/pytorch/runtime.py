@@ -308,3 +308,21 @@ class CapsuleMask(nn.Module):
 
 
 RUNTIME_CLASSES.update({"Squash": Squash, "CapsuleRouting": CapsuleRouting, "CapsuleMask": CapsuleMask})
+
+
+class CenterCrop(nn.Module):
+    """The centre `height` x `width` window of x (U-Net's crop of an encoder map to the
+    upsampled one), at offsets fixed by shape inference."""
+
+    def __init__(self, top: int, left: int, height: int, width: int) -> None:
+        super().__init__()
+        self.top, self.left, self.height, self.width = top, left, height, width
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return x[:, :, self.top:self.top + self.height, self.left:self.left + self.width]
+
+    def extra_repr(self) -> str:
+        return f"top={self.top}, left={self.left}, height={self.height}, width={self.width}"
+
+
+RUNTIME_CLASSES.update({"CenterCrop": CenterCrop})
