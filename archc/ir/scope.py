@@ -76,9 +76,12 @@ class Scope:
         self.position += 1
 
     def skip(self, name: str | None, passes: Ref | None) -> None:
-        """Record an absent optional node: references to it get what it would have read."""
+        """Record an absent optional node: references to it get what it would have read, and
+        so does the next node when it reads its predecessor (the absent node passes its input on)."""
         if name is not None:
             self.aliases[name] = passes
+        if passes is not None:
+            self.prev = passes
 
     def resolve(self, text: str | int, where: Location) -> Ref:
         name, index = _split_ref(str(text), where)

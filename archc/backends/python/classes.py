@@ -341,7 +341,7 @@ def _loops(children: list[Item], slots: list[Slot], word: str) -> list[Item]:
             j += 1
         if j > i:
             slots.append(Slot(j - i + 1, f"{word}_count" if word else "count", frozenset()))
-            result.append(Call("*", [f"{flat(children[i])} for _ in range(\x00{len(slots) - 1}\x00)"], brackets="[]"))
+            result.append(Call("*", [children[i], f"for _ in range(\x00{len(slots) - 1}\x00)"], brackets="[]", sep=" "))
         else:
             result.append(children[i])
         i = j + 1

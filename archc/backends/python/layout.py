@@ -22,10 +22,11 @@ class Call:
     kwargs: list[tuple[str, Item]] = field(default_factory=list)
     # `nn.Sequential(*[Block(...) for _ in range(3)])`: rendered as written, a starred comprehension.
     brackets: str = "()"
+    sep: str = ", "  # " " for a comprehension: `[Block(...) for _ in range(3)]`
 
     def flat(self) -> str:
         parts = [flat(a) for a in self.args] + [f"{k}={flat(v)}" for k, v in self.kwargs]
-        return f"{self.fn}{self.brackets[0]}{', '.join(parts)}{self.brackets[1]}"
+        return f"{self.fn}{self.brackets[0]}{self.sep.join(parts)}{self.brackets[1]}"
 
 
 def flat(item: Item) -> str:
@@ -37,6 +38,9 @@ def render(item: Item, indent: str, first_width: int) -> str:
     one_line = flat(item)
     if isinstance(item, str) or len(_visible(one_line)) <= first_width:
         return one_line
+    if item.sep != ", ":
+        inner = render(item.args[0], indent, first_width - len(item.fn) - 2)
+        return f"{item.fn}{item.brackets[0]}{inner} {' '.join(flat(a) for a in item.args[1:])}{item.brackets[1]}"
     inner = indent + INDENT
     lines = []
     for arg in item.args:
@@ -57,7 +61,7 @@ def substitute(item: Item, fill: Callable[[str], str | None]) -> Item:
     if isinstance(item, str):
         return fill(item) or ""
     kwargs = [(k, substitute(v, fill)) for k, v in item.kwargs if isinstance(v, Call) or fill(v) is not None]
-    return Call(item.fn, [substitute(a, fill) for a in item.args], kwargs, item.brackets)
+    return Call(item.fn, [substitute(a, fill) for a in item.args], kwargs, item.brackets, item.sep)
 
 
 def compress_runs(item: Item) -> Item:
@@ -75,9 +79,9 @@ def compress_runs(item: Item) -> Item:
             while j + 1 < len(args) and texts[j + 1] == texts[i]:
                 j += 1
             count = j - i + 1
-            runs.append(Call("*", [f"{texts[i]} for _ in range({count})"], brackets="[]") if count > 2 else args[i])
+            runs.append(Call("*", [args[i], f"for _ in range({count})"], brackets="[]", sep=" ") if count > 2 else args[i])
             if count == 2:
                 runs.append(args[i])
             i = j + 1
         args = runs
-    return Call(item.fn, args, kwargs, item.brackets)
+    return Call(item.fn, args, kwargs, item.brackets, item.sep)
