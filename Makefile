@@ -4,7 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz train-example train-cifar-example bench dot venv clean
+# The emitted source of every shipped spec at its default variant (tests check it is current).
+generated: $(STAMP)
+	for spec in specs/*.yaml; do $(PY) -m archc emit $$spec >/dev/null || exit 1; done
+
+.PHONY: generated demo test test-slow fuzz train-example train-cifar-example bench dot venv clean
 
 venv: $(STAMP)
 
@@ -12,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[torch,test]'
 	touch $(STAMP)
 
 # Graphviz's `dot` lays out `archc draw` diagrams. Installed here where it is missing and

@@ -1,22 +1,31 @@
-"""The Python API: load_spec (no torch) and build (torch)."""
+"""The Python API: load_spec, loads (no torch) and build (torch)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from archc.errors import Location
+from archc.errors import Location, spec_error
 from archc.ir.graph import Network
 from archc.ir.limits import check_param_count
-from archc.ir.load import load_network
-from archc.spec.limits import Limits
+from archc.ir.load import expand_source, load_network
+from archc.spec.limits import DEFAULT_LIMITS, Limits
+from archc.zoo import resolve
+
+if TYPE_CHECKING:
+    import torch
+
+# What a spec argument may be: a shipped spec's name ("resnet"), a file, or the spec as a dict.
+SpecLike = str | Path | Mapping[str, Any]
 
 
 def load_spec(
-    path: str | Path, variant: str | None = None, *, outputs: Sequence[str] | None = None,
+    path: SpecLike, variant: str | None = None, *, outputs: Sequence[str] | None = None,
     params: dict[str, Any] | None = None, limits: Limits | None = None, **more_params: Any,
 ) -> Network:
     """The validated, expanded spec graph with every shape, parameter and multiply-add count.
 
+    `path` is a spec file, the name of a shipped spec (`"resnet"`: see `archc list`), or the
+    spec itself as a dict (as `yaml.safe_load` gives; errors then point into its YAML dump).
     `outputs` names intermediate nodes (dotted paths) to output instead of the spec's
     outputs, as a feature extractor. Spec params come as keywords, or in `params` for a
     param whose name is one of this function's own keywords. `limits` raises (or lowers)
@@ -26,11 +35,60 @@ def load_spec(
     """
     wanted = _output_names(outputs)
     _check_types(params, limits)
-    network = load_network(path, variant, {**(params or {}), **more_params}, limits)
+    merged = {**(params or {}), **more_params}
+    if isinstance(path, Mapping):
+        network = _load_text(_dump(path), "<dict>", variant, merged, limits)
+    elif isinstance(path, (str, Path)):
+        path = resolve(path)
+        network = load_network(path, variant, merged, limits)
+    else:
+        raise TypeError(f"a spec is a file path, a shipped spec's name or a dict, got {type(path).__name__}")
+    return _extracted(network, wanted, str(path) if not isinstance(path, Mapping) else "<dict>")
+
+
+def loads(
+    text: str, variant: str | None = None, *, outputs: Sequence[str] | None = None, name: str = "<string>",
+    params: dict[str, Any] | None = None, limits: Limits | None = None, **more_params: Any,
+) -> Network:
+    """As load_spec, for a spec given as YAML text; errors are located as `NAME:LINE:COL`."""
+    if not isinstance(text, str):
+        raise TypeError(f"loads takes the spec's YAML text as a str, got {type(text).__name__}")
+    wanted = _output_names(outputs)
+    _check_types(params, limits)
+    network = _load_text(text, name, variant, {**(params or {}), **more_params}, limits)
+    return _extracted(network, wanted, name)
+
+
+def _load_text(text: str, name: str, variant: str | None, params: dict[str, Any], limits: Limits | None) -> Network:
+    from archc.ops.plugins import load_entry_points
+    from archc.spec.source import load_source
+
+    limits = limits or DEFAULT_LIMITS
+    if len(text.encode("utf-8", "surrogatepass")) > limits.max_file_bytes:
+        raise spec_error(Location(name, 1, 1), f"spec is larger than {limits.max_file_bytes:,} bytes (Limits.max_file_bytes)")
+    load_entry_points()
+    source = load_source(text, name, limits.max_yaml_values)
+    try:
+        return expand_source(source, variant, params, limits)
+    except RecursionError:
+        raise spec_error(source.at(("body",)), "the spec nests too deeply to expand (Limits.max_nesting)") from None
+
+
+def _dump(spec: Mapping[str, Any]) -> str:
+    """A dict spec as YAML text, so it goes through the same checks as a file."""
+    import yaml
+
+    try:
+        return yaml.safe_dump(dict(spec), sort_keys=False, allow_unicode=True)
+    except yaml.YAMLError as exc:
+        raise TypeError(f"a dict spec must hold only YAML values (str, int, float, bool, None, list, dict): {exc}") from None
+
+
+def _extracted(network: Network, wanted: list[str] | None, where: str) -> Network:
     if wanted is not None:
         from archc.ir.extract import extract
 
-        network = extract(network, wanted, Location(str(path), 1, 1))
+        network = extract(network, wanted, Location(where, 1, 1))
     return network
 
 
@@ -60,19 +118,43 @@ def _check_types(params: Any, limits: Any) -> None:
 
 
 def build(
-    path: str | Path, variant: str | None = None, *, outputs: Sequence[str] | None = None,
+    path: SpecLike | Network, variant: str | None = None, *, outputs: Sequence[str] | None = None,
     device: Any = None, dtype: Any = None, seed: int | None = None, params: dict[str, Any] | None = None,
     limits: Limits | None = None, **more_params: Any,
-) -> Any:
+) -> torch.nn.Module:
     """Compile a spec into a torch.nn.Module whose submodules and state_dict keys follow the spec's names.
 
-    With `outputs`, the module returns a dict of those intermediate outputs and computes
-    only what they need. With `seed`, the weights are the same bit for bit on every build
-    (the global random state is left as it was). A spec with more parameters than
-    `limits.max_params` is refused with a SpecError before any weight is allocated.
+    `path` is what load_spec takes, or a Network it (or `loads`) returned. With `outputs`,
+    the module returns a dict of those intermediate outputs and computes only what they
+    need, and has a timm-style `feature_info` (channels and reduction per output). With
+    `seed`, the weights are the same bit for bit on every build (the global random state is
+    left as it was). A spec with more parameters than `limits.max_params` is refused with a
+    SpecError before any weight is allocated. Needs torch (`pip install 'archc[torch]'`).
     """
-    network = load_spec(path, variant, outputs=outputs, params=params, limits=limits, **more_params)
+    if isinstance(path, Network):
+        network = path if outputs is None else _extracted(path, _output_names(outputs), path.path)
+    else:
+        network = load_spec(path, variant, outputs=outputs, params=params, limits=limits, **more_params)
     check_param_count(network, (limits or Limits()).max_params)  # before torch is even imported
-    from archc.backends.pytorch.build import build_network
+    from archc.models import require_torch
 
-    return build_network(network, device=device, dtype=dtype, seed=seed)
+    require_torch("archc.build")
+    from archc.backends.pytorch.build import build_network
+    from archc.models import annotate
+
+    return annotate(build_network(network, device=device, dtype=dtype, seed=seed), network)
+
+
+def emit(
+    path: SpecLike, variant: str | None = None, *, outputs: Sequence[str] | None = None,
+    params: dict[str, Any] | None = None, limits: Limits | None = None, **more_params: Any,
+) -> str:
+    """The network as one standalone Python module (it imports only torch), as `archc emit` writes it.
+
+    `create()` in that module builds exactly what `archc.build` builds with the same
+    arguments: built models run this very source. Never imports torch.
+    """
+    from archc.backends.python.emit import emit_network
+
+    network = load_spec(path, variant, outputs=outputs, params=params, limits=limits, **more_params)
+    return emit_network(network).source

@@ -12,7 +12,9 @@ from typing import Sequence
 
 from archc.commands import command_modules
 from archc.commands._common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError, echo, parse_set
+from archc import __version__
 from archc.errors import SpecError
+from archc.models import TorchMissing
 
 __all__ = ["main", "make_parser", "parse_set"]
 
@@ -20,6 +22,7 @@ __all__ = ["main", "make_parser", "parse_set"]
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="archc", description="Compile declarative network specs.")
     parser.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
+    parser.add_argument("--version", action="version", version=f"archc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in command_modules():
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
@@ -45,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         echo(exc.format(), sys.stderr)
         return EXIT_INVALID
-    except UsageError as exc:
+    except (UsageError, TorchMissing) as exc:
         echo(f"archc {args.command}: error: {exc}", sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

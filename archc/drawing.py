@@ -7,6 +7,7 @@ from typing import Any
 from archc.backends.graphviz import FORMATS, render, to_dot
 from archc.files import write_bytes
 from archc.ir.load import load_network
+from archc.zoo import resolve
 
 
 def draw(
@@ -23,7 +24,7 @@ def draw(
     name is one of this function's own keywords. Raises archc.SpecError for a bad spec,
     archc.backends.graphviz.DotNotFound when rendering needs Graphviz's `dot` and it is missing.
     """
-    network = load_network(path, variant, {**(params or {}), **more_params})
+    network = load_network(resolve(path), variant, {**(params or {}), **more_params})  # a file or a shipped spec's name
     source = to_dot(network, depth=depth, expand=expand, show_params=show_params, rankdir=rankdir)
     if out is not None:
         write_diagram(source, out, fmt or format_of(out))

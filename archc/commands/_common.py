@@ -16,14 +16,20 @@ SET_MAX_DEPTH = 32
 SET_MAX_VALUES = 100_000
 
 
+SPEC_HELP = "a shipped spec's name (archc list), a spec file, or - for standard input"
+
+
 class UsageError(Exception):
     """A command used wrongly (exit 2), as opposed to an invalid spec (exit 1)."""
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", metavar="SPEC")
+    parser.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     parser.add_argument("--variant", help="a variant named in the spec")
-    parser.add_argument("--set", action="append", default=[], metavar="K=V", help="override a param (repeatable)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="K=V",
+        help="override a param (repeatable); V is YAML: 10, 0.5, name, [2, 2]; a bare comma list 1,1,1,1 is a list too",
+    )
     parser.add_argument(
         "--outputs", metavar="NAME[,NAME...]", help="output these intermediate nodes instead (dotted paths: layer3,layer4)"
     )
@@ -38,7 +44,7 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
         if not eq or not key.isidentifier():
             raise UsageError(f"--set expects NAME=VALUE, got {item!r}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml.safe_load(_flow_list(raw)) if raw.strip() else ""
         except yaml.YAMLError:
             raise UsageError(f"--set {key}: cannot read value {raw!r}") from None
         except RecursionError:  # PyYAML composes recursively: `[[[[...` 2,000 deep
@@ -48,6 +54,16 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
             raise UsageError(f"--set {key}: {problem}, got {_short(raw)}")
         params[key] = value
     return params
+
+
+def _flow_list(raw: str) -> str:
+    """`1,1,1,1` as the YAML list `[1,1,1,1]`: a top-level comma outside brackets and quotes
+    makes a list (YAML would read the whole as one string, and a repeat count would then
+    fail deep in the spec). A value starting with a bracket or quote is left to YAML."""
+    text = raw.strip()
+    if "," not in text or text[0] in "[{'\"":
+        return raw
+    return f"[{text}]"
 
 
 def _set_value_problem(value: Any) -> str | None:
@@ -129,6 +145,27 @@ def load(args: argparse.Namespace) -> Any:
     from archc.api import load_spec
 
     outputs = [n.strip() for n in args.outputs.split(",") if n.strip()] if getattr(args, "outputs", None) else None
-    network = load_spec(args.spec, args.variant, outputs=outputs, params=parse_set(args.set))
+    params = parse_set(args.set)
+    if args.spec == "-":
+        from archc.api import loads
+
+        network = loads(read_stdin(), args.variant, outputs=outputs, params=params, name="<stdin>")
+    else:
+        network = load_spec(args.spec, args.variant, outputs=outputs, params=params)
     show_warnings(network)
     return network
+
+
+def read_stdin() -> str:
+    """A spec from standard input (`archc validate -`), within the spec file size limit."""
+    from archc.errors import Location, spec_error
+    from archc.spec.limits import DEFAULT_LIMITS
+
+    limit = DEFAULT_LIMITS.max_file_bytes
+    raw = sys.stdin.buffer.read(limit + 1)
+    if len(raw) > limit:
+        raise spec_error(Location("<stdin>", 1, 1), f"spec is larger than {limit:,} bytes (Limits.max_file_bytes)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise spec_error(Location("<stdin>", 1, 1), f"standard input is not valid UTF-8 text (byte 0x{raw[exc.start]:02x})") from None

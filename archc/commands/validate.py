@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archc.commands._common import EXIT_INVALID, EXIT_OK, echo, show_warnings
+from archc.commands._common import EXIT_INVALID, EXIT_OK, SPEC_HELP, echo, read_stdin, show_warnings
 from archc.errors import SpecError
 
 NAME = "validate"
@@ -12,18 +12,18 @@ HELP = "check specs; exit 1 if any is invalid"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("specs", nargs="+", metavar="SPEC")
+    parser.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP)
     parser.add_argument("--variant", help="check this variant (default: the spec's default)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing for valid specs")
 
 
 def run(args: argparse.Namespace) -> int:
-    from archc.api import load_spec
+    from archc.api import load_spec, loads
 
     status = EXIT_OK
     for path in args.specs:
         try:
-            show_warnings(load_spec(path, args.variant))
+            show_warnings(loads(read_stdin(), args.variant, name="<stdin>") if path == "-" else load_spec(path, args.variant))
             if not args.quiet:
                 echo(f"{path}: ok")
         except SpecError as exc:

@@ -29,11 +29,15 @@ def run_once(model: torch.nn.Module, network: Network) -> dict[str, tuple[int, .
 def export_program(model: torch.nn.Module, network: Network, path: str) -> None:
     """Save a torch.export program (eval mode) that loads with torch.export.load alone.
 
-    Saved to memory first: torch.export.save names the archive after the file, and a
-    temporary file's random name would make the bytes differ from build to build.
+    The batch dimension is dynamic, as in the ONNX file (traced at batch 2: torch.export
+    specialises a size-1 dimension to a constant). Saved to memory first: torch.export.save
+    names the archive after the file, and a temporary file's random name would make the
+    bytes differ from build to build.
     """
     model.eval()
-    program = torch.export.export(model, example_inputs(network))
+    inputs = example_inputs(network, batch=2)
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(model, inputs, dynamic_shapes=tuple({0: batch} for _ in inputs))
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     write_bytes(path, buffer.getvalue())
