@@ -44,9 +44,19 @@ class LeNet5(nn.Module):
 
 CASES: dict[str, tuple[str, str, Callable[[], nn.Module], tuple[int, ...]]] = {
     "resnet50": ("resnet.yaml", "50", torchvision.models.resnet50, (3, 224, 224)),
+    # Issue 14's goal (at most 1.02): at 64x64 the Python overhead per module call dominates.
+    "resnet18@64": ("resnet.yaml", "18", torchvision.models.resnet18, (3, 64, 64)),
+    "resnet18": ("resnet.yaml", "18", torchvision.models.resnet18, (3, 224, 224)),
+    "shufflenet_v2_x0_5@64": ("shufflenet_v2.yaml", "x0_5", torchvision.models.shufflenet_v2_x0_5, (3, 64, 64)),
     "shufflenet_v2_x0_5": ("shufflenet_v2.yaml", "x0_5", torchvision.models.shufflenet_v2_x0_5, (3, 224, 224)),
+    "densenet121@64": ("densenet.yaml", "121", torchvision.models.densenet121, (3, 64, 64)),
+    "densenet121": ("densenet.yaml", "121", torchvision.models.densenet121, (3, 224, 224)),
     "lenet5": ("lenet5.yaml", "mnist", LeNet5, (1, 28, 28)),
 }
+
+
+# Timed runs per model by default: fewer for the slow ones.
+REPEATS = {"resnet50": 50, "resnet18": 100, "densenet121": 50, "densenet121@64": 200, "shufflenet_v2_x0_5": 200}
 
 
 def time_once(model: nn.Module, x: torch.Tensor) -> float:
@@ -79,7 +89,7 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"{'model':<22} {'reference ms':>12} {'archc ms':>10} {'ratio':>7}")
     for name in args.models.split(","):
-        repeats = args.repeats or (50 if name == "resnet50" else 500)
+        repeats = args.repeats or REPEATS.get(name, 500)
         ref, ours = measure(name, repeats, warmup=max(5, repeats // 10))
         print(f"{name:<22} {ref * 1e3:>12.3f} {ours * 1e3:>10.3f} {ours / ref:>7.3f}")
 
