@@ -20,10 +20,12 @@ SpecLike = str | Path | Mapping[str, Any]
 
 def load_spec(
     path: SpecLike, variant: str | None = None, *, outputs: Sequence[str] | None = None,
-    params: dict[str, Any] | None = None, limits: Limits | None = None, **more_params: Any,
+    params: dict[str, Any] | None = None, limits: Limits | None = None, input_shape: Sequence[int] | None = None,
+    **more_params: Any,
 ) -> Network:
     """The validated, expanded spec graph with every shape, parameter and multiply-add count.
 
+    `input_shape` replaces the spec's `input:` (per sample, channels first: `(3, 160, 160)`).
     `path` is a spec file, the name of a shipped spec (`"resnet"`: see `archc list`), or the
     spec itself as a dict (as `yaml.safe_load` gives; errors then point into its YAML dump).
     `outputs` names intermediate nodes (dotted paths) to output instead of the spec's
@@ -36,11 +38,18 @@ def load_spec(
     wanted = _output_names(outputs)
     _check_types(params, limits)
     merged = {**(params or {}), **more_params}
+    shape = _input_shape(input_shape)
     if isinstance(path, Mapping):
-        network = _load_text(_dump(path), "<dict>", variant, merged, limits)
+        network = _load_text(_dump(path), "<dict>", variant, merged, limits, shape)
     elif isinstance(path, (str, Path)):
         path = resolve(path)
-        network = load_network(path, variant, merged, limits)
+        if shape is None:
+            network = load_network(path, variant, merged, limits)
+        else:
+            from archc.spec.source import read_spec_text
+
+            text = read_spec_text(path, (limits or DEFAULT_LIMITS).max_file_bytes)
+            network = _load_text(text, str(path), variant, merged, limits, shape)
     else:
         raise TypeError(f"a spec is a file path, a shipped spec's name or a dict, got {type(path).__name__}")
     return _extracted(network, wanted, str(path) if not isinstance(path, Mapping) else "<dict>")
@@ -48,18 +57,45 @@ def load_spec(
 
 def loads(
     text: str, variant: str | None = None, *, outputs: Sequence[str] | None = None, name: str = "<string>",
-    params: dict[str, Any] | None = None, limits: Limits | None = None, **more_params: Any,
+    params: dict[str, Any] | None = None, limits: Limits | None = None, input_shape: Sequence[int] | None = None,
+    **more_params: Any,
 ) -> Network:
     """As load_spec, for a spec given as YAML text; errors are located as `NAME:LINE:COL`."""
     if not isinstance(text, str):
         raise TypeError(f"loads takes the spec's YAML text as a str, got {type(text).__name__}")
     wanted = _output_names(outputs)
     _check_types(params, limits)
-    network = _load_text(text, name, variant, {**(params or {}), **more_params}, limits)
+    network = _load_text(text, name, variant, {**(params or {}), **more_params}, limits, _input_shape(input_shape))
     return _extracted(network, wanted, name)
 
 
-def _load_text(text: str, name: str, variant: str | None, params: dict[str, Any], limits: Limits | None) -> Network:
+def _input_shape(shape: Any) -> list[int] | None:
+    if shape is None:
+        return None
+    dims = list(shape) if isinstance(shape, (list, tuple)) else None
+    if not dims or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims):
+        raise TypeError(f"input_shape must be positive ints, channels first without the batch, such as (3, 160, 160), got {shape!r}")
+    return dims
+
+
+def _with_input(source: Any, shape: list[int]) -> Any:
+    """The loaded spec with its one input's shape replaced (`--input 3x160x160`)."""
+    from dataclasses import replace
+
+    data = source.data
+    if isinstance(data, dict) and isinstance(data.get("inputs"), dict):
+        if len(data["inputs"]) != 1:
+            raise spec_error(source.at(("inputs",)), "the spec has several inputs; an input shape override needs exactly one")
+        return replace(source, data={**data, "inputs": {next(iter(data["inputs"])): shape}})
+    if isinstance(data, dict):
+        return replace(source, data={**data, "input": shape})
+    return source
+
+
+def _load_text(
+    text: str, name: str, variant: str | None, params: dict[str, Any], limits: Limits | None,
+    input_shape: list[int] | None = None,
+) -> Network:
     from archc.ops.plugins import load_entry_points
     from archc.spec.source import load_source
 
@@ -68,6 +104,8 @@ def _load_text(text: str, name: str, variant: str | None, params: dict[str, Any]
         raise spec_error(Location(name, 1, 1), f"spec is larger than {limits.max_file_bytes:,} bytes (Limits.max_file_bytes)")
     load_entry_points()
     source = load_source(text, name, limits.max_yaml_values)
+    if input_shape is not None:
+        source = _with_input(source, input_shape)
     try:
         return expand_source(source, variant, params, limits)
     except RecursionError:
@@ -120,7 +158,7 @@ def _check_types(params: Any, limits: Any) -> None:
 def build(
     path: SpecLike | Network, variant: str | None = None, *, outputs: Sequence[str] | None = None,
     device: Any = None, dtype: Any = None, seed: int | None = None, params: dict[str, Any] | None = None,
-    limits: Limits | None = None, **more_params: Any,
+    limits: Limits | None = None, input_shape: Sequence[int] | None = None, **more_params: Any,
 ) -> torch.nn.Module:
     """Compile a spec into a torch.nn.Module whose submodules and state_dict keys follow the spec's names.
 
@@ -134,7 +172,9 @@ def build(
     if isinstance(path, Network):
         network = path if outputs is None else _extracted(path, _output_names(outputs), path.path)
     else:
-        network = load_spec(path, variant, outputs=outputs, params=params, limits=limits, **more_params)
+        network = load_spec(
+            path, variant, outputs=outputs, params=params, limits=limits, input_shape=input_shape, **more_params
+        )
     check_param_count(network, (limits or Limits()).max_params)  # before torch is even imported
     from archc.models import require_torch
 

@@ -146,12 +146,13 @@ def load(args: argparse.Namespace) -> Any:
 
     outputs = [n.strip() for n in args.outputs.split(",") if n.strip()] if getattr(args, "outputs", None) else None
     params = parse_set(args.set)
+    shape = getattr(args, "input", None)
     if args.spec == "-":
         from archc.api import loads
 
-        network = loads(read_stdin(), args.variant, outputs=outputs, params=params, name="<stdin>")
+        network = loads(read_stdin(), args.variant, outputs=outputs, params=params, name="<stdin>", input_shape=shape)
     else:
-        network = load_spec(args.spec, args.variant, outputs=outputs, params=params)
+        network = load_spec(args.spec, args.variant, outputs=outputs, params=params, input_shape=shape)
     show_warnings(network)
     return network
 
