@@ -187,7 +187,7 @@ class Generator:
         """One class for instances with one template; the slots that differ become parameters."""
         first = members[0]
         params: dict[str, tuple[list[Any], frozenset[str]]] = {}
-        fill: dict[int, str | None] = {}
+        fill: dict[int, Item | None] = {}
         by_values: dict[tuple, str] = {}
         local = Namespace()
         for k, slot in enumerate(first.slots):
@@ -195,7 +195,7 @@ class Generator:
             exact = tuple((type(v), v) for v in values)
             param = self._spec_param(members, k) or (None if _constant(values) else self._param_name(members, k))
             if param is None:
-                fill[k] = None if _same(values[0], slot.default) else literal(values[0])
+                fill[k] = None if _same(values[0], slot.default) else _literal_item(values[0])
                 continue
             if exact not in by_values:
                 word = param if param not in params else f"{param}_{len(params)}"
@@ -207,11 +207,11 @@ class Generator:
         arguments = [[(p, params[p][0][j], params[p][1]) for p in ordered] for j in range(len(members))]
         spec_defaults = [(Var(p), params[p][0][0] if network else NO_DEFAULT) for p in ordered]
 
-        def filled(text: str) -> str | None:
+        def filled(text: str) -> Item | None:
             parts = text.split("\x00")
             if len(parts) == 3 and not parts[0] and not parts[2]:
                 return fill[int(parts[1])]
-            return "".join((fill[int(p)] or "") if i % 2 else p for i, p in enumerate(parts))
+            return "".join(flat(fill[int(p)] or "") if i % 2 else p for i, p in enumerate(parts))
 
         init = [(attr, compress_runs(substitute(ctor, filled))) for attr, ctor in first.init]
         return ClassDef(name, spec_defaults, init, _shared_comments(members), sequential=first.sequential), arguments
@@ -306,6 +306,14 @@ def _word(name: str) -> str:
 def _group_word(name: str) -> str:
     """`transition3` -> `transition`: a group made by a repeat is named once for all its instances."""
     return name.rstrip("0123456789") or "group"
+
+
+def _literal_item(value: Any) -> Item:
+    """A literal; a long tuple as a tree, so that the layout can break it over lines."""
+    text = literal(value)
+    if type(value) is tuple and len(value) > 1 and len(text) > 60:
+        return Call("", [_literal_item(v) for v in value])
+    return text
 
 
 def _renumbered(instance: Instance) -> Instance:

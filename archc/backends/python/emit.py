@@ -23,7 +23,7 @@ from archc.spec.names import identifier, is_index
 RUNTIME = Path(__file__).resolve().parent.parent / "pytorch" / "runtime.py"
 SELF = Var("self")
 # Names the emitted module defines besides its classes.
-MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "create", "init_weights", "VARIANT", "INIT", "Tensor"})
+MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "create", "init_weights", "VARIANT", "INIT", "Tensor", "_init_rules", "_keeps_default", "_restorable"})
 
 _TEMPLATE = jinja2.Environment(
     loader=jinja2.PackageLoader("archc.backends.python", "templates"),
@@ -87,8 +87,15 @@ def class_source(cls: ClassDef) -> str:
             target = attribute(SELF, attr)
             lines.append(f"        {target} = {render(ctor, '        ', WIDTH - 11 - len(target))}")
     lines.append("")
-    lines += ["    " + line for line in cls.forward]
+    lines += ["    " + _fitted(line) for line in cls.forward]
     return "\n".join(lines)
+
+
+def _fitted(line: str) -> str:
+    """A forward line within the width: its shape comment goes first."""
+    if len(line) + 4 > WIDTH and "  # " in line:
+        return line.split("  # ", 1)[0]
+    return line
 
 
 def _output_type(name: Var, fields: tuple[str, ...]) -> str:

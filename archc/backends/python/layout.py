@@ -55,7 +55,7 @@ def _visible(text: str) -> str:
     return text.replace("\x00", "")
 
 
-def substitute(item: Item, fill: Callable[[str], str | None]) -> Item:
+def substitute(item: Item, fill: Callable[[str], Item | None]) -> Item:
     """The tree with every leaf passed through `fill` (slot markers become names or literals);
     a keyword argument whose value `fill` turns into None is left out (it is the default)."""
     if isinstance(item, str):

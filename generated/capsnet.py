@@ -1,0 +1,203 @@
+(
+    'capsnet, variant mnist: written by `archc emit` from capsnet.yaml. Edit the spec, not this '
+    'file.\n\nCapsNet (Sabour, Frosst & Hinton, 2017) for 28x28 MNIST digits. Conv1: 256 9x9 '
+    'filters and ReLU (20x20). PrimaryCaps: a 9x9/2 conv to 32 capsule types of 8 dims on a 6x6 '
+    'grid, read as 1,152 8-D capsules and squashed. DigitCaps: 10 16-D capsules from every '
+    'primary capsule by routing-by-agreement (3 iterations) through W (1152 x 10 x 16 x 8, no '
+    'bias); their lengths are the class scores. The reconstruction decoder (FC 512, 1024, 784 '
+    "with sigmoid) sees only one digit capsule: the label's in training (the second input, "
+    'one-hot) and the longest one in eval. 8,215,568 parameters with the decoder (paper 8.2M), '
+    '6,804,224 without (paper 6.8M).'
+)
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+VARIANT = 'mnist'
+
+
+class Squash(nn.Module):
+    """Sabour et al. eq. 1: v = |s|^2 / (1 + |s|^2) * s / |s| (a tiny epsilon keeps s = 0 finite)."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        squared = s.pow(2).sum(self.dim, keepdim=True)
+        return s * (squared / (1 + squared) / torch.sqrt(squared + 1e-8))
+
+
+class CapsuleRouting(nn.Module):
+    """Routing-by-agreement (Sabour et al., Procedure 1) with W: in_caps x caps x dim x in_dim."""
+
+    def __init__(self, in_caps: int, in_dim: int, capsules: int, dim: int, iterations: int = 3) -> None:
+        super().__init__()
+        self.iterations = iterations
+        self.W = nn.Parameter(0.01 * torch.randn(in_caps, capsules, dim, in_dim))
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        u_hat = torch.einsum("ijdk,nik->nijd", self.W, u)  # predictions of every input capsule
+        b = u_hat.new_zeros(u_hat.shape[:3])
+        for r in range(self.iterations):
+            c = b.softmax(2)  # coupling: each input capsule spreads over the output capsules
+            s = (c.unsqueeze(-1) * u_hat).sum(1)
+            squared = s.pow(2).sum(-1, keepdim=True)
+            v = s * (squared / (1 + squared) / torch.sqrt(squared + 1e-8))
+            if r < self.iterations - 1:
+                b = b + (u_hat * v.unsqueeze(1)).sum(-1)  # agreement
+        return v
+
+    def extra_repr(self) -> str:
+        in_caps, capsules, dim, in_dim = self.W.shape
+        return f"{in_caps}x{in_dim} -> {capsules}x{dim}, iterations={self.iterations}"
+
+
+class CapsuleMask(nn.Module):
+    """Zeroes all capsules but one: the label's in training, the longest in eval."""
+
+    def forward(self, capsules: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        count = capsules.shape[1]
+        if self.training and label is not None:
+            mask = F.one_hot(label, count).to(capsules.dtype) if label.dim() == 1 else label.to(capsules.dtype)
+        else:
+            mask = F.one_hot(capsules.norm(dim=-1).argmax(1), count).to(capsules.dtype)
+        return capsules * mask.unsqueeze(-1)
+
+
+class CapsnetOutputs(NamedTuple):
+    lengths: Tensor
+    reconstruction: Tensor
+
+
+class Primary(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(256, 256, 9, stride=2)
+        self.add_module('4', Squash(-1))
+
+    def forward(self, x):
+        x = self.conv(x)  # N x 256 x 6 x 6
+        x = x.reshape(x.shape[0], 32, 8, 6, 6)  # N x 32 x 8 x 6 x 6
+        x = x.permute(0, 1, 3, 4, 2)  # N x 32 x 6 x 6 x 8
+        x = x.reshape(x.shape[0], 1152, 8)  # N x 1152 x 8
+        x = getattr(self, '4')(x)  # N x 1152 x 8
+        return x
+
+
+class Capsnet(nn.Module):
+    (
+        'CapsNet (Sabour, Frosst & Hinton, 2017) for 28x28 MNIST digits. Conv1: 256 9x9 filters and '
+        'ReLU (20x20). PrimaryCaps: a 9x9/2 conv to 32 capsule types of 8 dims on a 6x6 grid, read '
+        'as 1,152 8-D capsules and squashed. DigitCaps: 10 16-D capsules from every primary capsule '
+        'by routing-by-agreement (3 iterations) through W (1152 x 10 x 16 x 8, no bias); their '
+        'lengths are the class scores. The reconstruction decoder (FC 512, 1024, 784 with sigmoid) '
+        "sees only one digit capsule: the label's in training (the second input, one-hot) and the "
+        'longest one in eval. 8,215,568 parameters with the decoder (paper 8.2M), 6,804,224 without '
+        '(paper 6.8M).'
+    )
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 256, 9)
+        self.primary = Primary()
+        self.digit = CapsuleRouting(1152, 8, num_classes, 16, 3)
+        self.masked = CapsuleMask()
+        self.decoder = nn.Sequential(
+            nn.Linear(160, 512),
+            nn.ReLU(inplace=True),
+            nn.Linear(512, 1024),
+            nn.ReLU(inplace=True),
+            nn.Linear(1024, 784),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, image, label):
+        image = self.conv1(image)  # N x 256 x 20 x 20
+        image = torch.relu_(image)  # N x 256 x 20 x 20
+        image = self.primary(image)  # N x 1152 x 8
+        image = self.digit(image)  # N x 10 x 16
+        lengths = torch.linalg.vector_norm(image, dim=-1)  # N x 10
+        out = self.masked(image, label)  # N x 10 x 16
+        out = torch.flatten(out, 1)  # N x 160
+        out = self.decoder(out)  # N x 784
+        return CapsnetOutputs(lengths=lengths, reconstruction=out)
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Capsnet:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Capsnet(**params)
+    if not _restorable(model):
+        model = Capsnet(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def capsnet_mnist(**params) -> Capsnet:
+    return create(**params)

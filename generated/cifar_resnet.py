@@ -1,0 +1,250 @@
+(
+    'cifar_resnet, variant 110: written by `archc emit` from cifar_resnet.yaml. Edit the spec, '
+    'not this file.\n\nThe CIFAR-10 residual networks of He et al. (2015, section 4.2): a 3x3 '
+    'conv to 16 maps, three stages of n basic blocks with 16, 32 and 64 filters on 32x32, 16x16 '
+    'and 8x8 maps (depth 6n + 2), global average pooling and a 10-way linear layer. Shortcuts '
+    'are identities; where the shape changes, option A subsamples by 2 and pads the new '
+    'channels with zeros (no parameters), option B projects with a 1x1 conv and batch norm. '
+    '`p_L` < 1 adds stochastic depth (Huang et al., 2016): block l of L survives in training '
+    'with probability p_l = 1 - l / L (1 - p_L) (the paper: p_L = 0.5), one draw per mini-batch '
+    '(`sd_mode: row`: one per sample); the survivors are scaled by 1 / p_l in training, which '
+    "equals the paper's test-time scaling of each branch by p_l up to a constant factor per "
+    'branch. ResNet-110: 1,727,962 parameters (paper 1.7M); ResNet-1202: 19,421,274 (paper '
+    '19.4M).'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = '110'
+
+
+class Basic(nn.Module):
+    def __init__(self, planes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = torch.relu_(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = out.add_(x)
+        out = torch.relu_(out)
+        return out
+
+
+class Basic_2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.conv2 = nn.Conv2d(32, 32, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(32)
+
+    def forward(self, x):
+        out = self.conv1(x)  # N x 32 x 16 x 16
+        out = self.bn1(out)  # N x 32 x 16 x 16
+        out = torch.relu_(out)  # N x 32 x 16 x 16
+        out = self.conv2(out)  # N x 32 x 16 x 16
+        out = self.bn2(out)  # N x 32 x 16 x 16
+        shortcut = F.pad(F.max_pool2d(x, 1, 2), (0, 0, 0, 0, 8, 8))  # N x 32 x 16 x 16
+        out = out.add_(shortcut)  # N x 32 x 16 x 16
+        out = torch.relu_(out)  # N x 32 x 16 x 16
+        return out
+
+
+class Basic_3(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(32, 64, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(64)
+
+    def forward(self, x):
+        out = self.conv1(x)  # N x 64 x 8 x 8
+        out = self.bn1(out)  # N x 64 x 8 x 8
+        out = torch.relu_(out)  # N x 64 x 8 x 8
+        out = self.conv2(out)  # N x 64 x 8 x 8
+        out = self.bn2(out)  # N x 64 x 8 x 8
+        shortcut = F.pad(F.max_pool2d(x, 1, 2), (0, 0, 0, 0, 16, 16))  # N x 64 x 8 x 8
+        out = out.add_(shortcut)  # N x 64 x 8 x 8
+        out = torch.relu_(out)  # N x 64 x 8 x 8
+        return out
+
+
+class CifarResnet(nn.Module):
+    (
+        'The CIFAR-10 residual networks of He et al. (2015, section 4.2): a 3x3 conv to 16 maps, '
+        'three stages of n basic blocks with 16, 32 and 64 filters on 32x32, 16x16 and 8x8 maps '
+        '(depth 6n + 2), global average pooling and a 10-way linear layer. Shortcuts are '
+        'identities; where the shape changes, option A subsamples by 2 and pads the new channels '
+        'with zeros (no parameters), option B projects with a 1x1 conv and batch norm. `p_L` < 1 '
+        'adds stochastic depth (Huang et al., 2016): block l of L survives in training with '
+        'probability p_l = 1 - l / L (1 - p_L) (the paper: p_L = 0.5), one draw per mini-batch '
+        '(`sd_mode: row`: one per sample); the survivors are scaled by 1 / p_l in training, which '
+        "equals the paper's test-time scaling of each branch by p_l up to a constant factor per "
+        'branch. ResNet-110: 1,727,962 parameters (paper 1.7M); ResNet-1202: 19,421,274 (paper '
+        '19.4M).'
+    )
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.layer1 = nn.Sequential(*[Basic(16) for _ in range(18)])
+        self.layer2 = nn.Sequential(Basic_2(), *[Basic(32) for _ in range(17)])
+        self.layer3 = nn.Sequential(Basic_3(), *[Basic(64) for _ in range(17)])
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)  # N x 16 x 32 x 32
+        x = self.bn1(x)  # N x 16 x 32 x 32
+        x = torch.relu_(x)  # N x 16 x 32 x 32
+        x = self.layer1(x)  # N x 16 x 32 x 32
+        x = self.layer2(x)  # N x 32 x 16 x 16
+        x = self.layer3(x)  # N x 64 x 8 x 8
+        x = self.avgpool(x)  # N x 64 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 64
+        x = self.fc(x)  # N x 10
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, ('conv1',
+        'layer1.0.conv1', 'layer1.0.conv2', 'layer1.1.conv1', 'layer1.1.conv2', 'layer1.2.conv1', 'layer1.2.conv2',
+        'layer1.3.conv1', 'layer1.3.conv2', 'layer1.4.conv1', 'layer1.4.conv2', 'layer1.5.conv1', 'layer1.5.conv2',
+        'layer1.6.conv1', 'layer1.6.conv2', 'layer1.7.conv1', 'layer1.7.conv2', 'layer1.8.conv1', 'layer1.8.conv2',
+        'layer1.9.conv1', 'layer1.9.conv2', 'layer1.10.conv1', 'layer1.10.conv2', 'layer1.11.conv1', 'layer1.11.conv2',
+        'layer1.12.conv1', 'layer1.12.conv2', 'layer1.13.conv1', 'layer1.13.conv2', 'layer1.14.conv1',
+        'layer1.14.conv2', 'layer1.15.conv1', 'layer1.15.conv2', 'layer1.16.conv1', 'layer1.16.conv2',
+        'layer1.17.conv1', 'layer1.17.conv2', 'layer2.0.conv1', 'layer2.0.conv2', 'layer2.1.conv1', 'layer2.1.conv2',
+        'layer2.2.conv1', 'layer2.2.conv2', 'layer2.3.conv1', 'layer2.3.conv2', 'layer2.4.conv1', 'layer2.4.conv2',
+        'layer2.5.conv1', 'layer2.5.conv2', 'layer2.6.conv1', 'layer2.6.conv2', 'layer2.7.conv1', 'layer2.7.conv2',
+        'layer2.8.conv1', 'layer2.8.conv2', 'layer2.9.conv1', 'layer2.9.conv2', 'layer2.10.conv1', 'layer2.10.conv2',
+        'layer2.11.conv1', 'layer2.11.conv2', 'layer2.12.conv1', 'layer2.12.conv2', 'layer2.13.conv1',
+        'layer2.13.conv2', 'layer2.14.conv1', 'layer2.14.conv2', 'layer2.15.conv1', 'layer2.15.conv2',
+        'layer2.16.conv1', 'layer2.16.conv2', 'layer2.17.conv1', 'layer2.17.conv2', 'layer3.0.conv1', 'layer3.0.conv2',
+        'layer3.1.conv1', 'layer3.1.conv2', 'layer3.2.conv1', 'layer3.2.conv2', 'layer3.3.conv1', 'layer3.3.conv2',
+        'layer3.4.conv1', 'layer3.4.conv2', 'layer3.5.conv1', 'layer3.5.conv2', 'layer3.6.conv1', 'layer3.6.conv2',
+        'layer3.7.conv1', 'layer3.7.conv2', 'layer3.8.conv1', 'layer3.8.conv2', 'layer3.9.conv1', 'layer3.9.conv2',
+        'layer3.10.conv1', 'layer3.10.conv2', 'layer3.11.conv1', 'layer3.11.conv2', 'layer3.12.conv1',
+        'layer3.12.conv2', 'layer3.13.conv1', 'layer3.13.conv2', 'layer3.14.conv1', 'layer3.14.conv2',
+        'layer3.15.conv1', 'layer3.15.conv2', 'layer3.16.conv1', 'layer3.16.conv2', 'layer3.17.conv1',
+        'layer3.17.conv2')),
+    ('bias', 'zeros_', {}, ('bn1', 'layer1.0.bn1', 'layer1.0.bn2', 'layer1.1.bn1', 'layer1.1.bn2', 'layer1.2.bn1',
+        'layer1.2.bn2', 'layer1.3.bn1', 'layer1.3.bn2', 'layer1.4.bn1', 'layer1.4.bn2', 'layer1.5.bn1', 'layer1.5.bn2',
+        'layer1.6.bn1', 'layer1.6.bn2', 'layer1.7.bn1', 'layer1.7.bn2', 'layer1.8.bn1', 'layer1.8.bn2', 'layer1.9.bn1',
+        'layer1.9.bn2', 'layer1.10.bn1', 'layer1.10.bn2', 'layer1.11.bn1', 'layer1.11.bn2', 'layer1.12.bn1',
+        'layer1.12.bn2', 'layer1.13.bn1', 'layer1.13.bn2', 'layer1.14.bn1', 'layer1.14.bn2', 'layer1.15.bn1',
+        'layer1.15.bn2', 'layer1.16.bn1', 'layer1.16.bn2', 'layer1.17.bn1', 'layer1.17.bn2', 'layer2.0.bn1',
+        'layer2.0.bn2', 'layer2.1.bn1', 'layer2.1.bn2', 'layer2.2.bn1', 'layer2.2.bn2', 'layer2.3.bn1', 'layer2.3.bn2',
+        'layer2.4.bn1', 'layer2.4.bn2', 'layer2.5.bn1', 'layer2.5.bn2', 'layer2.6.bn1', 'layer2.6.bn2', 'layer2.7.bn1',
+        'layer2.7.bn2', 'layer2.8.bn1', 'layer2.8.bn2', 'layer2.9.bn1', 'layer2.9.bn2', 'layer2.10.bn1',
+        'layer2.10.bn2', 'layer2.11.bn1', 'layer2.11.bn2', 'layer2.12.bn1', 'layer2.12.bn2', 'layer2.13.bn1',
+        'layer2.13.bn2', 'layer2.14.bn1', 'layer2.14.bn2', 'layer2.15.bn1', 'layer2.15.bn2', 'layer2.16.bn1',
+        'layer2.16.bn2', 'layer2.17.bn1', 'layer2.17.bn2', 'layer3.0.bn1', 'layer3.0.bn2', 'layer3.1.bn1',
+        'layer3.1.bn2', 'layer3.2.bn1', 'layer3.2.bn2', 'layer3.3.bn1', 'layer3.3.bn2', 'layer3.4.bn1', 'layer3.4.bn2',
+        'layer3.5.bn1', 'layer3.5.bn2', 'layer3.6.bn1', 'layer3.6.bn2', 'layer3.7.bn1', 'layer3.7.bn2', 'layer3.8.bn1',
+        'layer3.8.bn2', 'layer3.9.bn1', 'layer3.9.bn2', 'layer3.10.bn1', 'layer3.10.bn2', 'layer3.11.bn1',
+        'layer3.11.bn2', 'layer3.12.bn1', 'layer3.12.bn2', 'layer3.13.bn1', 'layer3.13.bn2', 'layer3.14.bn1',
+        'layer3.14.bn2', 'layer3.15.bn1', 'layer3.15.bn2', 'layer3.16.bn1', 'layer3.16.bn2', 'layer3.17.bn1',
+        'layer3.17.bn2')),
+    ('weight', 'ones_', {}, ('bn1', 'layer1.0.bn1', 'layer1.0.bn2', 'layer1.1.bn1', 'layer1.1.bn2', 'layer1.2.bn1',
+        'layer1.2.bn2', 'layer1.3.bn1', 'layer1.3.bn2', 'layer1.4.bn1', 'layer1.4.bn2', 'layer1.5.bn1', 'layer1.5.bn2',
+        'layer1.6.bn1', 'layer1.6.bn2', 'layer1.7.bn1', 'layer1.7.bn2', 'layer1.8.bn1', 'layer1.8.bn2', 'layer1.9.bn1',
+        'layer1.9.bn2', 'layer1.10.bn1', 'layer1.10.bn2', 'layer1.11.bn1', 'layer1.11.bn2', 'layer1.12.bn1',
+        'layer1.12.bn2', 'layer1.13.bn1', 'layer1.13.bn2', 'layer1.14.bn1', 'layer1.14.bn2', 'layer1.15.bn1',
+        'layer1.15.bn2', 'layer1.16.bn1', 'layer1.16.bn2', 'layer1.17.bn1', 'layer1.17.bn2', 'layer2.0.bn1',
+        'layer2.0.bn2', 'layer2.1.bn1', 'layer2.1.bn2', 'layer2.2.bn1', 'layer2.2.bn2', 'layer2.3.bn1', 'layer2.3.bn2',
+        'layer2.4.bn1', 'layer2.4.bn2', 'layer2.5.bn1', 'layer2.5.bn2', 'layer2.6.bn1', 'layer2.6.bn2', 'layer2.7.bn1',
+        'layer2.7.bn2', 'layer2.8.bn1', 'layer2.8.bn2', 'layer2.9.bn1', 'layer2.9.bn2', 'layer2.10.bn1',
+        'layer2.10.bn2', 'layer2.11.bn1', 'layer2.11.bn2', 'layer2.12.bn1', 'layer2.12.bn2', 'layer2.13.bn1',
+        'layer2.13.bn2', 'layer2.14.bn1', 'layer2.14.bn2', 'layer2.15.bn1', 'layer2.15.bn2', 'layer2.16.bn1',
+        'layer2.16.bn2', 'layer2.17.bn1', 'layer2.17.bn2', 'layer3.0.bn1', 'layer3.0.bn2', 'layer3.1.bn1',
+        'layer3.1.bn2', 'layer3.2.bn1', 'layer3.2.bn2', 'layer3.3.bn1', 'layer3.3.bn2', 'layer3.4.bn1', 'layer3.4.bn2',
+        'layer3.5.bn1', 'layer3.5.bn2', 'layer3.6.bn1', 'layer3.6.bn2', 'layer3.7.bn1', 'layer3.7.bn2', 'layer3.8.bn1',
+        'layer3.8.bn2', 'layer3.9.bn1', 'layer3.9.bn2', 'layer3.10.bn1', 'layer3.10.bn2', 'layer3.11.bn1',
+        'layer3.11.bn2', 'layer3.12.bn1', 'layer3.12.bn2', 'layer3.13.bn1', 'layer3.13.bn2', 'layer3.14.bn1',
+        'layer3.14.bn2', 'layer3.15.bn1', 'layer3.15.bn2', 'layer3.16.bn1', 'layer3.16.bn2', 'layer3.17.bn1',
+        'layer3.17.bn2')),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> CifarResnet:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = CifarResnet(**params)
+    if not _restorable(model):
+        model = CifarResnet(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def cifar_resnet_110(**params) -> CifarResnet:
+    return create(**params)

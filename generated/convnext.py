@@ -1,0 +1,242 @@
+(
+    'convnext, variant tiny: written by `archc emit` from convnext.yaml. Edit the spec, not '
+    'this file.\n\nConvNeXt (Liu et al., 2022) as timm builds it: a 4x4/4 patchify stem, four '
+    'stages of blocks (7x7 depthwise conv, LayerNorm and a GELU MLP in channels-last layout, a '
+    'learned per-channel scale, residual), LayerNorm + 2x2/2 conv between stages, and a '
+    'LayerNorm head.'
+)
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = 'tiny'
+
+
+def learnable_tensor(shape: tuple[int, ...], init: str = "zeros", scale: float = 1.0) -> nn.Parameter:
+    """A learnable tensor a block holds under the node's name (timm's `cls_token`, `gamma`).
+
+    `init`: "zeros", "ones", "constant" (every value `scale`), "normal" (std `scale`) or
+    "trunc_normal" (std `scale`, cut at -2 and 2, as timm's trunc_normal_).
+    """
+    data = torch.zeros(shape)
+    with torch.no_grad():
+        if init == "ones":
+            data.fill_(1.0)
+        elif init == "constant":
+            data.fill_(scale)
+        elif init == "normal":
+            data.normal_(0.0, scale)
+        elif init == "trunc_normal":
+            nn.init.trunc_normal_(data, 0.0, scale, -2.0, 2.0)
+    return nn.Parameter(data)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW map, as ConvNeXt's (timm's LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class ConvnextBlock(nn.Module):
+    def __init__(self, dim, fc1_out_features, gamma_arg0, ls_init):
+        super().__init__()
+        self.conv_dw = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-06)
+        self.mlp = nn.Sequential(
+            OrderedDict(
+                [
+                    ('fc1', nn.Linear(dim, fc1_out_features)),
+                    ('1', nn.GELU()),
+                    ('fc2', nn.Linear(fc1_out_features, dim)),
+                ],
+            ),
+        )
+        self.gamma = learnable_tensor(gamma_arg0, 'constant', ls_init)
+
+    def forward(self, x):
+        out = self.conv_dw(x)
+        out = out.permute(0, 2, 3, 1)
+        out = self.norm(out)
+        out = self.mlp(out)
+        out = out.permute(0, 3, 1, 2)
+        out = out.mul(self.gamma.reshape(-1, 1, 1))
+        out = out.add_(x)
+        return out
+
+
+class Stage(nn.Module):
+    def __init__(self, ls_init):
+        super().__init__()
+        self.blocks = nn.Sequential(*[ConvnextBlock(96, 384, (96,), ls_init) for _ in range(3)])
+
+    def forward(self, x):
+        x = self.blocks(x)  # N x 96 x 56 x 56
+        return x
+
+
+class Stage_2(nn.Module):
+    def __init__(self, in_channels, dim, depth, m0_fc1_out_features, m0_gamma_arg0, ls_init):
+        super().__init__()
+        self.downsample = nn.Sequential(LayerNorm2d(in_channels, eps=1e-06), nn.Conv2d(in_channels, dim, 2, stride=2))
+        self.blocks = nn.Sequential(
+            *[ConvnextBlock(dim, m0_fc1_out_features, m0_gamma_arg0, ls_init) for _ in range(depth)],
+        )
+
+    def forward(self, x):
+        x = self.downsample(x)
+        x = self.blocks(x)
+        return x
+
+
+class Convnext(nn.Module):
+    (
+        'ConvNeXt (Liu et al., 2022) as timm builds it: a 4x4/4 patchify stem, four stages of '
+        'blocks (7x7 depthwise conv, LayerNorm and a GELU MLP in channels-last layout, a learned '
+        'per-channel scale, residual), LayerNorm + 2x2/2 conv between stages, and a LayerNorm '
+        'head.'
+    )
+
+    def __init__(self, ls_init=1e-06, num_classes=1000):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 96, 4, stride=4), LayerNorm2d(96, eps=1e-06))
+        self.stages = nn.Sequential(
+            Stage(ls_init),
+            Stage_2(96, 192, 3, 768, (192,), ls_init),
+            Stage_2(192, 384, 9, 1536, (384,), ls_init),
+            Stage_2(384, 768, 3, 3072, (768,), ls_init),
+        )
+        self.head = nn.Sequential(
+            OrderedDict(
+                [
+                    ('global_pool', nn.AdaptiveAvgPool2d(1)),
+                    ('norm', LayerNorm2d(768, eps=1e-06)),
+                    ('2', nn.Flatten()),
+                    ('fc', nn.Linear(768, num_classes)),
+                ],
+            ),
+        )
+
+    def forward(self, x):
+        x = self.stem(x)  # N x 96 x 56 x 56
+        x = self.stages(x)  # N x 768 x 7 x 7
+        x = self.head(x)  # N x 1000
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('bias', 'zeros_', {}, ('stem.0', 'stages.0.blocks.0.conv_dw', 'stages.0.blocks.1.conv_dw',
+        'stages.0.blocks.2.conv_dw', 'stages.1.downsample.1', 'stages.1.blocks.0.conv_dw', 'stages.1.blocks.1.conv_dw',
+        'stages.1.blocks.2.conv_dw', 'stages.2.downsample.1', 'stages.2.blocks.0.conv_dw', 'stages.2.blocks.1.conv_dw',
+        'stages.2.blocks.2.conv_dw', 'stages.2.blocks.3.conv_dw', 'stages.2.blocks.4.conv_dw',
+        'stages.2.blocks.5.conv_dw', 'stages.2.blocks.6.conv_dw', 'stages.2.blocks.7.conv_dw',
+        'stages.2.blocks.8.conv_dw', 'stages.3.downsample.1', 'stages.3.blocks.0.conv_dw', 'stages.3.blocks.1.conv_dw',
+        'stages.3.blocks.2.conv_dw', 'stages.0.blocks.0.mlp.fc1', 'stages.0.blocks.0.mlp.fc2',
+        'stages.0.blocks.1.mlp.fc1', 'stages.0.blocks.1.mlp.fc2', 'stages.0.blocks.2.mlp.fc1',
+        'stages.0.blocks.2.mlp.fc2', 'stages.1.blocks.0.mlp.fc1', 'stages.1.blocks.0.mlp.fc2',
+        'stages.1.blocks.1.mlp.fc1', 'stages.1.blocks.1.mlp.fc2', 'stages.1.blocks.2.mlp.fc1',
+        'stages.1.blocks.2.mlp.fc2', 'stages.2.blocks.0.mlp.fc1', 'stages.2.blocks.0.mlp.fc2',
+        'stages.2.blocks.1.mlp.fc1', 'stages.2.blocks.1.mlp.fc2', 'stages.2.blocks.2.mlp.fc1',
+        'stages.2.blocks.2.mlp.fc2', 'stages.2.blocks.3.mlp.fc1', 'stages.2.blocks.3.mlp.fc2',
+        'stages.2.blocks.4.mlp.fc1', 'stages.2.blocks.4.mlp.fc2', 'stages.2.blocks.5.mlp.fc1',
+        'stages.2.blocks.5.mlp.fc2', 'stages.2.blocks.6.mlp.fc1', 'stages.2.blocks.6.mlp.fc2',
+        'stages.2.blocks.7.mlp.fc1', 'stages.2.blocks.7.mlp.fc2', 'stages.2.blocks.8.mlp.fc1',
+        'stages.2.blocks.8.mlp.fc2', 'stages.3.blocks.0.mlp.fc1', 'stages.3.blocks.0.mlp.fc2',
+        'stages.3.blocks.1.mlp.fc1', 'stages.3.blocks.1.mlp.fc2', 'stages.3.blocks.2.mlp.fc1',
+        'stages.3.blocks.2.mlp.fc2', 'head.fc')),
+    ('weight', 'trunc_normal_', {'mean': 0.0, 'std': 0.02, 'a': -2.0, 'b': 2.0}, ('stem.0',
+        'stages.0.blocks.0.conv_dw', 'stages.0.blocks.1.conv_dw', 'stages.0.blocks.2.conv_dw', 'stages.1.downsample.1',
+        'stages.1.blocks.0.conv_dw', 'stages.1.blocks.1.conv_dw', 'stages.1.blocks.2.conv_dw', 'stages.2.downsample.1',
+        'stages.2.blocks.0.conv_dw', 'stages.2.blocks.1.conv_dw', 'stages.2.blocks.2.conv_dw',
+        'stages.2.blocks.3.conv_dw', 'stages.2.blocks.4.conv_dw', 'stages.2.blocks.5.conv_dw',
+        'stages.2.blocks.6.conv_dw', 'stages.2.blocks.7.conv_dw', 'stages.2.blocks.8.conv_dw', 'stages.3.downsample.1',
+        'stages.3.blocks.0.conv_dw', 'stages.3.blocks.1.conv_dw', 'stages.3.blocks.2.conv_dw',
+        'stages.0.blocks.0.mlp.fc1', 'stages.0.blocks.0.mlp.fc2', 'stages.0.blocks.1.mlp.fc1',
+        'stages.0.blocks.1.mlp.fc2', 'stages.0.blocks.2.mlp.fc1', 'stages.0.blocks.2.mlp.fc2',
+        'stages.1.blocks.0.mlp.fc1', 'stages.1.blocks.0.mlp.fc2', 'stages.1.blocks.1.mlp.fc1',
+        'stages.1.blocks.1.mlp.fc2', 'stages.1.blocks.2.mlp.fc1', 'stages.1.blocks.2.mlp.fc2',
+        'stages.2.blocks.0.mlp.fc1', 'stages.2.blocks.0.mlp.fc2', 'stages.2.blocks.1.mlp.fc1',
+        'stages.2.blocks.1.mlp.fc2', 'stages.2.blocks.2.mlp.fc1', 'stages.2.blocks.2.mlp.fc2',
+        'stages.2.blocks.3.mlp.fc1', 'stages.2.blocks.3.mlp.fc2', 'stages.2.blocks.4.mlp.fc1',
+        'stages.2.blocks.4.mlp.fc2', 'stages.2.blocks.5.mlp.fc1', 'stages.2.blocks.5.mlp.fc2',
+        'stages.2.blocks.6.mlp.fc1', 'stages.2.blocks.6.mlp.fc2', 'stages.2.blocks.7.mlp.fc1',
+        'stages.2.blocks.7.mlp.fc2', 'stages.2.blocks.8.mlp.fc1', 'stages.2.blocks.8.mlp.fc2',
+        'stages.3.blocks.0.mlp.fc1', 'stages.3.blocks.0.mlp.fc2', 'stages.3.blocks.1.mlp.fc1',
+        'stages.3.blocks.1.mlp.fc2', 'stages.3.blocks.2.mlp.fc1', 'stages.3.blocks.2.mlp.fc2', 'head.fc')),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Convnext:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Convnext(**params)
+    if not _restorable(model):
+        model = Convnext(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def convnext_tiny(**params) -> Convnext:
+    return create(**params)

@@ -1,0 +1,269 @@
+(
+    'deeplabv3, variant resnet50: written by `archc emit` from deeplabv3.yaml. Edit the spec, '
+    'not this file.\n\nDeepLabV3 (Chen et al., 2017) as torchvision builds it: a ResNet backbone '
+    'whose last two stages trade stride for dilation (output stride 8), atrous spatial pyramid '
+    'pooling (a 1x1 conv, three dilated 3x3 convs and image pooling, concatenated and '
+    'projected), a 3x3 conv head, and bilinear upsampling to the input size. Optional FCN '
+    'auxiliary head on layer3.'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = 'resnet50'
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, in_channels, planes, stride, dilation, conv3_out_channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, conv3_out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(conv3_out_channels)
+        self.downsample = nn.Sequential(
+            nn.Conv2d(in_channels, conv3_out_channels, 1, stride=stride, bias=False),
+            nn.BatchNorm2d(conv3_out_channels),
+        )
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = torch.relu_(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = torch.relu_(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
+        downsample = self.downsample(x)
+        out = out.add_(downsample)
+        out = torch.relu_(out)
+        return out
+
+
+class Bottleneck_2(nn.Module):
+    def __init__(self, in_channels, planes, dilation):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, in_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(in_channels)
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = torch.relu_(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = torch.relu_(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
+        out = out.add_(x)
+        out = torch.relu_(out)
+        return out
+
+
+class Backbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = nn.Sequential(Bottleneck(64, 64, 1, 1, 256), *[Bottleneck_2(256, 64, 1) for _ in range(2)])
+        self.layer2 = nn.Sequential(Bottleneck(256, 128, 2, 1, 512), *[Bottleneck_2(512, 128, 1) for _ in range(3)])
+        self.layer3 = nn.Sequential(Bottleneck(512, 256, 1, 1, 1024), *[Bottleneck_2(1024, 256, 2) for _ in range(5)])
+        self.layer4 = nn.Sequential(Bottleneck(1024, 512, 1, 2, 2048), *[Bottleneck_2(2048, 512, 4) for _ in range(2)])
+
+    def forward(self, x):
+        x = self.conv1(x)  # N x 64 x 260 x 260
+        x = self.bn1(x)  # N x 64 x 260 x 260
+        x = self.relu(x)  # N x 64 x 260 x 260
+        x = self.maxpool(x)  # N x 64 x 130 x 130
+        x = self.layer1(x)  # N x 256 x 130 x 130
+        x = self.layer2(x)  # N x 512 x 65 x 65
+        x = self.layer3(x)  # N x 1024 x 65 x 65
+        layer4 = self.layer4(x)  # N x 2048 x 65 x 65
+        return (layer4, x)
+
+
+class AsppConv(nn.Sequential):
+    def __init__(self, rate):
+        super().__init__(
+            nn.Conv2d(2048, 256, 3, padding=rate, dilation=rate, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
+        )
+
+
+class AsppPooling(nn.Sequential):
+    def __init__(self):
+        super().__init__(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(2048, 256, 1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
+            nn.Upsample(size=(65, 65), mode='bilinear', align_corners=False),
+        )
+
+
+class Convs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.add_module('0', nn.Sequential(
+            nn.Conv2d(2048, 256, 1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
+        ))
+        self.add_module('1', AsppConv(12))
+        self.add_module('2', AsppConv(24))
+        self.add_module('3', AsppConv(36))
+        self.add_module('4', AsppPooling())
+
+    def forward(self, x):
+        out = getattr(self, '0')(x)  # N x 256 x 65 x 65
+        x1 = getattr(self, '1')(x)  # N x 256 x 65 x 65
+        x2 = getattr(self, '2')(x)  # N x 256 x 65 x 65
+        x3 = getattr(self, '3')(x)  # N x 256 x 65 x 65
+        x4 = getattr(self, '4')(x)  # N x 256 x 65 x 65
+        out = torch.cat([out, x1, x2, x3, x4], 1)  # N x 1280 x 65 x 65
+        return out
+
+
+class Aspp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.convs = Convs()
+        self.project = nn.Sequential(
+            nn.Conv2d(1280, 256, 1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+        )
+
+    def forward(self, x):
+        x = self.convs(x)  # N x 1280 x 65 x 65
+        x = self.project(x)  # N x 256 x 65 x 65
+        return x
+
+
+class Deeplabv3(nn.Module):
+    (
+        'DeepLabV3 (Chen et al., 2017) as torchvision builds it: a ResNet backbone whose last two '
+        'stages trade stride for dilation (output stride 8), atrous spatial pyramid pooling (a 1x1 '
+        'conv, three dilated 3x3 convs and image pooling, concatenated and projected), a 3x3 conv '
+        'head, and bilinear upsampling to the input size. Optional FCN auxiliary head on layer3.'
+    )
+
+    def __init__(self, num_classes=21, size=520):
+        super().__init__()
+        self.backbone = Backbone()
+        self.classifier = nn.Sequential(
+            Aspp(),
+            nn.Conv2d(256, 256, 3, padding=1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, num_classes, 1),
+        )
+        self.out = nn.Upsample(size=size, mode='bilinear', align_corners=False)
+
+    def forward(self, x):
+        backbone_0, backbone_1 = self.backbone(x)  # N x 2048 x 65 x 65, N x 1024 x 65 x 65
+        out = self.classifier(backbone_0)  # N x 21 x 65 x 65
+        out = self.out(out)  # N x 21 x 520 x 520
+        return out
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, ('backbone.conv1',
+        'backbone.layer1.0.conv1', 'backbone.layer1.0.conv2', 'backbone.layer1.0.conv3', 'backbone.layer1.1.conv1',
+        'backbone.layer1.1.conv2', 'backbone.layer1.1.conv3', 'backbone.layer1.2.conv1', 'backbone.layer1.2.conv2',
+        'backbone.layer1.2.conv3', 'backbone.layer2.0.conv1', 'backbone.layer2.0.conv2', 'backbone.layer2.0.conv3',
+        'backbone.layer2.1.conv1', 'backbone.layer2.1.conv2', 'backbone.layer2.1.conv3', 'backbone.layer2.2.conv1',
+        'backbone.layer2.2.conv2', 'backbone.layer2.2.conv3', 'backbone.layer2.3.conv1', 'backbone.layer2.3.conv2',
+        'backbone.layer2.3.conv3', 'backbone.layer3.0.conv1', 'backbone.layer3.0.conv2', 'backbone.layer3.0.conv3',
+        'backbone.layer3.1.conv1', 'backbone.layer3.1.conv2', 'backbone.layer3.1.conv3', 'backbone.layer3.2.conv1',
+        'backbone.layer3.2.conv2', 'backbone.layer3.2.conv3', 'backbone.layer3.3.conv1', 'backbone.layer3.3.conv2',
+        'backbone.layer3.3.conv3', 'backbone.layer3.4.conv1', 'backbone.layer3.4.conv2', 'backbone.layer3.4.conv3',
+        'backbone.layer3.5.conv1', 'backbone.layer3.5.conv2', 'backbone.layer3.5.conv3', 'backbone.layer4.0.conv1',
+        'backbone.layer4.0.conv2', 'backbone.layer4.0.conv3', 'backbone.layer4.1.conv1', 'backbone.layer4.1.conv2',
+        'backbone.layer4.1.conv3', 'backbone.layer4.2.conv1', 'backbone.layer4.2.conv2', 'backbone.layer4.2.conv3',
+        'backbone.layer1.0.downsample.0', 'backbone.layer2.0.downsample.0', 'backbone.layer3.0.downsample.0',
+        'backbone.layer4.0.downsample.0')),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Deeplabv3:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Deeplabv3(**params)
+    if not _restorable(model):
+        model = Deeplabv3(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def deeplabv3_resnet50(**params) -> Deeplabv3:
+    return create(**params)

@@ -1,0 +1,372 @@
+(
+    'efficientnet, variant b0: written by `archc emit` from efficientnet.yaml. Edit the spec, '
+    'not this file.\n\nEfficientNet B0-B7 (Tan & Le, 2019) as torchvision builds them: one table '
+    'of MBConv stages (inverted residual, depthwise conv, squeeze-and-excitation, SiLU), scaled '
+    'in width and depth per variant, with stochastic depth growing linearly over the blocks.'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = 'b0'
+
+
+class StochasticDepth(nn.Module):
+    """Randomly drops a residual branch in training, as torchvision.ops.StochasticDepth."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
+
+
+class ConvBnAct(nn.Sequential):
+    def __init__(self, in_channels, out, kernel, stride, groups, m0_padding, bn_eps, bn_momentum):
+        super().__init__(
+            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=m0_padding, groups=groups, bias=False),
+            nn.BatchNorm2d(out, eps=bn_eps, momentum=bn_momentum),
+            nn.SiLU(inplace=True),
+        )
+
+
+class ConvBnAct_2(nn.Sequential):
+    def __init__(self, in_channels, out, bn_eps, bn_momentum):
+        super().__init__(
+            nn.Conv2d(in_channels, out, 1, bias=False),
+            nn.BatchNorm2d(out, eps=bn_eps, momentum=bn_momentum),
+        )
+
+
+class SqueezeExcitation(nn.Module):
+    def __init__(self, channels, squeeze):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.activation = nn.SiLU(inplace=True)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.scale_activation = nn.Sigmoid()
+
+    def forward(self, x):
+        out = self.avgpool(x)
+        out = self.fc1(out)
+        out = self.activation(out)
+        out = self.fc2(out)
+        out = self.scale_activation(out)
+        out = out * x
+        return out
+
+
+class Mbconv(nn.Module):
+    def __init__(self, bn_eps, bn_momentum):
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(32, 32, 3, 1, 32, 1, bn_eps, bn_momentum),
+            SqueezeExcitation(32, 8),
+            ConvBnAct_2(32, 16, bn_eps, bn_momentum),
+        )
+
+    def forward(self, x):
+        x = self.block(x)  # N x 16 x 112 x 112
+        return x
+
+
+class Mbconv_2(nn.Module):
+    def __init__(self, kernel, stride, cin, out, m0_out, bn_eps, bn_momentum, m1_m0_padding, m2_squeeze):
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(cin, m0_out, 1, 1, 1, 0, bn_eps, bn_momentum),
+            ConvBnAct(m0_out, m0_out, kernel, stride, m0_out, m1_m0_padding, bn_eps, bn_momentum),
+            SqueezeExcitation(m0_out, m2_squeeze),
+            ConvBnAct_2(m0_out, out, bn_eps, bn_momentum),
+        )
+
+    def forward(self, x):
+        x = self.block(x)
+        return x
+
+
+class Mbconv_3(nn.Module):
+    def __init__(self, kernel, cin, m0_out, bn_eps, bn_momentum, m1_m0_padding, m2_squeeze, stochastic_depth_p):
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(cin, m0_out, 1, 1, 1, 0, bn_eps, bn_momentum),
+            ConvBnAct(m0_out, m0_out, kernel, 1, m0_out, m1_m0_padding, bn_eps, bn_momentum),
+            SqueezeExcitation(m0_out, m2_squeeze),
+            ConvBnAct_2(m0_out, cin, bn_eps, bn_momentum),
+        )
+        self.stochastic_depth = StochasticDepth(stochastic_depth_p, 'row')
+
+    def forward(self, x):
+        out = self.block(x)
+        out = self.stochastic_depth(out)
+        out = out.add_(x)
+        return out
+
+
+class Stage(nn.Sequential):
+    def __init__(self, bn_eps, bn_momentum):
+        super().__init__(Mbconv(bn_eps, bn_momentum))
+
+
+class Stage_2(nn.Sequential):
+    def __init__(
+        self,
+        kernel,
+        cin,
+        cout,
+        m0_m0_out,
+        bn_eps,
+        bn_momentum,
+        m0_m1_m0_padding,
+        m0_m2_squeeze,
+        m1_m0_out,
+        m1_m2_squeeze,
+        m1_stochastic_depth_p,
+    ):
+        super().__init__(
+            Mbconv_2(kernel, 2, cin, cout, m0_m0_out, bn_eps, bn_momentum, m0_m1_m0_padding, m0_m2_squeeze),
+            Mbconv_3(
+                kernel,
+                cout,
+                m1_m0_out,
+                bn_eps,
+                bn_momentum,
+                m0_m1_m0_padding,
+                m1_m2_squeeze,
+                m1_stochastic_depth_p,
+            ),
+        )
+
+
+class Stage_3(nn.Sequential):
+    def __init__(
+        self,
+        kernel,
+        stride,
+        cin,
+        cout,
+        m0_m0_out,
+        bn_eps,
+        bn_momentum,
+        m0_m1_m0_padding,
+        m0_m2_squeeze,
+        m1_m0_out,
+        m1_m2_squeeze,
+        m1_stochastic_depth_p,
+        m2_stochastic_depth_p,
+    ):
+        super().__init__(
+            Mbconv_2(kernel, stride, cin, cout, m0_m0_out, bn_eps, bn_momentum, m0_m1_m0_padding, m0_m2_squeeze),
+            Mbconv_3(
+                kernel,
+                cout,
+                m1_m0_out,
+                bn_eps,
+                bn_momentum,
+                m0_m1_m0_padding,
+                m1_m2_squeeze,
+                m1_stochastic_depth_p,
+            ),
+            Mbconv_3(
+                kernel,
+                cout,
+                m1_m0_out,
+                bn_eps,
+                bn_momentum,
+                m0_m1_m0_padding,
+                m1_m2_squeeze,
+                m2_stochastic_depth_p,
+            ),
+        )
+
+
+class Stage_4(nn.Sequential):
+    def __init__(self, bn_eps, bn_momentum):
+        super().__init__(
+            Mbconv_2(5, 2, 112, 192, 672, bn_eps, bn_momentum, 2, 28),
+            Mbconv_3(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.15000000000000002),
+            Mbconv_3(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.1625),
+            Mbconv_3(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.17500000000000002),
+        )
+
+
+class Stage_5(nn.Sequential):
+    def __init__(self, bn_eps, bn_momentum):
+        super().__init__(Mbconv_2(3, 1, 192, 320, 1152, bn_eps, bn_momentum, 1, 48))
+
+
+class Efficientnet(nn.Module):
+    (
+        'EfficientNet B0-B7 (Tan & Le, 2019) as torchvision builds them: one table of MBConv stages '
+        '(inverted residual, depthwise conv, squeeze-and-excitation, SiLU), scaled in width and '
+        'depth per variant, with stochastic depth growing linearly over the blocks.'
+    )
+
+    def __init__(self, bn_eps=1e-05, bn_momentum=0.1, dropout=0.2, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            ConvBnAct(3, 32, 3, 2, 1, 1, bn_eps, bn_momentum),
+            Stage(bn_eps, bn_momentum),
+            Stage_2(3, 16, 24, 96, bn_eps, bn_momentum, 1, 4, 144, 6, 0.025),
+            Stage_2(5, 24, 40, 144, bn_eps, bn_momentum, 2, 6, 240, 10, 0.05),
+            Stage_3(3, 2, 40, 80, 240, bn_eps, bn_momentum, 1, 10, 480, 20, 0.07500000000000001, 0.08750000000000001),
+            Stage_3(5, 1, 80, 112, 480, bn_eps, bn_momentum, 2, 20, 672, 28, 0.1125, 0.125),
+            Stage_4(bn_eps, bn_momentum),
+            Stage_5(bn_eps, bn_momentum),
+            ConvBnAct(320, 1280, 1, 1, 1, 0, bn_eps, bn_momentum),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(1280, num_classes))
+
+    def forward(self, x):
+        x = self.features(x)  # N x 1280 x 7 x 7
+        x = self.avgpool(x)  # N x 1280 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 1280
+        x = self.classifier(x)  # N x 1000
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'leaky_relu'}, ('features.0.0',
+        'features.1.0.block.0.0', 'features.1.0.block.1.fc1', 'features.1.0.block.1.fc2', 'features.1.0.block.2.0',
+        'features.2.0.block.0.0', 'features.2.0.block.1.0', 'features.2.0.block.2.fc1', 'features.2.0.block.2.fc2',
+        'features.2.0.block.3.0', 'features.2.1.block.0.0', 'features.2.1.block.1.0', 'features.2.1.block.2.fc1',
+        'features.2.1.block.2.fc2', 'features.2.1.block.3.0', 'features.3.0.block.0.0', 'features.3.0.block.1.0',
+        'features.3.0.block.2.fc1', 'features.3.0.block.2.fc2', 'features.3.0.block.3.0', 'features.3.1.block.0.0',
+        'features.3.1.block.1.0', 'features.3.1.block.2.fc1', 'features.3.1.block.2.fc2', 'features.3.1.block.3.0',
+        'features.4.0.block.0.0', 'features.4.0.block.1.0', 'features.4.0.block.2.fc1', 'features.4.0.block.2.fc2',
+        'features.4.0.block.3.0', 'features.4.1.block.0.0', 'features.4.1.block.1.0', 'features.4.1.block.2.fc1',
+        'features.4.1.block.2.fc2', 'features.4.1.block.3.0', 'features.4.2.block.0.0', 'features.4.2.block.1.0',
+        'features.4.2.block.2.fc1', 'features.4.2.block.2.fc2', 'features.4.2.block.3.0', 'features.5.0.block.0.0',
+        'features.5.0.block.1.0', 'features.5.0.block.2.fc1', 'features.5.0.block.2.fc2', 'features.5.0.block.3.0',
+        'features.5.1.block.0.0', 'features.5.1.block.1.0', 'features.5.1.block.2.fc1', 'features.5.1.block.2.fc2',
+        'features.5.1.block.3.0', 'features.5.2.block.0.0', 'features.5.2.block.1.0', 'features.5.2.block.2.fc1',
+        'features.5.2.block.2.fc2', 'features.5.2.block.3.0', 'features.6.0.block.0.0', 'features.6.0.block.1.0',
+        'features.6.0.block.2.fc1', 'features.6.0.block.2.fc2', 'features.6.0.block.3.0', 'features.6.1.block.0.0',
+        'features.6.1.block.1.0', 'features.6.1.block.2.fc1', 'features.6.1.block.2.fc2', 'features.6.1.block.3.0',
+        'features.6.2.block.0.0', 'features.6.2.block.1.0', 'features.6.2.block.2.fc1', 'features.6.2.block.2.fc2',
+        'features.6.2.block.3.0', 'features.6.3.block.0.0', 'features.6.3.block.1.0', 'features.6.3.block.2.fc1',
+        'features.6.3.block.2.fc2', 'features.6.3.block.3.0', 'features.7.0.block.0.0', 'features.7.0.block.1.0',
+        'features.7.0.block.2.fc1', 'features.7.0.block.2.fc2', 'features.7.0.block.3.0', 'features.8.0')),
+    ('bias', 'zeros_', {}, ('features.1.0.block.1.fc1', 'features.1.0.block.1.fc2', 'features.2.0.block.2.fc1',
+        'features.2.0.block.2.fc2', 'features.2.1.block.2.fc1', 'features.2.1.block.2.fc2', 'features.3.0.block.2.fc1',
+        'features.3.0.block.2.fc2', 'features.3.1.block.2.fc1', 'features.3.1.block.2.fc2', 'features.4.0.block.2.fc1',
+        'features.4.0.block.2.fc2', 'features.4.1.block.2.fc1', 'features.4.1.block.2.fc2', 'features.4.2.block.2.fc1',
+        'features.4.2.block.2.fc2', 'features.5.0.block.2.fc1', 'features.5.0.block.2.fc2', 'features.5.1.block.2.fc1',
+        'features.5.1.block.2.fc2', 'features.5.2.block.2.fc1', 'features.5.2.block.2.fc2', 'features.6.0.block.2.fc1',
+        'features.6.0.block.2.fc2', 'features.6.1.block.2.fc1', 'features.6.1.block.2.fc2', 'features.6.2.block.2.fc1',
+        'features.6.2.block.2.fc2', 'features.6.3.block.2.fc1', 'features.6.3.block.2.fc2', 'features.7.0.block.2.fc1',
+        'features.7.0.block.2.fc2', 'features.0.1', 'features.1.0.block.0.1', 'features.1.0.block.2.1',
+        'features.2.0.block.0.1', 'features.2.0.block.1.1', 'features.2.0.block.3.1', 'features.2.1.block.0.1',
+        'features.2.1.block.1.1', 'features.2.1.block.3.1', 'features.3.0.block.0.1', 'features.3.0.block.1.1',
+        'features.3.0.block.3.1', 'features.3.1.block.0.1', 'features.3.1.block.1.1', 'features.3.1.block.3.1',
+        'features.4.0.block.0.1', 'features.4.0.block.1.1', 'features.4.0.block.3.1', 'features.4.1.block.0.1',
+        'features.4.1.block.1.1', 'features.4.1.block.3.1', 'features.4.2.block.0.1', 'features.4.2.block.1.1',
+        'features.4.2.block.3.1', 'features.5.0.block.0.1', 'features.5.0.block.1.1', 'features.5.0.block.3.1',
+        'features.5.1.block.0.1', 'features.5.1.block.1.1', 'features.5.1.block.3.1', 'features.5.2.block.0.1',
+        'features.5.2.block.1.1', 'features.5.2.block.3.1', 'features.6.0.block.0.1', 'features.6.0.block.1.1',
+        'features.6.0.block.3.1', 'features.6.1.block.0.1', 'features.6.1.block.1.1', 'features.6.1.block.3.1',
+        'features.6.2.block.0.1', 'features.6.2.block.1.1', 'features.6.2.block.3.1', 'features.6.3.block.0.1',
+        'features.6.3.block.1.1', 'features.6.3.block.3.1', 'features.7.0.block.0.1', 'features.7.0.block.1.1',
+        'features.7.0.block.3.1', 'features.8.1', 'classifier.1')),
+    ('weight', 'ones_', {}, ('features.0.1', 'features.1.0.block.0.1', 'features.1.0.block.2.1',
+        'features.2.0.block.0.1', 'features.2.0.block.1.1', 'features.2.0.block.3.1', 'features.2.1.block.0.1',
+        'features.2.1.block.1.1', 'features.2.1.block.3.1', 'features.3.0.block.0.1', 'features.3.0.block.1.1',
+        'features.3.0.block.3.1', 'features.3.1.block.0.1', 'features.3.1.block.1.1', 'features.3.1.block.3.1',
+        'features.4.0.block.0.1', 'features.4.0.block.1.1', 'features.4.0.block.3.1', 'features.4.1.block.0.1',
+        'features.4.1.block.1.1', 'features.4.1.block.3.1', 'features.4.2.block.0.1', 'features.4.2.block.1.1',
+        'features.4.2.block.3.1', 'features.5.0.block.0.1', 'features.5.0.block.1.1', 'features.5.0.block.3.1',
+        'features.5.1.block.0.1', 'features.5.1.block.1.1', 'features.5.1.block.3.1', 'features.5.2.block.0.1',
+        'features.5.2.block.1.1', 'features.5.2.block.3.1', 'features.6.0.block.0.1', 'features.6.0.block.1.1',
+        'features.6.0.block.3.1', 'features.6.1.block.0.1', 'features.6.1.block.1.1', 'features.6.1.block.3.1',
+        'features.6.2.block.0.1', 'features.6.2.block.1.1', 'features.6.2.block.3.1', 'features.6.3.block.0.1',
+        'features.6.3.block.1.1', 'features.6.3.block.3.1', 'features.7.0.block.0.1', 'features.7.0.block.1.1',
+        'features.7.0.block.3.1', 'features.8.1')),
+    ('weight', 'uniform_', {'a': -0.03162277660168379, 'b': 0.03162277660168379}, ('classifier.1',)),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Efficientnet:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Efficientnet(**params)
+    if not _restorable(model):
+        model = Efficientnet(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def efficientnet_b0(**params) -> Efficientnet:
+    return create(**params)

@@ -1,0 +1,331 @@
+(
+    'fractalnet, variant c3: written by `archc emit` from fractalnet.yaml. Edit the spec, not '
+    'this file.\n\nFractalNet (Larsson, Maire & Shakhnarovich, 2016) for CIFAR: B = 5 fractal '
+    'blocks of 64, 128, 256, 512, 512 filters, each followed by 2x2 max-pooling, and a linear '
+    'classifier. A block with C columns follows the expansion rule f_1(z) = conv(z), f_C+1(z) = '
+    'join(f_C(f_C(z)), conv(z)), where a join takes the element-wise mean of the columns that '
+    "end there (so joins deeper in the block merge up to C columns, as in the paper's Figure 1: "
+    "`columns` gathers a sub-fractal's column outputs for its parent's join). Each conv is 3x3 "
+    'conv (bias), dropout (0, .1, .2, .3, .4 by block), batch norm without scale or shift (the '
+    "authors' Caffe) and ReLU. In training, each mini-batch uses local drop-path (every join "
+    'drops each input with probability 0.15, keeping at least one) or, for half of them, global '
+    'drop-path (one column, drawn once, is the only path through every block). C=3 (20 layers): '
+    '33,714,314 parameters; C=4 (40 layers): 76,084,554. archc blocks cannot call themselves, '
+    'so each level of the rule is a block of its own (fractal2 .. fractal4); a deeper C needs '
+    'one more such block of four lines.'
+)
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = 'c3'
+
+
+class DropPathPlan(nn.Module):
+    """FractalNet: per training mini-batch, local drop-path or one global column for all joins.
+
+    The draw is published on the class for the joins run next in the same forward pass.
+    """
+
+    current: tuple[bool, int] = (False, 0)
+
+    def __init__(self, columns: int, global_fraction: float = 0.5) -> None:
+        super().__init__()
+        self.columns, self.global_fraction = columns, global_fraction
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            is_global = bool(torch.rand(()) < self.global_fraction)
+            DropPathPlan.current = (is_global, int(torch.randint(self.columns, ())))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"columns={self.columns}, global_fraction={self.global_fraction}"
+
+
+class Columns(nn.Module):
+    """The inputs of a FractalNet join, kept apart as a stack (deepest column first)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x if x.dim() == 5 else x.unsqueeze(1) for x in xs], 1)
+
+
+class FractalJoin(nn.Module):
+    """FractalNet's join: the mean of its input columns; drop-path in training (Larsson et al.).
+
+    Local mini-batches drop each input with probability p_local, keeping one at random if all
+    would go; global ones keep input k (counted from the deepest column) when column k was drawn
+    by DropPathPlan, and the plain mean elsewhere (a join off the column's path is not used).
+    """
+
+    def __init__(self, p_local: float = 0.15) -> None:
+        super().__init__()
+        self.p_local = p_local
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([t if t.dim() == 5 else t.unsqueeze(1) for t in xs], 1)
+        count = x.shape[1]
+        if not self.training or count == 1:
+            return x.mean(1)
+        is_global, column = DropPathPlan.current
+        if is_global:
+            return x[:, column] if column < count else x.mean(1)
+        keep = (torch.rand(count) >= self.p_local).to(x.dtype)
+        if keep.sum() == 0:
+            keep[int(torch.randint(count, ()))] = 1.0
+        weights = (keep / keep.sum()).to(x.device).view(1, count, 1, 1, 1)
+        return (x * weights).sum(1)
+
+    def extra_repr(self) -> str:
+        return f"p_local={self.p_local}"
+
+
+class Conv(nn.Module):
+    def __init__(self, in_channels):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 64, 3, padding=1)
+        self.bn = nn.BatchNorm2d(64, affine=False)
+
+    def forward(self, x):
+        x = self.conv(x)  # N x 64 x 32 x 32
+        x = self.bn(x)  # N x 64 x 32 x 32
+        x = torch.relu_(x)  # N x 64 x 32 x 32
+        return x
+
+
+class Conv_2(nn.Module):
+    def __init__(self, in_channels, planes, drop):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, planes, 3, padding=1)
+        self.dropout = nn.Dropout(drop)
+        self.bn = nn.BatchNorm2d(planes, affine=False)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = self.dropout(x)
+        x = self.bn(x)
+        x = torch.relu_(x)
+        return x
+
+
+class Fractal2(nn.Module):
+    def __init__(self, in_channels, p_local):
+        super().__init__()
+        self.deep1 = Conv(in_channels)
+        self.join = FractalJoin(p_local)
+        self.deep2 = Conv(64)
+        self.shallow = Conv(in_channels)
+        self.columns = Columns()
+
+    def forward(self, x):
+        out = self.deep1(x)  # N x 64 x 32 x 32
+        out = self.join(out)  # N x 64 x 32 x 32
+        out = self.deep2(out)  # N x 64 x 32 x 32
+        shallow = self.shallow(x)  # N x 64 x 32 x 32
+        out = self.columns(out, shallow)  # N x 2 x 64 x 32 x 32
+        return out
+
+
+class Fractal2_2(nn.Module):
+    def __init__(self, in_channels, planes, drop, p_local):
+        super().__init__()
+        self.deep1 = Conv_2(in_channels, planes, drop)
+        self.join = FractalJoin(p_local)
+        self.deep2 = Conv_2(planes, planes, drop)
+        self.shallow = Conv_2(in_channels, planes, drop)
+        self.columns = Columns()
+
+    def forward(self, x):
+        out = self.deep1(x)
+        out = self.join(out)
+        out = self.deep2(out)
+        shallow = self.shallow(x)
+        out = self.columns(out, shallow)
+        return out
+
+
+class Fractal3(nn.Module):
+    def __init__(self, p_local):
+        super().__init__()
+        self.deep1 = Fractal2(3, p_local)
+        self.join = FractalJoin(p_local)
+        self.deep2 = Fractal2(64, p_local)
+        self.shallow = Conv(3)
+        self.columns = Columns()
+
+    def forward(self, x):
+        out = self.deep1(x)  # N x 2 x 64 x 32 x 32
+        out = self.join(out)  # N x 64 x 32 x 32
+        out = self.deep2(out)  # N x 2 x 64 x 32 x 32
+        shallow = self.shallow(x)  # N x 64 x 32 x 32
+        out = self.columns(out, shallow)  # N x 3 x 64 x 32 x 32
+        return out
+
+
+class Fractal3_2(nn.Module):
+    def __init__(self, in_channels, planes, drop, p_local):
+        super().__init__()
+        self.deep1 = Fractal2_2(in_channels, planes, drop, p_local)
+        self.join = FractalJoin(p_local)
+        self.deep2 = Fractal2_2(planes, planes, drop, p_local)
+        self.shallow = Conv_2(in_channels, planes, drop)
+        self.columns = Columns()
+
+    def forward(self, x):
+        out = self.deep1(x)
+        out = self.join(out)
+        out = self.deep2(out)
+        shallow = self.shallow(x)
+        out = self.columns(out, shallow)
+        return out
+
+
+class Fractalnet(nn.Module):
+    (
+        'FractalNet (Larsson, Maire & Shakhnarovich, 2016) for CIFAR: B = 5 fractal blocks of 64, '
+        '128, 256, 512, 512 filters, each followed by 2x2 max-pooling, and a linear classifier. A '
+        'block with C columns follows the expansion rule f_1(z) = conv(z), f_C+1(z) = '
+        'join(f_C(f_C(z)), conv(z)), where a join takes the element-wise mean of the columns that '
+        "end there (so joins deeper in the block merge up to C columns, as in the paper's Figure 1: "
+        "`columns` gathers a sub-fractal's column outputs for its parent's join). Each conv is 3x3 "
+        'conv (bias), dropout (0, .1, .2, .3, .4 by block), batch norm without scale or shift (the '
+        "authors' Caffe) and ReLU. In training, each mini-batch uses local drop-path (every join "
+        'drops each input with probability 0.15, keeping at least one) or, for half of them, global '
+        'drop-path (one column, drawn once, is the only path through every block). C=3 (20 layers): '
+        '33,714,314 parameters; C=4 (40 layers): 76,084,554. archc blocks cannot call themselves, '
+        'so each level of the rule is a block of its own (fractal2 .. fractal4); a deeper C needs '
+        'one more such block of four lines.'
+    )
+
+    def __init__(self, columns=3, global_fraction=0.5, p_local=0.15, num_classes=10):
+        super().__init__()
+        self.drop_path = DropPathPlan(columns, global_fraction)
+        self.features = nn.Sequential(
+            nn.Sequential(
+                OrderedDict(
+                    [('fractal', Fractal3(p_local)), ('join', FractalJoin(p_local)), ('pool', nn.MaxPool2d(2))],
+                ),
+            ),
+            nn.Sequential(
+                OrderedDict(
+                    [
+                        ('fractal', Fractal3_2(64, 128, 0.1, p_local)),
+                        ('join', FractalJoin(p_local)),
+                        ('pool', nn.MaxPool2d(2)),
+                    ],
+                ),
+            ),
+            nn.Sequential(
+                OrderedDict(
+                    [
+                        ('fractal', Fractal3_2(128, 256, 0.2, p_local)),
+                        ('join', FractalJoin(p_local)),
+                        ('pool', nn.MaxPool2d(2)),
+                    ],
+                ),
+            ),
+            nn.Sequential(
+                OrderedDict(
+                    [
+                        ('fractal', Fractal3_2(256, 512, 0.3, p_local)),
+                        ('join', FractalJoin(p_local)),
+                        ('pool', nn.MaxPool2d(2)),
+                    ],
+                ),
+            ),
+            nn.Sequential(
+                OrderedDict(
+                    [
+                        ('fractal', Fractal3_2(512, 512, 0.4, p_local)),
+                        ('join', FractalJoin(p_local)),
+                        ('pool', nn.MaxPool2d(2)),
+                    ],
+                ),
+            ),
+        )
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.drop_path(x)  # N x 3 x 32 x 32
+        x = self.features(x)  # N x 512 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 512
+        x = self.fc(x)  # N x 10
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Fractalnet:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Fractalnet(**params)
+    if not _restorable(model):
+        model = Fractalnet(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def fractalnet_c3(**params) -> Fractalnet:
+    return create(**params)

@@ -1,0 +1,266 @@
+(
+    'googlenet, variant torchvision: written by `archc emit` from googlenet.yaml. Edit the '
+    'spec, not this file.\n\nGoogLeNet / Inception v1 (Szegedy et al., 2014) as torchvision '
+    'builds it: every conv is conv (no bias) + batch norm (eps 0.001) + relu, ceil-mode max '
+    'pools, and two auxiliary classifiers after inception4a and inception4d that run only in '
+    "training mode. Variant `paper` gives the third branch the paper's true 5x5 kernels "
+    "(torchvision's are 3x3); the rest stays as torchvision builds it."
+)
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+VARIANT = 'torchvision'
+
+
+class GooglenetOutputs(NamedTuple):
+    logits: Tensor
+    aux_logits2: Tensor
+    aux_logits1: Tensor
+
+
+class BasicConv2d(nn.Module):
+    def __init__(self, in_channels, out, kernel, stride, padding):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, bias=False)
+        self.bn = nn.BatchNorm2d(out, eps=0.001)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = self.bn(x)
+        x = torch.relu_(x)
+        return x
+
+
+class Inception(nn.Module):
+    def __init__(self, in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, branch3_kernel):
+        super().__init__()
+        self.branch1 = BasicConv2d(in_channels, ch1x1, 1, 1, 0)
+        self.branch2 = nn.Sequential(BasicConv2d(in_channels, ch3x3red, 1, 1, 0), BasicConv2d(ch3x3red, ch3x3, 3, 1, 1))
+        self.branch3 = nn.Sequential(
+            BasicConv2d(in_channels, ch5x5red, 1, 1, 0),
+            BasicConv2d(ch5x5red, ch5x5, branch3_kernel, 1, 1),
+        )
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
+            BasicConv2d(in_channels, pool_proj, 1, 1, 0),
+        )
+
+    def forward(self, x):
+        out = self.branch1(x)
+        branch2 = self.branch2(x)
+        branch3 = self.branch3(x)
+        branch4 = self.branch4(x)
+        out = torch.cat([out, branch2, branch3, branch4], 1)
+        return out
+
+
+class InceptionAux(nn.Module):
+    def __init__(self, in_channels, dropout_aux, num_classes):
+        super().__init__()
+        self.conv = BasicConv2d(in_channels, 128, 1, 1, 0)
+        self.fc1 = nn.Linear(2048, 1024)
+        self.dropout = nn.Dropout(dropout_aux)
+        self.fc2 = nn.Linear(1024, num_classes)
+
+    def forward(self, x):
+        x = F.adaptive_avg_pool2d(x, (4, 4))
+        x = self.conv(x)  # N x 128 x 4 x 4
+        x = torch.flatten(x, 1)  # N x 2048
+        x = self.fc1(x)  # N x 1024
+        x = torch.relu_(x)  # N x 1024
+        x = self.dropout(x)  # N x 1024
+        x = self.fc2(x)  # N x 1000
+        return x
+
+
+class Googlenet(nn.Module):
+    (
+        'GoogLeNet / Inception v1 (Szegedy et al., 2014) as torchvision builds it: every conv is '
+        'conv (no bias) + batch norm (eps 0.001) + relu, ceil-mode max pools, and two auxiliary '
+        'classifiers after inception4a and inception4d that run only in training mode. Variant '
+        "`paper` gives the third branch the paper's true 5x5 kernels (torchvision's are 3x3); the "
+        'rest stays as torchvision builds it.'
+    )
+
+    def __init__(self, branch3_kernel=3, dropout_aux=0.7, num_classes=1000, dropout=0.2):
+        super().__init__()
+        self.conv1 = BasicConv2d(3, 64, 7, 2, 3)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.conv2 = BasicConv2d(64, 64, 1, 1, 0)
+        self.conv3 = BasicConv2d(64, 192, 3, 1, 1)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32, branch3_kernel)
+        self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64, branch3_kernel)
+        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64, branch3_kernel)
+        self.aux1 = InceptionAux(512, dropout_aux, num_classes)
+        self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64, branch3_kernel)
+        self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64, branch3_kernel)
+        self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64, branch3_kernel)
+        self.aux2 = InceptionAux(528, dropout_aux, num_classes)
+        self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128, branch3_kernel)
+        self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128, branch3_kernel)
+        self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128, branch3_kernel)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(1024, num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)  # N x 64 x 112 x 112
+        x = self.maxpool1(x)  # N x 64 x 56 x 56
+        x = self.conv2(x)  # N x 64 x 56 x 56
+        x = self.conv3(x)  # N x 192 x 56 x 56
+        x = self.maxpool2(x)  # N x 192 x 28 x 28
+        x = self.inception3a(x)  # N x 256 x 28 x 28
+        x = self.inception3b(x)  # N x 480 x 28 x 28
+        x = self.maxpool3(x)  # N x 480 x 14 x 14
+        x = self.inception4a(x)  # N x 512 x 14 x 14
+        if self.training:
+            aux1 = self.aux1(x)  # N x 1000
+        out = self.inception4b(x)  # N x 512 x 14 x 14
+        out = self.inception4c(out)  # N x 512 x 14 x 14
+        out = self.inception4d(out)  # N x 528 x 14 x 14
+        if self.training:
+            aux2 = self.aux2(out)  # N x 1000
+        out_2 = self.inception4e(out)  # N x 832 x 14 x 14
+        out_2 = self.maxpool4(out_2)  # N x 832 x 7 x 7
+        out_2 = self.inception5a(out_2)  # N x 832 x 7 x 7
+        out_2 = self.inception5b(out_2)  # N x 1024 x 7 x 7
+        out_2 = self.avgpool(out_2)  # N x 1024 x 1 x 1
+        out_2 = torch.flatten(out_2, 1)  # N x 1024
+        out_2 = self.dropout(out_2)  # N x 1024
+        out_2 = self.fc(out_2)  # N x 1000
+        if not self.training:
+            return out_2
+        return GooglenetOutputs(logits=out_2, aux_logits2=aux2, aux_logits1=aux1)
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('weight', 'trunc_normal_', {'mean': 0.0, 'std': 0.01, 'a': -2, 'b': 2}, ('conv1.conv', 'conv2.conv',
+        'conv3.conv', 'inception3a.branch1.conv', 'inception3a.branch2.0.conv', 'inception3a.branch2.1.conv',
+        'inception3a.branch3.0.conv', 'inception3a.branch3.1.conv', 'inception3a.branch4.1.conv',
+        'inception3b.branch1.conv', 'inception3b.branch2.0.conv', 'inception3b.branch2.1.conv',
+        'inception3b.branch3.0.conv', 'inception3b.branch3.1.conv', 'inception3b.branch4.1.conv',
+        'inception4a.branch1.conv', 'inception4a.branch2.0.conv', 'inception4a.branch2.1.conv',
+        'inception4a.branch3.0.conv', 'inception4a.branch3.1.conv', 'inception4a.branch4.1.conv', 'aux1.conv.conv',
+        'inception4b.branch1.conv', 'inception4b.branch2.0.conv', 'inception4b.branch2.1.conv',
+        'inception4b.branch3.0.conv', 'inception4b.branch3.1.conv', 'inception4b.branch4.1.conv',
+        'inception4c.branch1.conv', 'inception4c.branch2.0.conv', 'inception4c.branch2.1.conv',
+        'inception4c.branch3.0.conv', 'inception4c.branch3.1.conv', 'inception4c.branch4.1.conv',
+        'inception4d.branch1.conv', 'inception4d.branch2.0.conv', 'inception4d.branch2.1.conv',
+        'inception4d.branch3.0.conv', 'inception4d.branch3.1.conv', 'inception4d.branch4.1.conv', 'aux2.conv.conv',
+        'inception4e.branch1.conv', 'inception4e.branch2.0.conv', 'inception4e.branch2.1.conv',
+        'inception4e.branch3.0.conv', 'inception4e.branch3.1.conv', 'inception4e.branch4.1.conv',
+        'inception5a.branch1.conv', 'inception5a.branch2.0.conv', 'inception5a.branch2.1.conv',
+        'inception5a.branch3.0.conv', 'inception5a.branch3.1.conv', 'inception5a.branch4.1.conv',
+        'inception5b.branch1.conv', 'inception5b.branch2.0.conv', 'inception5b.branch2.1.conv',
+        'inception5b.branch3.0.conv', 'inception5b.branch3.1.conv', 'inception5b.branch4.1.conv', 'aux1.fc1',
+        'aux1.fc2', 'aux2.fc1', 'aux2.fc2', 'fc')),
+    ('bias', 'zeros_', {}, ('conv1.bn', 'conv2.bn', 'conv3.bn', 'inception3a.branch1.bn',
+        'inception3a.branch2.0.bn', 'inception3a.branch2.1.bn', 'inception3a.branch3.0.bn', 'inception3a.branch3.1.bn',
+        'inception3a.branch4.1.bn', 'inception3b.branch1.bn', 'inception3b.branch2.0.bn', 'inception3b.branch2.1.bn',
+        'inception3b.branch3.0.bn', 'inception3b.branch3.1.bn', 'inception3b.branch4.1.bn', 'inception4a.branch1.bn',
+        'inception4a.branch2.0.bn', 'inception4a.branch2.1.bn', 'inception4a.branch3.0.bn', 'inception4a.branch3.1.bn',
+        'inception4a.branch4.1.bn', 'aux1.conv.bn', 'inception4b.branch1.bn', 'inception4b.branch2.0.bn',
+        'inception4b.branch2.1.bn', 'inception4b.branch3.0.bn', 'inception4b.branch3.1.bn', 'inception4b.branch4.1.bn',
+        'inception4c.branch1.bn', 'inception4c.branch2.0.bn', 'inception4c.branch2.1.bn', 'inception4c.branch3.0.bn',
+        'inception4c.branch3.1.bn', 'inception4c.branch4.1.bn', 'inception4d.branch1.bn', 'inception4d.branch2.0.bn',
+        'inception4d.branch2.1.bn', 'inception4d.branch3.0.bn', 'inception4d.branch3.1.bn', 'inception4d.branch4.1.bn',
+        'aux2.conv.bn', 'inception4e.branch1.bn', 'inception4e.branch2.0.bn', 'inception4e.branch2.1.bn',
+        'inception4e.branch3.0.bn', 'inception4e.branch3.1.bn', 'inception4e.branch4.1.bn', 'inception5a.branch1.bn',
+        'inception5a.branch2.0.bn', 'inception5a.branch2.1.bn', 'inception5a.branch3.0.bn', 'inception5a.branch3.1.bn',
+        'inception5a.branch4.1.bn', 'inception5b.branch1.bn', 'inception5b.branch2.0.bn', 'inception5b.branch2.1.bn',
+        'inception5b.branch3.0.bn', 'inception5b.branch3.1.bn', 'inception5b.branch4.1.bn')),
+    ('weight', 'ones_', {}, ('conv1.bn', 'conv2.bn', 'conv3.bn', 'inception3a.branch1.bn',
+        'inception3a.branch2.0.bn', 'inception3a.branch2.1.bn', 'inception3a.branch3.0.bn', 'inception3a.branch3.1.bn',
+        'inception3a.branch4.1.bn', 'inception3b.branch1.bn', 'inception3b.branch2.0.bn', 'inception3b.branch2.1.bn',
+        'inception3b.branch3.0.bn', 'inception3b.branch3.1.bn', 'inception3b.branch4.1.bn', 'inception4a.branch1.bn',
+        'inception4a.branch2.0.bn', 'inception4a.branch2.1.bn', 'inception4a.branch3.0.bn', 'inception4a.branch3.1.bn',
+        'inception4a.branch4.1.bn', 'aux1.conv.bn', 'inception4b.branch1.bn', 'inception4b.branch2.0.bn',
+        'inception4b.branch2.1.bn', 'inception4b.branch3.0.bn', 'inception4b.branch3.1.bn', 'inception4b.branch4.1.bn',
+        'inception4c.branch1.bn', 'inception4c.branch2.0.bn', 'inception4c.branch2.1.bn', 'inception4c.branch3.0.bn',
+        'inception4c.branch3.1.bn', 'inception4c.branch4.1.bn', 'inception4d.branch1.bn', 'inception4d.branch2.0.bn',
+        'inception4d.branch2.1.bn', 'inception4d.branch3.0.bn', 'inception4d.branch3.1.bn', 'inception4d.branch4.1.bn',
+        'aux2.conv.bn', 'inception4e.branch1.bn', 'inception4e.branch2.0.bn', 'inception4e.branch2.1.bn',
+        'inception4e.branch3.0.bn', 'inception4e.branch3.1.bn', 'inception4e.branch4.1.bn', 'inception5a.branch1.bn',
+        'inception5a.branch2.0.bn', 'inception5a.branch2.1.bn', 'inception5a.branch3.0.bn', 'inception5a.branch3.1.bn',
+        'inception5a.branch4.1.bn', 'inception5b.branch1.bn', 'inception5b.branch2.0.bn', 'inception5b.branch2.1.bn',
+        'inception5b.branch3.0.bn', 'inception5b.branch3.1.bn', 'inception5b.branch4.1.bn')),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Googlenet:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Googlenet(**params)
+    if not _restorable(model):
+        model = Googlenet(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def googlenet_torchvision(**params) -> Googlenet:
+    return create(**params)

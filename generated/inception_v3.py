@@ -1,0 +1,408 @@
+(
+    'inception_v3: written by `archc emit` from inception_v3.yaml. Edit the spec, not this '
+    'file.\n\nInception v3 (Szegedy et al., 2015) as torchvision builds it: every conv is conv '
+    '(no bias) + batch norm (eps 0.001) + relu; 35x35 modules with factorised 5x5s (Mixed_5*), '
+    '17x17 modules with 1x7/7x1 factorisations (Mixed_6*), 8x8 modules with expanded 1x3/3x1 '
+    'filter banks (Mixed_7b, 7c), grid reductions in between, and an auxiliary classifier on '
+    'Mixed_6e that runs only in training mode.'
+)
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+VARIANT = None
+
+
+class InceptionV3Outputs(NamedTuple):
+    logits: Tensor
+    aux_logits: Tensor
+
+
+class BasicConv2d(nn.Module):
+    def __init__(self, in_channels, out, kernel, stride, padding):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, bias=False)
+        self.bn = nn.BatchNorm2d(out, eps=0.001)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = self.bn(x)
+        x = torch.relu_(x)
+        return x
+
+
+class InceptionA(nn.Module):
+    def __init__(self, in_channels, pool_features):
+        super().__init__()
+        self.branch1x1 = BasicConv2d(in_channels, 64, 1, 1, 0)
+        self.branch5x5_1 = BasicConv2d(in_channels, 48, 1, 1, 0)
+        self.branch5x5_2 = BasicConv2d(48, 64, 5, 1, 2)
+        self.branch3x3dbl_1 = BasicConv2d(in_channels, 64, 1, 1, 0)
+        self.branch3x3dbl_2 = BasicConv2d(64, 96, 3, 1, 1)
+        self.branch3x3dbl_3 = BasicConv2d(96, 96, 3, 1, 1)
+        self.pool = nn.AvgPool2d(3, stride=1, padding=1)
+        self.branch_pool = BasicConv2d(in_channels, pool_features, 1, 1, 0)
+
+    def forward(self, x):
+        out = self.branch1x1(x)  # N x 64 x 35 x 35
+        out_2 = self.branch5x5_1(x)  # N x 48 x 35 x 35
+        out_2 = self.branch5x5_2(out_2)  # N x 64 x 35 x 35
+        out_3 = self.branch3x3dbl_1(x)  # N x 64 x 35 x 35
+        out_3 = self.branch3x3dbl_2(out_3)  # N x 96 x 35 x 35
+        out_3 = self.branch3x3dbl_3(out_3)  # N x 96 x 35 x 35
+        out_4 = self.pool(x)
+        out_4 = self.branch_pool(out_4)
+        out = torch.cat([out, out_2, out_3, out_4], 1)
+        return out
+
+
+class InceptionB(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch3x3 = BasicConv2d(288, 384, 3, 2, 0)
+        self.branch3x3dbl_1 = BasicConv2d(288, 64, 1, 1, 0)
+        self.branch3x3dbl_2 = BasicConv2d(64, 96, 3, 1, 1)
+        self.branch3x3dbl_3 = BasicConv2d(96, 96, 3, 2, 0)
+        self.pool = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x):
+        out = self.branch3x3(x)  # N x 384 x 17 x 17
+        out_2 = self.branch3x3dbl_1(x)  # N x 64 x 35 x 35
+        out_2 = self.branch3x3dbl_2(out_2)  # N x 96 x 35 x 35
+        out_2 = self.branch3x3dbl_3(out_2)  # N x 96 x 17 x 17
+        pool = self.pool(x)  # N x 288 x 17 x 17
+        out = torch.cat([out, out_2, pool], 1)  # N x 768 x 17 x 17
+        return out
+
+
+class InceptionC(nn.Module):
+    def __init__(self, c7):
+        super().__init__()
+        self.branch1x1 = BasicConv2d(768, 192, 1, 1, 0)
+        self.branch7x7_1 = BasicConv2d(768, c7, 1, 1, 0)
+        self.branch7x7_2 = BasicConv2d(c7, c7, (1, 7), 1, (0, 3))
+        self.branch7x7_3 = BasicConv2d(c7, 192, (7, 1), 1, (3, 0))
+        self.branch7x7dbl_1 = BasicConv2d(768, c7, 1, 1, 0)
+        self.branch7x7dbl_2 = BasicConv2d(c7, c7, (7, 1), 1, (3, 0))
+        self.branch7x7dbl_3 = BasicConv2d(c7, c7, (1, 7), 1, (0, 3))
+        self.branch7x7dbl_4 = BasicConv2d(c7, c7, (7, 1), 1, (3, 0))
+        self.branch7x7dbl_5 = BasicConv2d(c7, 192, (1, 7), 1, (0, 3))
+        self.pool = nn.AvgPool2d(3, stride=1, padding=1)
+        self.branch_pool = BasicConv2d(768, 192, 1, 1, 0)
+
+    def forward(self, x):
+        out = self.branch1x1(x)  # N x 192 x 17 x 17
+        out_2 = self.branch7x7_1(x)
+        out_2 = self.branch7x7_2(out_2)
+        out_2 = self.branch7x7_3(out_2)  # N x 192 x 17 x 17
+        out_3 = self.branch7x7dbl_1(x)
+        out_3 = self.branch7x7dbl_2(out_3)
+        out_3 = self.branch7x7dbl_3(out_3)
+        out_3 = self.branch7x7dbl_4(out_3)
+        out_3 = self.branch7x7dbl_5(out_3)  # N x 192 x 17 x 17
+        out_4 = self.pool(x)  # N x 768 x 17 x 17
+        out_4 = self.branch_pool(out_4)  # N x 192 x 17 x 17
+        out = torch.cat([out, out_2, out_3, out_4], 1)  # N x 768 x 17 x 17
+        return out
+
+
+class InceptionAux(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.conv0 = BasicConv2d(768, 128, 1, 1, 0)
+        self.conv1 = BasicConv2d(128, 768, 5, 1, 0)
+        self.fc = nn.Linear(768, num_classes)
+
+    def forward(self, x):
+        x = F.avg_pool2d(x, 5, stride=3)  # N x 768 x 5 x 5
+        x = self.conv0(x)  # N x 128 x 5 x 5
+        x = self.conv1(x)  # N x 768 x 1 x 1
+        x = F.adaptive_avg_pool2d(x, (1, 1))  # N x 768 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 768
+        x = self.fc(x)  # N x 1000
+        return x
+
+
+class InceptionD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch3x3_1 = BasicConv2d(768, 192, 1, 1, 0)
+        self.branch3x3_2 = BasicConv2d(192, 320, 3, 2, 0)
+        self.branch7x7x3_1 = BasicConv2d(768, 192, 1, 1, 0)
+        self.branch7x7x3_2 = BasicConv2d(192, 192, (1, 7), 1, (0, 3))
+        self.branch7x7x3_3 = BasicConv2d(192, 192, (7, 1), 1, (3, 0))
+        self.branch7x7x3_4 = BasicConv2d(192, 192, 3, 2, 0)
+        self.pool = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x):
+        out = self.branch3x3_1(x)  # N x 192 x 17 x 17
+        out = self.branch3x3_2(out)  # N x 320 x 8 x 8
+        out_2 = self.branch7x7x3_1(x)  # N x 192 x 17 x 17
+        out_2 = self.branch7x7x3_2(out_2)  # N x 192 x 17 x 17
+        out_2 = self.branch7x7x3_3(out_2)  # N x 192 x 17 x 17
+        out_2 = self.branch7x7x3_4(out_2)  # N x 192 x 8 x 8
+        pool = self.pool(x)  # N x 768 x 8 x 8
+        out = torch.cat([out, out_2, pool], 1)  # N x 1280 x 8 x 8
+        return out
+
+
+class InceptionE(nn.Module):
+    def __init__(self, in_channels):
+        super().__init__()
+        self.branch1x1 = BasicConv2d(in_channels, 320, 1, 1, 0)
+        self.branch3x3_1 = BasicConv2d(in_channels, 384, 1, 1, 0)
+        self.branch3x3_2a = BasicConv2d(384, 384, (1, 3), 1, (0, 1))
+        self.branch3x3_2b = BasicConv2d(384, 384, (3, 1), 1, (1, 0))
+        self.branch3x3dbl_1 = BasicConv2d(in_channels, 448, 1, 1, 0)
+        self.branch3x3dbl_2 = BasicConv2d(448, 384, 3, 1, 1)
+        self.branch3x3dbl_3a = BasicConv2d(384, 384, (1, 3), 1, (0, 1))
+        self.branch3x3dbl_3b = BasicConv2d(384, 384, (3, 1), 1, (1, 0))
+        self.pool = nn.AvgPool2d(3, stride=1, padding=1)
+        self.branch_pool = BasicConv2d(in_channels, 192, 1, 1, 0)
+
+    def forward(self, x):
+        out = self.branch1x1(x)  # N x 320 x 8 x 8
+        branch3x3_1 = self.branch3x3_1(x)  # N x 384 x 8 x 8
+        branch3x3_2a = self.branch3x3_2a(branch3x3_1)  # N x 384 x 8 x 8
+        branch3x3_2b = self.branch3x3_2b(branch3x3_1)  # N x 384 x 8 x 8
+        out_2 = self.branch3x3dbl_1(x)  # N x 448 x 8 x 8
+        out_2 = self.branch3x3dbl_2(out_2)  # N x 384 x 8 x 8
+        branch3x3dbl_3a = self.branch3x3dbl_3a(out_2)  # N x 384 x 8 x 8
+        branch3x3dbl_3b = self.branch3x3dbl_3b(out_2)  # N x 384 x 8 x 8
+        out_3 = self.pool(x)
+        out_3 = self.branch_pool(out_3)  # N x 192 x 8 x 8
+        out = torch.cat([out, branch3x3_2a, branch3x3_2b, branch3x3dbl_3a, branch3x3dbl_3b, out_3], 1)
+        return out
+
+
+class InceptionV3(nn.Module):
+    (
+        'Inception v3 (Szegedy et al., 2015) as torchvision builds it: every conv is conv (no bias) '
+        '+ batch norm (eps 0.001) + relu; 35x35 modules with factorised 5x5s (Mixed_5*), 17x17 '
+        'modules with 1x7/7x1 factorisations (Mixed_6*), 8x8 modules with expanded 1x3/3x1 filter '
+        'banks (Mixed_7b, 7c), grid reductions in between, and an auxiliary classifier on Mixed_6e '
+        'that runs only in training mode.'
+    )
+
+    def __init__(self, num_classes=1000, dropout=0.5):
+        super().__init__()
+        self.Conv2d_1a_3x3 = BasicConv2d(3, 32, 3, 2, 0)
+        self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3, 1, 0)
+        self.Conv2d_2b_3x3 = BasicConv2d(32, 64, 3, 1, 1)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2)
+        self.Conv2d_3b_1x1 = BasicConv2d(64, 80, 1, 1, 0)
+        self.Conv2d_4a_3x3 = BasicConv2d(80, 192, 3, 1, 0)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2)
+        self.Mixed_5b = InceptionA(192, 32)
+        self.Mixed_5c = InceptionA(256, 64)
+        self.Mixed_5d = InceptionA(288, 64)
+        self.Mixed_6a = InceptionB()
+        self.Mixed_6b = InceptionC(128)
+        self.Mixed_6c = InceptionC(160)
+        self.Mixed_6d = InceptionC(160)
+        self.Mixed_6e = InceptionC(192)
+        self.AuxLogits = InceptionAux(num_classes)
+        self.Mixed_7a = InceptionD()
+        self.Mixed_7b = InceptionE(1280)
+        self.Mixed_7c = InceptionE(2048)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(2048, num_classes)
+
+    def forward(self, x):
+        x = self.Conv2d_1a_3x3(x)  # N x 32 x 149 x 149
+        x = self.Conv2d_2a_3x3(x)  # N x 32 x 147 x 147
+        x = self.Conv2d_2b_3x3(x)  # N x 64 x 147 x 147
+        x = self.maxpool1(x)  # N x 64 x 73 x 73
+        x = self.Conv2d_3b_1x1(x)  # N x 80 x 73 x 73
+        x = self.Conv2d_4a_3x3(x)  # N x 192 x 71 x 71
+        x = self.maxpool2(x)  # N x 192 x 35 x 35
+        x = self.Mixed_5b(x)  # N x 256 x 35 x 35
+        x = self.Mixed_5c(x)  # N x 288 x 35 x 35
+        x = self.Mixed_5d(x)  # N x 288 x 35 x 35
+        x = self.Mixed_6a(x)  # N x 768 x 17 x 17
+        x = self.Mixed_6b(x)  # N x 768 x 17 x 17
+        x = self.Mixed_6c(x)  # N x 768 x 17 x 17
+        x = self.Mixed_6d(x)  # N x 768 x 17 x 17
+        x = self.Mixed_6e(x)  # N x 768 x 17 x 17
+        if self.training:
+            AuxLogits = self.AuxLogits(x)  # N x 1000
+        out = self.Mixed_7a(x)  # N x 1280 x 8 x 8
+        out = self.Mixed_7b(out)  # N x 2048 x 8 x 8
+        out = self.Mixed_7c(out)  # N x 2048 x 8 x 8
+        out = self.avgpool(out)  # N x 2048 x 1 x 1
+        out = self.dropout(out)  # N x 2048 x 1 x 1
+        out = torch.flatten(out, 1)  # N x 2048
+        out = self.fc(out)  # N x 1000
+        if not self.training:
+            return out
+        return InceptionV3Outputs(logits=out, aux_logits=AuxLogits)
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('weight', 'trunc_normal_', {'mean': 0.0, 'std': 0.1, 'a': -2, 'b': 2}, ('Conv2d_1a_3x3.conv',
+        'Conv2d_2a_3x3.conv', 'Conv2d_2b_3x3.conv', 'Conv2d_3b_1x1.conv', 'Conv2d_4a_3x3.conv',
+        'Mixed_5b.branch1x1.conv', 'Mixed_5b.branch5x5_1.conv', 'Mixed_5b.branch5x5_2.conv',
+        'Mixed_5b.branch3x3dbl_1.conv', 'Mixed_5b.branch3x3dbl_2.conv', 'Mixed_5b.branch3x3dbl_3.conv',
+        'Mixed_5b.branch_pool.conv', 'Mixed_5c.branch1x1.conv', 'Mixed_5c.branch5x5_1.conv',
+        'Mixed_5c.branch5x5_2.conv', 'Mixed_5c.branch3x3dbl_1.conv', 'Mixed_5c.branch3x3dbl_2.conv',
+        'Mixed_5c.branch3x3dbl_3.conv', 'Mixed_5c.branch_pool.conv', 'Mixed_5d.branch1x1.conv',
+        'Mixed_5d.branch5x5_1.conv', 'Mixed_5d.branch5x5_2.conv', 'Mixed_5d.branch3x3dbl_1.conv',
+        'Mixed_5d.branch3x3dbl_2.conv', 'Mixed_5d.branch3x3dbl_3.conv', 'Mixed_5d.branch_pool.conv',
+        'Mixed_6a.branch3x3.conv', 'Mixed_6a.branch3x3dbl_1.conv', 'Mixed_6a.branch3x3dbl_2.conv',
+        'Mixed_6a.branch3x3dbl_3.conv', 'Mixed_6b.branch1x1.conv', 'Mixed_6b.branch7x7_1.conv',
+        'Mixed_6b.branch7x7_2.conv', 'Mixed_6b.branch7x7_3.conv', 'Mixed_6b.branch7x7dbl_1.conv',
+        'Mixed_6b.branch7x7dbl_2.conv', 'Mixed_6b.branch7x7dbl_3.conv', 'Mixed_6b.branch7x7dbl_4.conv',
+        'Mixed_6b.branch7x7dbl_5.conv', 'Mixed_6b.branch_pool.conv', 'Mixed_6c.branch1x1.conv',
+        'Mixed_6c.branch7x7_1.conv', 'Mixed_6c.branch7x7_2.conv', 'Mixed_6c.branch7x7_3.conv',
+        'Mixed_6c.branch7x7dbl_1.conv', 'Mixed_6c.branch7x7dbl_2.conv', 'Mixed_6c.branch7x7dbl_3.conv',
+        'Mixed_6c.branch7x7dbl_4.conv', 'Mixed_6c.branch7x7dbl_5.conv', 'Mixed_6c.branch_pool.conv',
+        'Mixed_6d.branch1x1.conv', 'Mixed_6d.branch7x7_1.conv', 'Mixed_6d.branch7x7_2.conv',
+        'Mixed_6d.branch7x7_3.conv', 'Mixed_6d.branch7x7dbl_1.conv', 'Mixed_6d.branch7x7dbl_2.conv',
+        'Mixed_6d.branch7x7dbl_3.conv', 'Mixed_6d.branch7x7dbl_4.conv', 'Mixed_6d.branch7x7dbl_5.conv',
+        'Mixed_6d.branch_pool.conv', 'Mixed_6e.branch1x1.conv', 'Mixed_6e.branch7x7_1.conv',
+        'Mixed_6e.branch7x7_2.conv', 'Mixed_6e.branch7x7_3.conv', 'Mixed_6e.branch7x7dbl_1.conv',
+        'Mixed_6e.branch7x7dbl_2.conv', 'Mixed_6e.branch7x7dbl_3.conv', 'Mixed_6e.branch7x7dbl_4.conv',
+        'Mixed_6e.branch7x7dbl_5.conv', 'Mixed_6e.branch_pool.conv', 'AuxLogits.conv0.conv',
+        'Mixed_7a.branch3x3_1.conv', 'Mixed_7a.branch3x3_2.conv', 'Mixed_7a.branch7x7x3_1.conv',
+        'Mixed_7a.branch7x7x3_2.conv', 'Mixed_7a.branch7x7x3_3.conv', 'Mixed_7a.branch7x7x3_4.conv',
+        'Mixed_7b.branch1x1.conv', 'Mixed_7b.branch3x3_1.conv', 'Mixed_7b.branch3x3_2a.conv',
+        'Mixed_7b.branch3x3_2b.conv', 'Mixed_7b.branch3x3dbl_1.conv', 'Mixed_7b.branch3x3dbl_2.conv',
+        'Mixed_7b.branch3x3dbl_3a.conv', 'Mixed_7b.branch3x3dbl_3b.conv', 'Mixed_7b.branch_pool.conv',
+        'Mixed_7c.branch1x1.conv', 'Mixed_7c.branch3x3_1.conv', 'Mixed_7c.branch3x3_2a.conv',
+        'Mixed_7c.branch3x3_2b.conv', 'Mixed_7c.branch3x3dbl_1.conv', 'Mixed_7c.branch3x3dbl_2.conv',
+        'Mixed_7c.branch3x3dbl_3a.conv', 'Mixed_7c.branch3x3dbl_3b.conv', 'Mixed_7c.branch_pool.conv', 'fc')),
+    ('weight', 'trunc_normal_', {'mean': 0.0, 'std': 0.01, 'a': -2, 'b': 2}, ('AuxLogits.conv1.conv',)),
+    ('weight', 'trunc_normal_', {'mean': 0.0, 'std': 0.001, 'a': -2, 'b': 2}, ('AuxLogits.fc',)),
+    ('bias', 'zeros_', {}, ('Conv2d_1a_3x3.bn', 'Conv2d_2a_3x3.bn', 'Conv2d_2b_3x3.bn', 'Conv2d_3b_1x1.bn',
+        'Conv2d_4a_3x3.bn', 'Mixed_5b.branch1x1.bn', 'Mixed_5b.branch5x5_1.bn', 'Mixed_5b.branch5x5_2.bn',
+        'Mixed_5b.branch3x3dbl_1.bn', 'Mixed_5b.branch3x3dbl_2.bn', 'Mixed_5b.branch3x3dbl_3.bn',
+        'Mixed_5b.branch_pool.bn', 'Mixed_5c.branch1x1.bn', 'Mixed_5c.branch5x5_1.bn', 'Mixed_5c.branch5x5_2.bn',
+        'Mixed_5c.branch3x3dbl_1.bn', 'Mixed_5c.branch3x3dbl_2.bn', 'Mixed_5c.branch3x3dbl_3.bn',
+        'Mixed_5c.branch_pool.bn', 'Mixed_5d.branch1x1.bn', 'Mixed_5d.branch5x5_1.bn', 'Mixed_5d.branch5x5_2.bn',
+        'Mixed_5d.branch3x3dbl_1.bn', 'Mixed_5d.branch3x3dbl_2.bn', 'Mixed_5d.branch3x3dbl_3.bn',
+        'Mixed_5d.branch_pool.bn', 'Mixed_6a.branch3x3.bn', 'Mixed_6a.branch3x3dbl_1.bn', 'Mixed_6a.branch3x3dbl_2.bn',
+        'Mixed_6a.branch3x3dbl_3.bn', 'Mixed_6b.branch1x1.bn', 'Mixed_6b.branch7x7_1.bn', 'Mixed_6b.branch7x7_2.bn',
+        'Mixed_6b.branch7x7_3.bn', 'Mixed_6b.branch7x7dbl_1.bn', 'Mixed_6b.branch7x7dbl_2.bn',
+        'Mixed_6b.branch7x7dbl_3.bn', 'Mixed_6b.branch7x7dbl_4.bn', 'Mixed_6b.branch7x7dbl_5.bn',
+        'Mixed_6b.branch_pool.bn', 'Mixed_6c.branch1x1.bn', 'Mixed_6c.branch7x7_1.bn', 'Mixed_6c.branch7x7_2.bn',
+        'Mixed_6c.branch7x7_3.bn', 'Mixed_6c.branch7x7dbl_1.bn', 'Mixed_6c.branch7x7dbl_2.bn',
+        'Mixed_6c.branch7x7dbl_3.bn', 'Mixed_6c.branch7x7dbl_4.bn', 'Mixed_6c.branch7x7dbl_5.bn',
+        'Mixed_6c.branch_pool.bn', 'Mixed_6d.branch1x1.bn', 'Mixed_6d.branch7x7_1.bn', 'Mixed_6d.branch7x7_2.bn',
+        'Mixed_6d.branch7x7_3.bn', 'Mixed_6d.branch7x7dbl_1.bn', 'Mixed_6d.branch7x7dbl_2.bn',
+        'Mixed_6d.branch7x7dbl_3.bn', 'Mixed_6d.branch7x7dbl_4.bn', 'Mixed_6d.branch7x7dbl_5.bn',
+        'Mixed_6d.branch_pool.bn', 'Mixed_6e.branch1x1.bn', 'Mixed_6e.branch7x7_1.bn', 'Mixed_6e.branch7x7_2.bn',
+        'Mixed_6e.branch7x7_3.bn', 'Mixed_6e.branch7x7dbl_1.bn', 'Mixed_6e.branch7x7dbl_2.bn',
+        'Mixed_6e.branch7x7dbl_3.bn', 'Mixed_6e.branch7x7dbl_4.bn', 'Mixed_6e.branch7x7dbl_5.bn',
+        'Mixed_6e.branch_pool.bn', 'AuxLogits.conv0.bn', 'AuxLogits.conv1.bn', 'Mixed_7a.branch3x3_1.bn',
+        'Mixed_7a.branch3x3_2.bn', 'Mixed_7a.branch7x7x3_1.bn', 'Mixed_7a.branch7x7x3_2.bn',
+        'Mixed_7a.branch7x7x3_3.bn', 'Mixed_7a.branch7x7x3_4.bn', 'Mixed_7b.branch1x1.bn', 'Mixed_7b.branch3x3_1.bn',
+        'Mixed_7b.branch3x3_2a.bn', 'Mixed_7b.branch3x3_2b.bn', 'Mixed_7b.branch3x3dbl_1.bn',
+        'Mixed_7b.branch3x3dbl_2.bn', 'Mixed_7b.branch3x3dbl_3a.bn', 'Mixed_7b.branch3x3dbl_3b.bn',
+        'Mixed_7b.branch_pool.bn', 'Mixed_7c.branch1x1.bn', 'Mixed_7c.branch3x3_1.bn', 'Mixed_7c.branch3x3_2a.bn',
+        'Mixed_7c.branch3x3_2b.bn', 'Mixed_7c.branch3x3dbl_1.bn', 'Mixed_7c.branch3x3dbl_2.bn',
+        'Mixed_7c.branch3x3dbl_3a.bn', 'Mixed_7c.branch3x3dbl_3b.bn', 'Mixed_7c.branch_pool.bn')),
+    ('weight', 'ones_', {}, ('Conv2d_1a_3x3.bn', 'Conv2d_2a_3x3.bn', 'Conv2d_2b_3x3.bn', 'Conv2d_3b_1x1.bn',
+        'Conv2d_4a_3x3.bn', 'Mixed_5b.branch1x1.bn', 'Mixed_5b.branch5x5_1.bn', 'Mixed_5b.branch5x5_2.bn',
+        'Mixed_5b.branch3x3dbl_1.bn', 'Mixed_5b.branch3x3dbl_2.bn', 'Mixed_5b.branch3x3dbl_3.bn',
+        'Mixed_5b.branch_pool.bn', 'Mixed_5c.branch1x1.bn', 'Mixed_5c.branch5x5_1.bn', 'Mixed_5c.branch5x5_2.bn',
+        'Mixed_5c.branch3x3dbl_1.bn', 'Mixed_5c.branch3x3dbl_2.bn', 'Mixed_5c.branch3x3dbl_3.bn',
+        'Mixed_5c.branch_pool.bn', 'Mixed_5d.branch1x1.bn', 'Mixed_5d.branch5x5_1.bn', 'Mixed_5d.branch5x5_2.bn',
+        'Mixed_5d.branch3x3dbl_1.bn', 'Mixed_5d.branch3x3dbl_2.bn', 'Mixed_5d.branch3x3dbl_3.bn',
+        'Mixed_5d.branch_pool.bn', 'Mixed_6a.branch3x3.bn', 'Mixed_6a.branch3x3dbl_1.bn', 'Mixed_6a.branch3x3dbl_2.bn',
+        'Mixed_6a.branch3x3dbl_3.bn', 'Mixed_6b.branch1x1.bn', 'Mixed_6b.branch7x7_1.bn', 'Mixed_6b.branch7x7_2.bn',
+        'Mixed_6b.branch7x7_3.bn', 'Mixed_6b.branch7x7dbl_1.bn', 'Mixed_6b.branch7x7dbl_2.bn',
+        'Mixed_6b.branch7x7dbl_3.bn', 'Mixed_6b.branch7x7dbl_4.bn', 'Mixed_6b.branch7x7dbl_5.bn',
+        'Mixed_6b.branch_pool.bn', 'Mixed_6c.branch1x1.bn', 'Mixed_6c.branch7x7_1.bn', 'Mixed_6c.branch7x7_2.bn',
+        'Mixed_6c.branch7x7_3.bn', 'Mixed_6c.branch7x7dbl_1.bn', 'Mixed_6c.branch7x7dbl_2.bn',
+        'Mixed_6c.branch7x7dbl_3.bn', 'Mixed_6c.branch7x7dbl_4.bn', 'Mixed_6c.branch7x7dbl_5.bn',
+        'Mixed_6c.branch_pool.bn', 'Mixed_6d.branch1x1.bn', 'Mixed_6d.branch7x7_1.bn', 'Mixed_6d.branch7x7_2.bn',
+        'Mixed_6d.branch7x7_3.bn', 'Mixed_6d.branch7x7dbl_1.bn', 'Mixed_6d.branch7x7dbl_2.bn',
+        'Mixed_6d.branch7x7dbl_3.bn', 'Mixed_6d.branch7x7dbl_4.bn', 'Mixed_6d.branch7x7dbl_5.bn',
+        'Mixed_6d.branch_pool.bn', 'Mixed_6e.branch1x1.bn', 'Mixed_6e.branch7x7_1.bn', 'Mixed_6e.branch7x7_2.bn',
+        'Mixed_6e.branch7x7_3.bn', 'Mixed_6e.branch7x7dbl_1.bn', 'Mixed_6e.branch7x7dbl_2.bn',
+        'Mixed_6e.branch7x7dbl_3.bn', 'Mixed_6e.branch7x7dbl_4.bn', 'Mixed_6e.branch7x7dbl_5.bn',
+        'Mixed_6e.branch_pool.bn', 'AuxLogits.conv0.bn', 'AuxLogits.conv1.bn', 'Mixed_7a.branch3x3_1.bn',
+        'Mixed_7a.branch3x3_2.bn', 'Mixed_7a.branch7x7x3_1.bn', 'Mixed_7a.branch7x7x3_2.bn',
+        'Mixed_7a.branch7x7x3_3.bn', 'Mixed_7a.branch7x7x3_4.bn', 'Mixed_7b.branch1x1.bn', 'Mixed_7b.branch3x3_1.bn',
+        'Mixed_7b.branch3x3_2a.bn', 'Mixed_7b.branch3x3_2b.bn', 'Mixed_7b.branch3x3dbl_1.bn',
+        'Mixed_7b.branch3x3dbl_2.bn', 'Mixed_7b.branch3x3dbl_3a.bn', 'Mixed_7b.branch3x3dbl_3b.bn',
+        'Mixed_7b.branch_pool.bn', 'Mixed_7c.branch1x1.bn', 'Mixed_7c.branch3x3_1.bn', 'Mixed_7c.branch3x3_2a.bn',
+        'Mixed_7c.branch3x3_2b.bn', 'Mixed_7c.branch3x3dbl_1.bn', 'Mixed_7c.branch3x3dbl_2.bn',
+        'Mixed_7c.branch3x3dbl_3a.bn', 'Mixed_7c.branch3x3dbl_3b.bn', 'Mixed_7c.branch_pool.bn')),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> InceptionV3:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = InceptionV3(**params)
+    if not _restorable(model):
+        model = InceptionV3(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def inception_v3(**params) -> InceptionV3:
+    return create(**params)

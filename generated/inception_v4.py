@@ -1,0 +1,299 @@
+(
+    'inception_v4: written by `archc emit` from inception_v4.yaml. Edit the spec, not this '
+    'file.\n\nInception-v4 (Szegedy et al., 2016) as timm builds it (inception_v4): every conv is '
+    "conv (no bias) + batch norm (eps 0.001) + ReLU; the paper's stem (Figure 3: mixed_3a, 4a, "
+    '5a), 4 x Inception-A, Reduction-A, 7 x Inception-B, Reduction-B, 3 x Inception-C (Figures '
+    '4-8), global average pooling and a linear classifier. Average-pool branches do not count '
+    'the padding.'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = None
+
+
+class ConvBn(nn.Module):
+    def __init__(self, in_channels, out, kernel, stride, padding):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, bias=False)
+        self.bn = nn.BatchNorm2d(out, eps=0.001)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = self.bn(x)
+        x = torch.relu_(x)
+        return x
+
+
+class Mixed3a(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.maxpool = nn.MaxPool2d(3, stride=2)
+        self.conv = ConvBn(64, 96, 3, 2, 0)
+
+    def forward(self, x):
+        out = self.maxpool(x)  # N x 64 x 73 x 73
+        conv = self.conv(x)  # N x 96 x 73 x 73
+        out = torch.cat([out, conv], 1)  # N x 160 x 73 x 73
+        return out
+
+
+class Mixed4a(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = nn.Sequential(ConvBn(160, 64, 1, 1, 0), ConvBn(64, 96, 3, 1, 0))
+        self.branch1 = nn.Sequential(
+            ConvBn(160, 64, 1, 1, 0),
+            ConvBn(64, 64, (1, 7), 1, (0, 3)),
+            ConvBn(64, 64, (7, 1), 1, (3, 0)),
+            ConvBn(64, 96, 3, 1, 0),
+        )
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 96 x 71 x 71
+        branch1 = self.branch1(x)  # N x 96 x 71 x 71
+        out = torch.cat([out, branch1], 1)  # N x 192 x 71 x 71
+        return out
+
+
+class Mixed5a(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = ConvBn(192, 192, 3, 2, 0)
+        self.maxpool = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x):
+        out = self.conv(x)  # N x 192 x 35 x 35
+        maxpool = self.maxpool(x)  # N x 192 x 35 x 35
+        out = torch.cat([out, maxpool], 1)  # N x 384 x 35 x 35
+        return out
+
+
+class InceptionA(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = ConvBn(384, 96, 1, 1, 0)
+        self.branch1 = nn.Sequential(ConvBn(384, 64, 1, 1, 0), ConvBn(64, 96, 3, 1, 1))
+        self.branch2 = nn.Sequential(ConvBn(384, 64, 1, 1, 0), ConvBn(64, 96, 3, 1, 1), ConvBn(96, 96, 3, 1, 1))
+        self.branch3 = nn.Sequential(
+            nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+            ConvBn(384, 96, 1, 1, 0),
+        )
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 96 x 35 x 35
+        branch1 = self.branch1(x)  # N x 96 x 35 x 35
+        branch2 = self.branch2(x)  # N x 96 x 35 x 35
+        branch3 = self.branch3(x)  # N x 96 x 35 x 35
+        out = torch.cat([out, branch1, branch2, branch3], 1)  # N x 384 x 35 x 35
+        return out
+
+
+class ReductionA(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = ConvBn(384, 384, 3, 2, 0)
+        self.branch1 = nn.Sequential(ConvBn(384, 192, 1, 1, 0), ConvBn(192, 224, 3, 1, 1), ConvBn(224, 256, 3, 2, 0))
+        self.branch2 = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 384 x 17 x 17
+        branch1 = self.branch1(x)  # N x 256 x 17 x 17
+        branch2 = self.branch2(x)  # N x 384 x 17 x 17
+        out = torch.cat([out, branch1, branch2], 1)  # N x 1024 x 17 x 17
+        return out
+
+
+class InceptionB(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = ConvBn(1024, 384, 1, 1, 0)
+        self.branch1 = nn.Sequential(
+            ConvBn(1024, 192, 1, 1, 0),
+            ConvBn(192, 224, (1, 7), 1, (0, 3)),
+            ConvBn(224, 256, (7, 1), 1, (3, 0)),
+        )
+        self.branch2 = nn.Sequential(
+            ConvBn(1024, 192, 1, 1, 0),
+            ConvBn(192, 192, (7, 1), 1, (3, 0)),
+            ConvBn(192, 224, (1, 7), 1, (0, 3)),
+            ConvBn(224, 224, (7, 1), 1, (3, 0)),
+            ConvBn(224, 256, (1, 7), 1, (0, 3)),
+        )
+        self.branch3 = nn.Sequential(
+            nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+            ConvBn(1024, 128, 1, 1, 0),
+        )
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 384 x 17 x 17
+        branch1 = self.branch1(x)  # N x 256 x 17 x 17
+        branch2 = self.branch2(x)  # N x 256 x 17 x 17
+        branch3 = self.branch3(x)  # N x 128 x 17 x 17
+        out = torch.cat([out, branch1, branch2, branch3], 1)  # N x 1024 x 17 x 17
+        return out
+
+
+class ReductionB(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = nn.Sequential(ConvBn(1024, 192, 1, 1, 0), ConvBn(192, 192, 3, 2, 0))
+        self.branch1 = nn.Sequential(
+            ConvBn(1024, 256, 1, 1, 0),
+            ConvBn(256, 256, (1, 7), 1, (0, 3)),
+            ConvBn(256, 320, (7, 1), 1, (3, 0)),
+            ConvBn(320, 320, 3, 2, 0),
+        )
+        self.branch2 = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 192 x 8 x 8
+        branch1 = self.branch1(x)  # N x 320 x 8 x 8
+        branch2 = self.branch2(x)  # N x 1024 x 8 x 8
+        out = torch.cat([out, branch1, branch2], 1)  # N x 1536 x 8 x 8
+        return out
+
+
+class InceptionC(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = ConvBn(1536, 256, 1, 1, 0)
+        self.branch1_0 = ConvBn(1536, 384, 1, 1, 0)
+        self.branch1_1a = ConvBn(384, 256, (1, 3), 1, (0, 1))
+        self.branch1_1b = ConvBn(384, 256, (3, 1), 1, (1, 0))
+        self.branch2_0 = ConvBn(1536, 384, 1, 1, 0)
+        self.branch2_1 = ConvBn(384, 448, (3, 1), 1, (1, 0))
+        self.branch2_2 = ConvBn(448, 512, (1, 3), 1, (0, 1))
+        self.branch2_3a = ConvBn(512, 256, (1, 3), 1, (0, 1))
+        self.branch2_3b = ConvBn(512, 256, (3, 1), 1, (1, 0))
+        self.branch3 = nn.Sequential(
+            nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+            ConvBn(1536, 256, 1, 1, 0),
+        )
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 256 x 8 x 8
+        branch1_0 = self.branch1_0(x)  # N x 384 x 8 x 8
+        branch1_1a = self.branch1_1a(branch1_0)  # N x 256 x 8 x 8
+        branch1_1b = self.branch1_1b(branch1_0)  # N x 256 x 8 x 8
+        out_2 = self.branch2_0(x)  # N x 384 x 8 x 8
+        out_2 = self.branch2_1(out_2)  # N x 448 x 8 x 8
+        out_2 = self.branch2_2(out_2)  # N x 512 x 8 x 8
+        branch2_3a = self.branch2_3a(out_2)  # N x 256 x 8 x 8
+        branch2_3b = self.branch2_3b(out_2)  # N x 256 x 8 x 8
+        branch3 = self.branch3(x)  # N x 256 x 8 x 8
+        out = torch.cat([out, branch1_1a, branch1_1b, branch2_3a, branch2_3b, branch3], 1)  # N x 1536 x 8 x 8
+        return out
+
+
+class InceptionV4(nn.Module):
+    (
+        'Inception-v4 (Szegedy et al., 2016) as timm builds it (inception_v4): every conv is conv '
+        "(no bias) + batch norm (eps 0.001) + ReLU; the paper's stem (Figure 3: mixed_3a, 4a, 5a), "
+        '4 x Inception-A, Reduction-A, 7 x Inception-B, Reduction-B, 3 x Inception-C (Figures 4-8), '
+        'global average pooling and a linear classifier. Average-pool branches do not count the '
+        'padding.'
+    )
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            ConvBn(3, 32, 3, 2, 0),
+            ConvBn(32, 32, 3, 1, 0),
+            ConvBn(32, 64, 3, 1, 1),
+            Mixed3a(),
+            Mixed4a(),
+            Mixed5a(),
+            *[InceptionA() for _ in range(4)],
+            ReductionA(),
+            *[InceptionB() for _ in range(7)],
+            ReductionB(),
+            *[InceptionC() for _ in range(3)],
+        )
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.last_linear = nn.Linear(1536, num_classes)
+
+    def forward(self, x):
+        x = self.features(x)  # N x 1536 x 8 x 8
+        x = self.global_pool(x)  # N x 1536 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 1536
+        x = self.last_linear(x)  # N x 1000
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> InceptionV4:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = InceptionV4(**params)
+    if not _restorable(model):
+        model = InceptionV4(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def inception_v4(**params) -> InceptionV4:
+    return create(**params)

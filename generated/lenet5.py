@@ -1,0 +1,149 @@
+(
+    'lenet5, variant classic: written by `archc emit` from lenet5.yaml. Edit the spec, not this '
+    'file.\n\nLeNet-5 (LeCun et al., 1998) in its two common modern forms: `classic` keeps the '
+    "paper's 32x32 input, tanh, parameter-free average subsampling and C5 as a 5x5 convolution "
+    '(full C3 connectivity, linear output instead of RBF units); `mnist` takes 28x28 digits '
+    'without padding (28->24->12->8->4) with ReLU, max-pooling and C5 as a fully connected '
+    'layer on 16*4*4 inputs. `paper` is the 1998 network itself: the scaled tanh 1.7159 '
+    'tanh(2a/3) after every layer, trainable subsampling (each 2x2 sum times a coefficient plus '
+    "a bias, per map), C3 wired by the sparse Table I (6 maps see 3 of S2's maps, 9 see 4, one "
+    'sees all 6) and Euclidean RBF output units with fixed +-1 centres (a buffer, not trained): '
+    '60,000 trainable parameters.'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = 'classic'
+
+
+class RBF(nn.Module):
+    """Euclidean RBF output units: y_i = sum_j (x_j - centres_ij)^2, fixed centres (a buffer).
+
+    LeNet-5 drew its centres as 7x12 bitmaps of the characters (+-1); here they start as a fixed
+    pseudo-random +-1 code, the same in every build; load your own with load_state_dict.
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        codes = torch.randint(0, 2, (out_features, in_features), generator=torch.Generator().manual_seed(0))
+        self.register_buffer("centres", codes.float() * 2 - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.unsqueeze(1) - self.centres).pow(2).sum(-1)
+
+
+class Lenet5(nn.Module):
+    (
+        "LeNet-5 (LeCun et al., 1998) in its two common modern forms: `classic` keeps the paper's "
+        '32x32 input, tanh, parameter-free average subsampling and C5 as a 5x5 convolution (full C3 '
+        'connectivity, linear output instead of RBF units); `mnist` takes 28x28 digits without '
+        'padding (28->24->12->8->4) with ReLU, max-pooling and C5 as a fully connected layer on '
+        '16*4*4 inputs. `paper` is the 1998 network itself: the scaled tanh 1.7159 tanh(2a/3) after '
+        'every layer, trainable subsampling (each 2x2 sum times a coefficient plus a bias, per '
+        "map), C3 wired by the sparse Table I (6 maps see 3 of S2's maps, 9 see 4, one sees all 6) "
+        'and Euclidean RBF output units with fixed +-1 centres (a buffer, not trained): 60,000 '
+        'trainable parameters.'
+    )
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 6, 5)
+        self.s2 = nn.AvgPool2d(2)
+        self.c3 = nn.Conv2d(6, 16, 5)
+        self.s4 = nn.AvgPool2d(2)
+        self.c5 = nn.Conv2d(16, 120, 5)
+        self.f6 = nn.Linear(120, 84)
+        self.output = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = self.c1(x)  # N x 6 x 28 x 28
+        x = torch.tanh_(x)  # N x 6 x 28 x 28
+        x = self.s2(x)  # N x 6 x 14 x 14
+        x = self.c3(x)  # N x 16 x 10 x 10
+        x = torch.tanh_(x)  # N x 16 x 10 x 10
+        x = self.s4(x)  # N x 16 x 5 x 5
+        x = self.c5(x)  # N x 120 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 120
+        x = torch.tanh(x)  # N x 120
+        x = self.f6(x)  # N x 84
+        x = torch.tanh_(x)  # N x 84
+        x = self.output(x)  # N x 10
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Lenet5:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Lenet5(**params)
+    if not _restorable(model):
+        model = Lenet5(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def lenet5_classic(**params) -> Lenet5:
+    return create(**params)

@@ -1,0 +1,176 @@
+(
+    'mobilenet_v1, variant 100: written by `archc emit` from mobilenet_v1.yaml. Edit the spec, '
+    'not this file.\n\nMobileNet (Howard et al., 2017) as timm builds it (mobilenetv1_100): a 3x3 '
+    'stride-2 conv, then depthwise separable convs (3x3 depthwise, 1x1 pointwise, each with '
+    "batch norm and ReLU6) as in the paper's Table 1, global pooling and a linear classifier. "
+    'alpha is the width multiplier (widths rounded to multiples of 8, as timm does); resolution '
+    "is the input size, the paper's resolution multiplier times 224."
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = '100'
+
+
+class DwSeparable(nn.Module):
+    def __init__(self, in_channels, out, stride):
+        super().__init__()
+        self.conv_dw = nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=1, groups=in_channels, bias=False)
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.act1 = nn.ReLU6(inplace=True)
+        self.conv_pw = nn.Conv2d(in_channels, out, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out)
+        self.act2 = nn.ReLU6(inplace=True)
+
+    def forward(self, x):
+        x = self.conv_dw(x)
+        x = self.bn1(x)
+        x = self.act1(x)
+        x = self.conv_pw(x)
+        x = self.bn2(x)
+        x = self.act2(x)
+        return x
+
+
+class Stage(nn.Sequential):
+    def __init__(self):
+        super().__init__(DwSeparable(32, 64, 1))
+
+
+class Stage_2(nn.Sequential):
+    def __init__(self, in_channels, out):
+        super().__init__(DwSeparable(in_channels, out, 2), DwSeparable(out, out, 1))
+
+
+class Stage_3(nn.Sequential):
+    def __init__(self):
+        super().__init__(DwSeparable(256, 512, 2), *[DwSeparable(512, 512, 1) for _ in range(5)])
+
+
+class MobilenetV1(nn.Module):
+    (
+        'MobileNet (Howard et al., 2017) as timm builds it (mobilenetv1_100): a 3x3 stride-2 conv, '
+        'then depthwise separable convs (3x3 depthwise, 1x1 pointwise, each with batch norm and '
+        "ReLU6) as in the paper's Table 1, global pooling and a linear classifier. alpha is the "
+        'width multiplier (widths rounded to multiples of 8, as timm does); resolution is the input '
+        "size, the paper's resolution multiplier times 224."
+    )
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.act1 = nn.ReLU6(inplace=True)
+        self.blocks = nn.Sequential(Stage(), Stage_2(64, 128), Stage_2(128, 256), Stage_3(), Stage_2(512, 1024))
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(1024, num_classes)
+
+    def forward(self, x):
+        x = self.conv_stem(x)  # N x 32 x 112 x 112
+        x = self.bn1(x)  # N x 32 x 112 x 112
+        x = self.act1(x)  # N x 32 x 112 x 112
+        x = self.blocks(x)  # N x 1024 x 7 x 7
+        x = self.global_pool(x)  # N x 1024 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 1024
+        x = self.classifier(x)  # N x 1000
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('weight', 'normal_', {'mean': 0, 'std': 0.08333333333333333}, ('conv_stem',)),
+    ('weight', 'normal_', {'mean': 0, 'std': 0.4714045207910317}, ('blocks.0.0.conv_dw', 'blocks.1.0.conv_dw',
+        'blocks.1.1.conv_dw', 'blocks.2.0.conv_dw', 'blocks.2.1.conv_dw', 'blocks.3.0.conv_dw', 'blocks.3.1.conv_dw',
+        'blocks.3.2.conv_dw', 'blocks.3.3.conv_dw', 'blocks.3.4.conv_dw', 'blocks.3.5.conv_dw', 'blocks.4.0.conv_dw',
+        'blocks.4.1.conv_dw')),
+    ('weight', 'normal_', {'mean': 0, 'std': 0.1767766952966369}, ('blocks.0.0.conv_pw',)),
+    ('weight', 'normal_', {'mean': 0, 'std': 0.125}, ('blocks.1.0.conv_pw', 'blocks.1.1.conv_pw')),
+    ('weight', 'normal_', {'mean': 0, 'std': 0.08838834764831845}, ('blocks.2.0.conv_pw', 'blocks.2.1.conv_pw')),
+    ('weight', 'normal_', {'mean': 0, 'std': 0.0625}, ('blocks.3.0.conv_pw', 'blocks.3.1.conv_pw',
+        'blocks.3.2.conv_pw', 'blocks.3.3.conv_pw', 'blocks.3.4.conv_pw', 'blocks.3.5.conv_pw')),
+    ('weight', 'normal_', {'mean': 0, 'std': 0.04419417382415922}, ('blocks.4.0.conv_pw', 'blocks.4.1.conv_pw')),
+    ('bias', 'zeros_', {}, ('bn1', 'blocks.0.0.bn1', 'blocks.0.0.bn2', 'blocks.1.0.bn1', 'blocks.1.0.bn2',
+        'blocks.1.1.bn1', 'blocks.1.1.bn2', 'blocks.2.0.bn1', 'blocks.2.0.bn2', 'blocks.2.1.bn1', 'blocks.2.1.bn2',
+        'blocks.3.0.bn1', 'blocks.3.0.bn2', 'blocks.3.1.bn1', 'blocks.3.1.bn2', 'blocks.3.2.bn1', 'blocks.3.2.bn2',
+        'blocks.3.3.bn1', 'blocks.3.3.bn2', 'blocks.3.4.bn1', 'blocks.3.4.bn2', 'blocks.3.5.bn1', 'blocks.3.5.bn2',
+        'blocks.4.0.bn1', 'blocks.4.0.bn2', 'blocks.4.1.bn1', 'blocks.4.1.bn2', 'classifier')),
+    ('weight', 'ones_', {}, ('bn1', 'blocks.0.0.bn1', 'blocks.0.0.bn2', 'blocks.1.0.bn1', 'blocks.1.0.bn2',
+        'blocks.1.1.bn1', 'blocks.1.1.bn2', 'blocks.2.0.bn1', 'blocks.2.0.bn2', 'blocks.2.1.bn1', 'blocks.2.1.bn2',
+        'blocks.3.0.bn1', 'blocks.3.0.bn2', 'blocks.3.1.bn1', 'blocks.3.1.bn2', 'blocks.3.2.bn1', 'blocks.3.2.bn2',
+        'blocks.3.3.bn1', 'blocks.3.3.bn2', 'blocks.3.4.bn1', 'blocks.3.4.bn2', 'blocks.3.5.bn1', 'blocks.3.5.bn2',
+        'blocks.4.0.bn1', 'blocks.4.0.bn2', 'blocks.4.1.bn1', 'blocks.4.1.bn2')),
+    ('weight', 'uniform_', {'a': -0.03162277660168379, 'b': 0.03162277660168379}, ('classifier',)),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> MobilenetV1:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = MobilenetV1(**params)
+    if not _restorable(model):
+        model = MobilenetV1(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def mobilenet_v1_100(**params) -> MobilenetV1:
+    return create(**params)

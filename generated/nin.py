@@ -1,0 +1,138 @@
+(
+    'nin, variant cifar10: written by `archc emit` from nin.yaml. Edit the spec, not this '
+    'file.\n\nNetwork in Network (Lin, Chen & Yan, 2013): each "mlpconv" layer is a convolution '
+    'followed by two 1x1 convolutions (a small MLP slid over the image), each with ReLU; the '
+    'last mlpconv has one map per class and global average pooling replaces the fully connected '
+    "classifier. `cifar10` has the widths of the authors' released CIFAR-10 model (192/160/96, "
+    '192/192/192, 192/192/10; dropout after the first two mlpconv blocks; Caffe ceil-mode pools '
+    "32->16->8): 966,986 parameters. `imagenet` is the authors' released ImageNet model "
+    '(224x224; 96/96/96 at 11x11/4, 256/256/256 at 5x5, 384/384/384 at 3x3, dropout, '
+    '1024/1024/1000 at 3x3, global average pool over 6x6): 7,595,176 parameters (the paper '
+    'states no count).'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = 'cifar10'
+
+
+class Mlpconv(nn.Sequential):
+    def __init__(self, in_channels, kernel, padding, m2_out_channels, m4_out_channels):
+        super().__init__(
+            nn.Conv2d(in_channels, 192, kernel, padding=padding),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(192, m2_out_channels, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(m2_out_channels, m4_out_channels, 1),
+            nn.ReLU(inplace=True),
+        )
+
+
+class Nin(nn.Module):
+    (
+        'Network in Network (Lin, Chen & Yan, 2013): each "mlpconv" layer is a convolution followed '
+        'by two 1x1 convolutions (a small MLP slid over the image), each with ReLU; the last '
+        'mlpconv has one map per class and global average pooling replaces the fully connected '
+        "classifier. `cifar10` has the widths of the authors' released CIFAR-10 model (192/160/96, "
+        '192/192/192, 192/192/10; dropout after the first two mlpconv blocks; Caffe ceil-mode pools '
+        "32->16->8): 966,986 parameters. `imagenet` is the authors' released ImageNet model "
+        '(224x224; 96/96/96 at 11x11/4, 256/256/256 at 5x5, 384/384/384 at 3x3, dropout, '
+        '1024/1024/1000 at 3x3, global average pool over 6x6): 7,595,176 parameters (the paper '
+        'states no count).'
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            Mlpconv(3, 5, 2, 160, 96),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            nn.Dropout(0.5),
+            Mlpconv(96, 5, 2, 192, 192),
+            nn.AvgPool2d(3, stride=2, ceil_mode=True),
+            nn.Dropout(0.5),
+            Mlpconv(192, 3, 1, 192, 10),
+            nn.AvgPool2d(8, stride=1),
+        )
+
+    def forward(self, x):
+        x = self.features(x)  # N x 10 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 10
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Nin:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Nin(**params)
+    if not _restorable(model):
+        model = Nin(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def nin_cifar10(**params) -> Nin:
+    return create(**params)

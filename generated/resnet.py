@@ -1,0 +1,205 @@
+(
+    'resnet, variant 50: written by `archc emit` from resnet.yaml. Edit the spec, not this '
+    'file.\n\nDeep residual networks (He et al., 2015) as torchvision builds them: stride on the '
+    '3x3 conv of the bottleneck (ResNet v1.5), a 1x1 conv + batch norm downsample branch '
+    'wherever the stride or width changes, identity shortcuts elsewhere.'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = '50'
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, in_channels, planes, stride, conv3_out_channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, conv3_out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(conv3_out_channels)
+        self.downsample = nn.Sequential(
+            nn.Conv2d(in_channels, conv3_out_channels, 1, stride=stride, bias=False),
+            nn.BatchNorm2d(conv3_out_channels),
+        )
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = torch.relu_(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = torch.relu_(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
+        downsample = self.downsample(x)
+        out = out.add_(downsample)
+        out = torch.relu_(out)
+        return out
+
+
+class Bottleneck_2(nn.Module):
+    def __init__(self, in_channels, planes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, in_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(in_channels)
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = torch.relu_(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = torch.relu_(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
+        out = out.add_(x)
+        out = torch.relu_(out)
+        return out
+
+
+class Resnet(nn.Module):
+    (
+        'Deep residual networks (He et al., 2015) as torchvision builds them: stride on the 3x3 '
+        'conv of the bottleneck (ResNet v1.5), a 1x1 conv + batch norm downsample branch wherever '
+        'the stride or width changes, identity shortcuts elsewhere.'
+    )
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = nn.Sequential(Bottleneck(64, 64, 1, 256), *[Bottleneck_2(256, 64) for _ in range(2)])
+        self.layer2 = nn.Sequential(Bottleneck(256, 128, 2, 512), *[Bottleneck_2(512, 128) for _ in range(3)])
+        self.layer3 = nn.Sequential(Bottleneck(512, 256, 2, 1024), *[Bottleneck_2(1024, 256) for _ in range(5)])
+        self.layer4 = nn.Sequential(Bottleneck(1024, 512, 2, 2048), *[Bottleneck_2(2048, 512) for _ in range(2)])
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2048, num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)  # N x 64 x 112 x 112
+        x = self.bn1(x)  # N x 64 x 112 x 112
+        x = self.relu(x)  # N x 64 x 112 x 112
+        x = self.maxpool(x)  # N x 64 x 56 x 56
+        x = self.layer1(x)  # N x 256 x 56 x 56
+        x = self.layer2(x)  # N x 512 x 28 x 28
+        x = self.layer3(x)  # N x 1024 x 14 x 14
+        x = self.layer4(x)  # N x 2048 x 7 x 7
+        x = self.avgpool(x)  # N x 2048 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 2048
+        x = self.fc(x)  # N x 1000
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, ('conv1',
+        'layer1.0.conv1', 'layer1.0.conv2', 'layer1.0.conv3', 'layer1.0.downsample.0', 'layer1.1.conv1',
+        'layer1.1.conv2', 'layer1.1.conv3', 'layer1.2.conv1', 'layer1.2.conv2', 'layer1.2.conv3', 'layer2.0.conv1',
+        'layer2.0.conv2', 'layer2.0.conv3', 'layer2.0.downsample.0', 'layer2.1.conv1', 'layer2.1.conv2',
+        'layer2.1.conv3', 'layer2.2.conv1', 'layer2.2.conv2', 'layer2.2.conv3', 'layer2.3.conv1', 'layer2.3.conv2',
+        'layer2.3.conv3', 'layer3.0.conv1', 'layer3.0.conv2', 'layer3.0.conv3', 'layer3.0.downsample.0',
+        'layer3.1.conv1', 'layer3.1.conv2', 'layer3.1.conv3', 'layer3.2.conv1', 'layer3.2.conv2', 'layer3.2.conv3',
+        'layer3.3.conv1', 'layer3.3.conv2', 'layer3.3.conv3', 'layer3.4.conv1', 'layer3.4.conv2', 'layer3.4.conv3',
+        'layer3.5.conv1', 'layer3.5.conv2', 'layer3.5.conv3', 'layer4.0.conv1', 'layer4.0.conv2', 'layer4.0.conv3',
+        'layer4.0.downsample.0', 'layer4.1.conv1', 'layer4.1.conv2', 'layer4.1.conv3', 'layer4.2.conv1',
+        'layer4.2.conv2', 'layer4.2.conv3')),
+    ('bias', 'zeros_', {}, ('bn1', 'layer1.0.bn1', 'layer1.0.bn2', 'layer1.0.bn3', 'layer1.0.downsample.1',
+        'layer1.1.bn1', 'layer1.1.bn2', 'layer1.1.bn3', 'layer1.2.bn1', 'layer1.2.bn2', 'layer1.2.bn3', 'layer2.0.bn1',
+        'layer2.0.bn2', 'layer2.0.bn3', 'layer2.0.downsample.1', 'layer2.1.bn1', 'layer2.1.bn2', 'layer2.1.bn3',
+        'layer2.2.bn1', 'layer2.2.bn2', 'layer2.2.bn3', 'layer2.3.bn1', 'layer2.3.bn2', 'layer2.3.bn3', 'layer3.0.bn1',
+        'layer3.0.bn2', 'layer3.0.bn3', 'layer3.0.downsample.1', 'layer3.1.bn1', 'layer3.1.bn2', 'layer3.1.bn3',
+        'layer3.2.bn1', 'layer3.2.bn2', 'layer3.2.bn3', 'layer3.3.bn1', 'layer3.3.bn2', 'layer3.3.bn3', 'layer3.4.bn1',
+        'layer3.4.bn2', 'layer3.4.bn3', 'layer3.5.bn1', 'layer3.5.bn2', 'layer3.5.bn3', 'layer4.0.bn1', 'layer4.0.bn2',
+        'layer4.0.bn3', 'layer4.0.downsample.1', 'layer4.1.bn1', 'layer4.1.bn2', 'layer4.1.bn3', 'layer4.2.bn1',
+        'layer4.2.bn2', 'layer4.2.bn3')),
+    ('weight', 'ones_', {}, ('bn1', 'layer1.0.bn1', 'layer1.0.bn2', 'layer1.0.bn3', 'layer1.0.downsample.1',
+        'layer1.1.bn1', 'layer1.1.bn2', 'layer1.1.bn3', 'layer1.2.bn1', 'layer1.2.bn2', 'layer1.2.bn3', 'layer2.0.bn1',
+        'layer2.0.bn2', 'layer2.0.bn3', 'layer2.0.downsample.1', 'layer2.1.bn1', 'layer2.1.bn2', 'layer2.1.bn3',
+        'layer2.2.bn1', 'layer2.2.bn2', 'layer2.2.bn3', 'layer2.3.bn1', 'layer2.3.bn2', 'layer2.3.bn3', 'layer3.0.bn1',
+        'layer3.0.bn2', 'layer3.0.bn3', 'layer3.0.downsample.1', 'layer3.1.bn1', 'layer3.1.bn2', 'layer3.1.bn3',
+        'layer3.2.bn1', 'layer3.2.bn2', 'layer3.2.bn3', 'layer3.3.bn1', 'layer3.3.bn2', 'layer3.3.bn3', 'layer3.4.bn1',
+        'layer3.4.bn2', 'layer3.4.bn3', 'layer3.5.bn1', 'layer3.5.bn2', 'layer3.5.bn3', 'layer4.0.bn1', 'layer4.0.bn2',
+        'layer4.0.bn3', 'layer4.0.downsample.1', 'layer4.1.bn1', 'layer4.1.bn2', 'layer4.1.bn3', 'layer4.2.bn1',
+        'layer4.2.bn2', 'layer4.2.bn3')),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Resnet:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Resnet(**params)
+    if not _restorable(model):
+        model = Resnet(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def resnet_50(**params) -> Resnet:
+    return create(**params)

@@ -1,0 +1,182 @@
+(
+    'shufflenet_v2, variant x1_0: written by `archc emit` from shufflenet_v2.yaml. Edit the '
+    'spec, not this file.\n\nShuffleNet V2 (Ma et al., 2018) as torchvision builds it: each stage '
+    'opens with a stride-2 unit that runs two branches on the full input, then stride-1 units '
+    'that split the channels in half and transform one half; every unit ends in a channel '
+    'shuffle.'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = 'x1_0'
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle, exactly as torchvision computes it."""
+    batch, channels, height, width = x.size()
+    x = x.view(batch, groups, channels // groups, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batch, channels, height, width)
+
+
+class Branch(nn.Sequential):
+    def __init__(self, in_channels, width, stride):
+        super().__init__(
+            nn.Conv2d(in_channels, width, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=width, bias=False),
+            nn.BatchNorm2d(width),
+            nn.Conv2d(width, width, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        )
+
+
+class DownUnit(nn.Module):
+    def __init__(self, in_channels, m2_out_channels):
+        super().__init__()
+        self.branch1 = nn.Sequential(
+            nn.Conv2d(in_channels, in_channels, 3, stride=2, padding=1, groups=in_channels, bias=False),
+            nn.BatchNorm2d(in_channels),
+            nn.Conv2d(in_channels, m2_out_channels, 1, bias=False),
+            nn.BatchNorm2d(m2_out_channels),
+            nn.ReLU(inplace=True),
+        )
+        self.branch2 = Branch(in_channels, m2_out_channels, 2)
+
+    def forward(self, x):
+        out = self.branch1(x)
+        branch2 = self.branch2(x)
+        out = torch.cat([out, branch2], 1)
+        out = channel_shuffle(out, 2)
+        return out
+
+
+class Unit(nn.Module):
+    def __init__(self, branch2_in_channels):
+        super().__init__()
+        self.branch2 = Branch(branch2_in_channels, branch2_in_channels, 1)
+
+    def forward(self, x):
+        halves_0, halves_1 = x.chunk(2, dim=1)
+        branch2 = self.branch2(halves_1)
+        out = torch.cat([halves_0, branch2], 1)
+        out = channel_shuffle(out, 2)
+        return out
+
+
+class Stage(nn.Sequential):
+    def __init__(self, in_channels, m0_m2_out_channels, count):
+        super().__init__(DownUnit(in_channels, m0_m2_out_channels), *[Unit(m0_m2_out_channels) for _ in range(count)])
+
+
+class ShufflenetV2(nn.Module):
+    (
+        'ShuffleNet V2 (Ma et al., 2018) as torchvision builds it: each stage opens with a stride-2 '
+        'unit that runs two branches on the full input, then stride-1 units that split the channels '
+        'in half and transform one half; every unit ends in a channel shuffle.'
+    )
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv1 = nn.Sequential(
+            nn.Conv2d(3, 24, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(24),
+            nn.ReLU(inplace=True),
+        )
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.stage2 = Stage(24, 58, 3)
+        self.stage3 = Stage(116, 116, 7)
+        self.stage4 = Stage(232, 232, 3)
+        self.conv5 = nn.Sequential(nn.Conv2d(464, 1024, 1, bias=False), nn.BatchNorm2d(1024), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(1024, num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)  # N x 24 x 112 x 112
+        x = self.maxpool(x)  # N x 24 x 56 x 56
+        x = self.stage2(x)  # N x 116 x 28 x 28
+        x = self.stage3(x)  # N x 232 x 14 x 14
+        x = self.stage4(x)  # N x 464 x 7 x 7
+        x = self.conv5(x)  # N x 1024 x 7 x 7
+        x = x.mean([2, 3])  # N x 1024
+        x = self.fc(x)  # N x 1000
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> ShufflenetV2:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = ShufflenetV2(**params)
+    if not _restorable(model):
+        model = ShufflenetV2(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def shufflenet_v2_x1_0(**params) -> ShufflenetV2:
+    return create(**params)

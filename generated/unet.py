@@ -1,0 +1,157 @@
+(
+    'unet, variant padded: written by `archc emit` from unet.yaml. Edit the spec, not this '
+    'file.\n\nU-Net (Ronneberger et al., 2015): a contracting path of double 3x3 convs and 2x2 '
+    'max pooling, an expanding path of 2x2 transposed convs, each followed by concatenation '
+    'with the encoder map of the same level and a double 3x3 conv, and a 1x1 conv to the '
+    'classes. By default the 3x3 convs are padded (the common variant): the output has the '
+    "input's size. Variant `paper`: unpadded convs, encoder maps cropped to fit, 572x572 -> "
+    '388x388.'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = 'padded'
+
+
+class DoubleConv(nn.Sequential):
+    def __init__(self, in_channels, out):
+        super().__init__(
+            nn.Conv2d(in_channels, out, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out, out, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
+
+
+class Unet(nn.Module):
+    (
+        'U-Net (Ronneberger et al., 2015): a contracting path of double 3x3 convs and 2x2 max '
+        'pooling, an expanding path of 2x2 transposed convs, each followed by concatenation with '
+        'the encoder map of the same level and a double 3x3 conv, and a 1x1 conv to the classes. By '
+        "default the 3x3 convs are padded (the common variant): the output has the input's size. "
+        'Variant `paper`: unpadded convs, encoder maps cropped to fit, 572x572 -> 388x388.'
+    )
+
+    def __init__(self, in_channels=1, num_classes=2):
+        super().__init__()
+        self.enc1 = DoubleConv(in_channels, 64)
+        self.pool1 = nn.MaxPool2d(2)
+        self.enc2 = DoubleConv(64, 128)
+        self.pool2 = nn.MaxPool2d(2)
+        self.enc3 = DoubleConv(128, 256)
+        self.pool3 = nn.MaxPool2d(2)
+        self.enc4 = DoubleConv(256, 512)
+        self.pool4 = nn.MaxPool2d(2)
+        self.bottleneck = DoubleConv(512, 1024)
+        self.up4 = nn.ConvTranspose2d(1024, 512, 2, stride=2)
+        self.dec4 = DoubleConv(1024, 512)
+        self.up3 = nn.ConvTranspose2d(512, 256, 2, stride=2)
+        self.dec3 = DoubleConv(512, 256)
+        self.up2 = nn.ConvTranspose2d(256, 128, 2, stride=2)
+        self.dec2 = DoubleConv(256, 128)
+        self.up1 = nn.ConvTranspose2d(128, 64, 2, stride=2)
+        self.dec1 = DoubleConv(128, 64)
+        self.head = nn.Conv2d(64, num_classes, 1)
+
+    def forward(self, x):
+        x = self.enc1(x)  # N x 64 x 256 x 256
+        out = self.pool1(x)  # N x 64 x 128 x 128
+        out = self.enc2(out)  # N x 128 x 128 x 128
+        out_2 = self.pool2(out)  # N x 128 x 64 x 64
+        out_2 = self.enc3(out_2)  # N x 256 x 64 x 64
+        out_3 = self.pool3(out_2)  # N x 256 x 32 x 32
+        out_3 = self.enc4(out_3)  # N x 512 x 32 x 32
+        out_4 = self.pool4(out_3)  # N x 512 x 16 x 16
+        out_4 = self.bottleneck(out_4)  # N x 1024 x 16 x 16
+        out_4 = self.up4(out_4)  # N x 512 x 32 x 32
+        out_5 = torch.cat([out_3, out_4], 1)  # N x 1024 x 32 x 32
+        out_5 = self.dec4(out_5)  # N x 512 x 32 x 32
+        out_5 = self.up3(out_5)  # N x 256 x 64 x 64
+        out_6 = torch.cat([out_2, out_5], 1)  # N x 512 x 64 x 64
+        out_6 = self.dec3(out_6)  # N x 256 x 64 x 64
+        out_6 = self.up2(out_6)  # N x 128 x 128 x 128
+        out_7 = torch.cat([out, out_6], 1)  # N x 256 x 128 x 128
+        out_7 = self.dec2(out_7)  # N x 128 x 128 x 128
+        out_7 = self.up1(out_7)  # N x 64 x 256 x 256
+        out_8 = torch.cat([x, out_7], 1)  # N x 128 x 256 x 256
+        out_8 = self.dec1(out_8)  # N x 64 x 256 x 256
+        out_8 = self.head(out_8)  # N x 2 x 256 x 256
+        return out_8
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Unet:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Unet(**params)
+    if not _restorable(model):
+        model = Unet(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def unet_padded(**params) -> Unet:
+    return create(**params)

@@ -1,0 +1,158 @@
+(
+    'vgg, variant 16: written by `archc emit` from vgg.yaml. Edit the spec, not this file.\n\nVGG '
+    '(Simonyan & Zisserman, 2014) as torchvision builds it: 3x3 convs (with bias) and 2x2 '
+    "max-pools following the paper's configurations A, B, D, E (`cfg`, 'M' = max-pool), "
+    'optionally with batch norm after each conv, then a 7x7 adaptive pool and three fully '
+    'connected layers.'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = '16'
+
+
+class Vgg(nn.Module):
+    (
+        'VGG (Simonyan & Zisserman, 2014) as torchvision builds it: 3x3 convs (with bias) and 2x2 '
+        "max-pools following the paper's configurations A, B, D, E (`cfg`, 'M' = max-pool), "
+        'optionally with batch norm after each conv, then a 7x7 adaptive pool and three fully '
+        'connected layers.'
+    )
+
+    def __init__(self, dropout=0.5, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(128, 128, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(128, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(256, 512, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(512, 512, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(512, 512, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(512, 512, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(512, 512, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(512, 512, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d(7)
+        self.classifier = nn.Sequential(
+            nn.Linear(25088, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        x = self.features(x)  # N x 512 x 7 x 7
+        x = self.avgpool(x)  # N x 512 x 7 x 7
+        x = torch.flatten(x, 1)  # N x 25088
+        x = self.classifier(x)  # N x 1000
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('bias', 'zeros_', {}, ('features.0', 'features.2', 'features.5', 'features.7', 'features.10', 'features.12',
+        'features.14', 'features.17', 'features.19', 'features.21', 'features.24', 'features.26', 'features.28',
+        'classifier.0', 'classifier.3', 'classifier.6')),
+    ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, ('features.0',
+        'features.2', 'features.5', 'features.7', 'features.10', 'features.12', 'features.14', 'features.17',
+        'features.19', 'features.21', 'features.24', 'features.26', 'features.28')),
+    ('weight', 'normal_', {'mean': 0, 'std': 0.01}, ('classifier.0', 'classifier.3', 'classifier.6')),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Vgg:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Vgg(**params)
+    if not _restorable(model):
+        model = Vgg(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def vgg_16(**params) -> Vgg:
+    return create(**params)

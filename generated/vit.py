@@ -1,0 +1,203 @@
+(
+    'vit, variant base_patch16_224: written by `archc emit` from vit.yaml. Edit the spec, not '
+    'this file.\n\nVision Transformer (Dosovitskiy et al., 2020) as timm builds it: '
+    'non-overlapping patches embedded by a strided conv, a learned class token and position '
+    'embedding, pre-norm encoder blocks (multi-head self-attention, GELU MLP), and a linear '
+    "head on the class token's features."
+)
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = 'base_patch16_224'
+
+
+def learnable_tensor(shape: tuple[int, ...], init: str = "zeros", scale: float = 1.0) -> nn.Parameter:
+    """A learnable tensor a block holds under the node's name (timm's `cls_token`, `gamma`).
+
+    `init`: "zeros", "ones", "constant" (every value `scale`), "normal" (std `scale`) or
+    "trunc_normal" (std `scale`, cut at -2 and 2, as timm's trunc_normal_).
+    """
+    data = torch.zeros(shape)
+    with torch.no_grad():
+        if init == "ones":
+            data.fill_(1.0)
+        elif init == "constant":
+            data.fill_(scale)
+        elif init == "normal":
+            data.normal_(0.0, scale)
+        elif init == "trunc_normal":
+            nn.init.trunc_normal_(data, 0.0, scale, -2.0, 2.0)
+    return nn.Parameter(data)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over tokens, with timm's `Attention` layout (`qkv`, `proj`)."""
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool = True, proj_bias: bool = True) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        x = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(x.transpose(1, 2).reshape(batch, tokens, dim))
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}"
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, dim, patch):
+        super().__init__()
+        self.proj = nn.Conv2d(3, dim, patch, stride=patch)
+
+    def forward(self, x):
+        x = self.proj(x)  # N x 768 x 14 x 14
+        x = torch.flatten(x, 2)  # N x 768 x 196
+        x = x.transpose(1, 2)  # N x 196 x 768
+        return x
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, heads, dim):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(768, eps=1e-06)
+        self.attn = SelfAttention(768, heads)
+        self.norm2 = nn.LayerNorm(768, eps=1e-06)
+        self.mlp = nn.Sequential(
+            OrderedDict([('fc1', nn.Linear(768, 3072)), ('1', nn.GELU()), ('fc2', nn.Linear(3072, dim))]),
+        )
+
+    def forward(self, x):
+        out = self.norm1(x)  # N x 197 x 768
+        out = self.attn(out)  # N x 197 x 768
+        out = out.add_(x)  # N x 197 x 768
+        out_2 = self.norm2(out)  # N x 197 x 768
+        out_2 = self.mlp(out_2)  # N x 197 x 768
+        out_2 = out_2.add_(out)  # N x 197 x 768
+        return out_2
+
+
+class Vit(nn.Module):
+    (
+        'Vision Transformer (Dosovitskiy et al., 2020) as timm builds it: non-overlapping patches '
+        'embedded by a strided conv, a learned class token and position embedding, pre-norm encoder '
+        "blocks (multi-head self-attention, GELU MLP), and a linear head on the class token's "
+        'features.'
+    )
+
+    def __init__(self, dim=768, patch=16, heads=12, num_classes=1000):
+        super().__init__()
+        self.patch_embed = PatchEmbed(dim, patch)
+        self.cls_token = learnable_tensor((1, 1, 768), 'normal', 1e-06)
+        self.pos_embed = learnable_tensor((1, 197, 768), 'trunc_normal', 0.02)
+        self.blocks = nn.Sequential(*[EncoderBlock(heads, dim) for _ in range(12)])
+        self.norm = nn.LayerNorm(768, eps=1e-06)
+        self.head = nn.Linear(768, num_classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x)  # N x 196 x 768
+        out = self.cls_token.expand(x.shape[0], -1, -1)  # N x 1 x 768
+        out = torch.cat([out, x], 1)  # N x 197 x 768
+        pos_embed = self.pos_embed.expand(out.shape[0], -1, -1)  # N x 197 x 768
+        out_2 = out + pos_embed  # N x 197 x 768
+        out_2 = self.blocks(out_2)  # N x 197 x 768
+        out_2 = self.norm(out_2)  # N x 197 x 768
+        out_2 = out_2.select(1, 0)  # N x 768
+        out_2 = self.head(out_2)  # N x 1000
+        return out_2
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('bias', 'zeros_', {}, ('blocks.0.mlp.fc1', 'blocks.0.mlp.fc2', 'blocks.1.mlp.fc1', 'blocks.1.mlp.fc2',
+        'blocks.2.mlp.fc1', 'blocks.2.mlp.fc2', 'blocks.3.mlp.fc1', 'blocks.3.mlp.fc2', 'blocks.4.mlp.fc1',
+        'blocks.4.mlp.fc2', 'blocks.5.mlp.fc1', 'blocks.5.mlp.fc2', 'blocks.6.mlp.fc1', 'blocks.6.mlp.fc2',
+        'blocks.7.mlp.fc1', 'blocks.7.mlp.fc2', 'blocks.8.mlp.fc1', 'blocks.8.mlp.fc2', 'blocks.9.mlp.fc1',
+        'blocks.9.mlp.fc2', 'blocks.10.mlp.fc1', 'blocks.10.mlp.fc2', 'blocks.11.mlp.fc1', 'blocks.11.mlp.fc2',
+        'head')),
+    ('weight', 'trunc_normal_', {'mean': 0.0, 'std': 0.02, 'a': -2.0, 'b': 2.0}, ('blocks.0.mlp.fc1',
+        'blocks.0.mlp.fc2', 'blocks.1.mlp.fc1', 'blocks.1.mlp.fc2', 'blocks.2.mlp.fc1', 'blocks.2.mlp.fc2',
+        'blocks.3.mlp.fc1', 'blocks.3.mlp.fc2', 'blocks.4.mlp.fc1', 'blocks.4.mlp.fc2', 'blocks.5.mlp.fc1',
+        'blocks.5.mlp.fc2', 'blocks.6.mlp.fc1', 'blocks.6.mlp.fc2', 'blocks.7.mlp.fc1', 'blocks.7.mlp.fc2',
+        'blocks.8.mlp.fc1', 'blocks.8.mlp.fc2', 'blocks.9.mlp.fc1', 'blocks.9.mlp.fc2', 'blocks.10.mlp.fc1',
+        'blocks.10.mlp.fc2', 'blocks.11.mlp.fc1', 'blocks.11.mlp.fc2', 'head')),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Vit:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Vit(**params)
+    if not _restorable(model):
+        model = Vit(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def vit_base_patch16_224(**params) -> Vit:
+    return create(**params)

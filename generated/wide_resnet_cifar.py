@@ -1,0 +1,181 @@
+(
+    'wide_resnet_cifar, variant 28_10: written by `archc emit` from wide_resnet_cifar.yaml. '
+    'Edit the spec, not this file.\n\nWide residual networks for CIFAR (Zagoruyko & Komodakis, '
+    '2016), WRN-depth-k: a 3x3 conv to 16 maps, three groups of n = (depth - 4) / 6 '
+    'pre-activation basic blocks of width 16k, 32k, 64k (strides 1, 2, 2), batch norm and ReLU, '
+    'global average pooling and a linear classifier. A block is BN-ReLU-conv3x3, BN-ReLU, '
+    'dropout, conv3x3; where the shape changes the shortcut is a 1x1 conv of the pre-activated '
+    "input (as the authors' code), elsewhere the identity. WRN-28-10: 36,479,194 parameters "
+    '(paper: 36.5M).'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = '28_10'
+
+
+class WideBasic(nn.Module):
+    def __init__(self, in_channels, planes, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(in_channels, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.shortcut = nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False)
+
+    def forward(self, x):
+        x = self.bn1(x)
+        x = self.relu1(x)
+        out = self.conv1(x)
+        out = self.bn2(out)
+        out = torch.relu_(out)
+        out = self.conv2(out)
+        shortcut = self.shortcut(x)
+        out = out.add_(shortcut)
+        return out
+
+
+class WideBasic_2(nn.Module):
+    def __init__(self, planes):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        out = self.bn1(x)
+        out = self.relu1(out)
+        out = self.conv1(out)
+        out = self.bn2(out)
+        out = torch.relu_(out)
+        out = self.conv2(out)
+        out = out.add_(x)
+        return out
+
+
+class WideResnetCifar(nn.Module):
+    (
+        'Wide residual networks for CIFAR (Zagoruyko & Komodakis, 2016), WRN-depth-k: a 3x3 conv to '
+        '16 maps, three groups of n = (depth - 4) / 6 pre-activation basic blocks of width 16k, '
+        '32k, 64k (strides 1, 2, 2), batch norm and ReLU, global average pooling and a linear '
+        'classifier. A block is BN-ReLU-conv3x3, BN-ReLU, dropout, conv3x3; where the shape changes '
+        "the shortcut is a 1x1 conv of the pre-activated input (as the authors' code), elsewhere "
+        'the identity. WRN-28-10: 36,479,194 parameters (paper: 36.5M).'
+    )
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.block1 = nn.Sequential(WideBasic(16, 160, 1), *[WideBasic_2(160) for _ in range(3)])
+        self.block2 = nn.Sequential(WideBasic(160, 320, 2), *[WideBasic_2(320) for _ in range(3)])
+        self.block3 = nn.Sequential(WideBasic(320, 640, 2), *[WideBasic_2(640) for _ in range(3)])
+        self.bn = nn.BatchNorm2d(640)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(640, num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)  # N x 16 x 32 x 32
+        x = self.block1(x)  # N x 160 x 32 x 32
+        x = self.block2(x)  # N x 320 x 16 x 16
+        x = self.block3(x)  # N x 640 x 8 x 8
+        x = self.bn(x)  # N x 640 x 8 x 8
+        x = torch.relu_(x)  # N x 640 x 8 x 8
+        x = self.pool(x)  # N x 640 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 640
+        x = self.fc(x)  # N x 10
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, ('conv1',
+        'block1.0.conv1', 'block1.0.conv2', 'block1.0.shortcut', 'block1.1.conv1', 'block1.1.conv2', 'block1.2.conv1',
+        'block1.2.conv2', 'block1.3.conv1', 'block1.3.conv2', 'block2.0.conv1', 'block2.0.conv2', 'block2.0.shortcut',
+        'block2.1.conv1', 'block2.1.conv2', 'block2.2.conv1', 'block2.2.conv2', 'block2.3.conv1', 'block2.3.conv2',
+        'block3.0.conv1', 'block3.0.conv2', 'block3.0.shortcut', 'block3.1.conv1', 'block3.1.conv2', 'block3.2.conv1',
+        'block3.2.conv2', 'block3.3.conv1', 'block3.3.conv2')),
+    ('bias', 'zeros_', {}, ('block1.0.bn1', 'block1.0.bn2', 'block1.1.bn1', 'block1.1.bn2', 'block1.2.bn1',
+        'block1.2.bn2', 'block1.3.bn1', 'block1.3.bn2', 'block2.0.bn1', 'block2.0.bn2', 'block2.1.bn1', 'block2.1.bn2',
+        'block2.2.bn1', 'block2.2.bn2', 'block2.3.bn1', 'block2.3.bn2', 'block3.0.bn1', 'block3.0.bn2', 'block3.1.bn1',
+        'block3.1.bn2', 'block3.2.bn1', 'block3.2.bn2', 'block3.3.bn1', 'block3.3.bn2', 'bn', 'fc')),
+    ('weight', 'ones_', {}, ('block1.0.bn1', 'block1.0.bn2', 'block1.1.bn1', 'block1.1.bn2', 'block1.2.bn1',
+        'block1.2.bn2', 'block1.3.bn1', 'block1.3.bn2', 'block2.0.bn1', 'block2.0.bn2', 'block2.1.bn1', 'block2.1.bn2',
+        'block2.2.bn1', 'block2.2.bn2', 'block2.3.bn1', 'block2.3.bn2', 'block3.0.bn1', 'block3.0.bn2', 'block3.1.bn1',
+        'block3.1.bn2', 'block3.2.bn1', 'block3.2.bn2', 'block3.3.bn1', 'block3.3.bn2', 'bn')),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> WideResnetCifar:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = WideResnetCifar(**params)
+    if not _restorable(model):
+        model = WideResnetCifar(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def wide_resnet_cifar_28_10(**params) -> WideResnetCifar:
+    return create(**params)

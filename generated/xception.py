@@ -1,0 +1,267 @@
+(
+    'xception: written by `archc emit` from xception.yaml. Edit the spec, not this '
+    "file.\n\nXception (Chollet, 2017) as timm's legacy_xception builds it: depthwise separable "
+    'convolutions (3x3 depthwise, then 1x1 pointwise, no bias between them) in residual blocks; '
+    'an entry flow of three strided blocks, a middle flow of eight 728-wide blocks, an exit '
+    'flow block and two separable convs, then global pooling and a linear classifier.'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = None
+
+
+class Separable(nn.Module):
+    def __init__(self, in_channels, out):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False)
+        self.pointwise = nn.Conv2d(in_channels, out, 1, bias=False)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.pointwise(x)
+        return x
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rep = nn.Sequential(
+            Separable(64, 128),
+            nn.BatchNorm2d(128),
+            nn.ReLU(inplace=True),
+            Separable(128, 128),
+            nn.BatchNorm2d(128),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
+        self.skip = nn.Conv2d(64, 128, 1, stride=2, bias=False)
+        self.skipbn = nn.BatchNorm2d(128)
+
+    def forward(self, x):
+        out = self.rep(x)  # N x 128 x 74 x 74
+        out_2 = self.skip(x)  # N x 128 x 74 x 74
+        out_2 = self.skipbn(out_2)  # N x 128 x 74 x 74
+        out = out.add_(out_2)  # N x 128 x 74 x 74
+        return out
+
+
+class Block_2(nn.Module):
+    def __init__(self, in_channels, out, m1_out):
+        super().__init__()
+        self.rep = nn.Sequential(
+            nn.ReLU(),
+            Separable(in_channels, m1_out),
+            nn.BatchNorm2d(m1_out),
+            nn.ReLU(inplace=True),
+            Separable(m1_out, out),
+            nn.BatchNorm2d(out),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
+        self.skip = nn.Conv2d(in_channels, out, 1, stride=2, bias=False)
+        self.skipbn = nn.BatchNorm2d(out)
+
+    def forward(self, x):
+        out = self.rep(x)
+        out_2 = self.skip(x)
+        out_2 = self.skipbn(out_2)
+        out = out.add_(out_2)
+        return out
+
+
+class Block_3(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rep = nn.Sequential(
+            nn.ReLU(),
+            Separable(728, 728),
+            nn.BatchNorm2d(728),
+            nn.ReLU(inplace=True),
+            Separable(728, 728),
+            nn.BatchNorm2d(728),
+            nn.ReLU(inplace=True),
+            Separable(728, 728),
+            nn.BatchNorm2d(728),
+        )
+
+    def forward(self, x):
+        out = self.rep(x)  # N x 728 x 19 x 19
+        out = out.add_(x)  # N x 728 x 19 x 19
+        return out
+
+
+class Xception(nn.Module):
+    (
+        "Xception (Chollet, 2017) as timm's legacy_xception builds it: depthwise separable "
+        'convolutions (3x3 depthwise, then 1x1 pointwise, no bias between them) in residual blocks; '
+        'an entry flow of three strided blocks, a middle flow of eight 728-wide blocks, an exit '
+        'flow block and two separable convs, then global pooling and a linear classifier.'
+    )
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 3, stride=2, bias=False)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(32, 64, 3, bias=False)
+        self.bn2 = nn.BatchNorm2d(64)
+        self.act2 = nn.ReLU(inplace=True)
+        self.block1 = Block()
+        self.block2 = Block_2(128, 256, 256)
+        self.block3 = Block_2(256, 728, 728)
+        self.block4 = Block_3()
+        self.block5 = Block_3()
+        self.block6 = Block_3()
+        self.block7 = Block_3()
+        self.block8 = Block_3()
+        self.block9 = Block_3()
+        self.block10 = Block_3()
+        self.block11 = Block_3()
+        self.block12 = Block_2(728, 1024, 728)
+        self.conv3 = Separable(1024, 1536)
+        self.bn3 = nn.BatchNorm2d(1536)
+        self.act3 = nn.ReLU(inplace=True)
+        self.conv4 = Separable(1536, 2048)
+        self.bn4 = nn.BatchNorm2d(2048)
+        self.act4 = nn.ReLU(inplace=True)
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2048, num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)  # N x 32 x 149 x 149
+        x = self.bn1(x)  # N x 32 x 149 x 149
+        x = self.act1(x)  # N x 32 x 149 x 149
+        x = self.conv2(x)  # N x 64 x 147 x 147
+        x = self.bn2(x)  # N x 64 x 147 x 147
+        x = self.act2(x)  # N x 64 x 147 x 147
+        x = self.block1(x)  # N x 128 x 74 x 74
+        x = self.block2(x)  # N x 256 x 37 x 37
+        x = self.block3(x)  # N x 728 x 19 x 19
+        x = self.block4(x)  # N x 728 x 19 x 19
+        x = self.block5(x)  # N x 728 x 19 x 19
+        x = self.block6(x)  # N x 728 x 19 x 19
+        x = self.block7(x)  # N x 728 x 19 x 19
+        x = self.block8(x)  # N x 728 x 19 x 19
+        x = self.block9(x)  # N x 728 x 19 x 19
+        x = self.block10(x)  # N x 728 x 19 x 19
+        x = self.block11(x)  # N x 728 x 19 x 19
+        x = self.block12(x)  # N x 1024 x 10 x 10
+        x = self.conv3(x)  # N x 1536 x 10 x 10
+        x = self.bn3(x)  # N x 1536 x 10 x 10
+        x = self.act3(x)  # N x 1536 x 10 x 10
+        x = self.conv4(x)  # N x 2048 x 10 x 10
+        x = self.bn4(x)  # N x 2048 x 10 x 10
+        x = self.act4(x)  # N x 2048 x 10 x 10
+        x = self.global_pool(x)  # N x 2048 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 2048
+        x = self.fc(x)  # N x 1000
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+    ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, ('conv1', 'conv2',
+        'block1.rep.0.conv1', 'block1.rep.0.pointwise', 'block1.rep.3.conv1', 'block1.rep.3.pointwise', 'block1.skip',
+        'block2.rep.1.conv1', 'block2.rep.1.pointwise', 'block2.rep.4.conv1', 'block2.rep.4.pointwise', 'block2.skip',
+        'block3.rep.1.conv1', 'block3.rep.1.pointwise', 'block3.rep.4.conv1', 'block3.rep.4.pointwise', 'block3.skip',
+        'block4.rep.1.conv1', 'block4.rep.1.pointwise', 'block4.rep.4.conv1', 'block4.rep.4.pointwise',
+        'block4.rep.7.conv1', 'block4.rep.7.pointwise', 'block5.rep.1.conv1', 'block5.rep.1.pointwise',
+        'block5.rep.4.conv1', 'block5.rep.4.pointwise', 'block5.rep.7.conv1', 'block5.rep.7.pointwise',
+        'block6.rep.1.conv1', 'block6.rep.1.pointwise', 'block6.rep.4.conv1', 'block6.rep.4.pointwise',
+        'block6.rep.7.conv1', 'block6.rep.7.pointwise', 'block7.rep.1.conv1', 'block7.rep.1.pointwise',
+        'block7.rep.4.conv1', 'block7.rep.4.pointwise', 'block7.rep.7.conv1', 'block7.rep.7.pointwise',
+        'block8.rep.1.conv1', 'block8.rep.1.pointwise', 'block8.rep.4.conv1', 'block8.rep.4.pointwise',
+        'block8.rep.7.conv1', 'block8.rep.7.pointwise', 'block9.rep.1.conv1', 'block9.rep.1.pointwise',
+        'block9.rep.4.conv1', 'block9.rep.4.pointwise', 'block9.rep.7.conv1', 'block9.rep.7.pointwise',
+        'block10.rep.1.conv1', 'block10.rep.1.pointwise', 'block10.rep.4.conv1', 'block10.rep.4.pointwise',
+        'block10.rep.7.conv1', 'block10.rep.7.pointwise', 'block11.rep.1.conv1', 'block11.rep.1.pointwise',
+        'block11.rep.4.conv1', 'block11.rep.4.pointwise', 'block11.rep.7.conv1', 'block11.rep.7.pointwise',
+        'block12.rep.1.conv1', 'block12.rep.1.pointwise', 'block12.rep.4.conv1', 'block12.rep.4.pointwise',
+        'block12.skip', 'conv3.conv1', 'conv3.pointwise', 'conv4.conv1', 'conv4.pointwise')),
+    ('bias', 'zeros_', {}, ('bn1', 'bn2', 'block1.rep.1', 'block1.rep.4', 'block1.skipbn', 'block2.rep.2',
+        'block2.rep.5', 'block2.skipbn', 'block3.rep.2', 'block3.rep.5', 'block3.skipbn', 'block4.rep.2',
+        'block4.rep.5', 'block4.rep.8', 'block5.rep.2', 'block5.rep.5', 'block5.rep.8', 'block6.rep.2', 'block6.rep.5',
+        'block6.rep.8', 'block7.rep.2', 'block7.rep.5', 'block7.rep.8', 'block8.rep.2', 'block8.rep.5', 'block8.rep.8',
+        'block9.rep.2', 'block9.rep.5', 'block9.rep.8', 'block10.rep.2', 'block10.rep.5', 'block10.rep.8',
+        'block11.rep.2', 'block11.rep.5', 'block11.rep.8', 'block12.rep.2', 'block12.rep.5', 'block12.skipbn', 'bn3',
+        'bn4')),
+    ('weight', 'ones_', {}, ('bn1', 'bn2', 'block1.rep.1', 'block1.rep.4', 'block1.skipbn', 'block2.rep.2',
+        'block2.rep.5', 'block2.skipbn', 'block3.rep.2', 'block3.rep.5', 'block3.skipbn', 'block4.rep.2',
+        'block4.rep.5', 'block4.rep.8', 'block5.rep.2', 'block5.rep.5', 'block5.rep.8', 'block6.rep.2', 'block6.rep.5',
+        'block6.rep.8', 'block7.rep.2', 'block7.rep.5', 'block7.rep.8', 'block8.rep.2', 'block8.rep.5', 'block8.rep.8',
+        'block9.rep.2', 'block9.rep.5', 'block9.rep.8', 'block10.rep.2', 'block10.rep.5', 'block10.rep.8',
+        'block11.rep.2', 'block11.rep.5', 'block11.rep.8', 'block12.rep.2', 'block12.rep.5', 'block12.skipbn', 'bn3',
+        'bn4')),
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Xception:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Xception(**params)
+    if not _restorable(model):
+        model = Xception(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def xception(**params) -> Xception:
+    return create(**params)

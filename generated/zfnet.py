@@ -1,0 +1,139 @@
+(
+    'zfnet: written by `archc emit` from zfnet.yaml. Edit the spec, not this file.\n\nZFNet '
+    '(Zeiler & Fergus, 2013, Fig. 3): AlexNet re-tuned after visualising it. conv1 is 7x7 with '
+    'stride 2 (AlexNet: 11x11/4), conv2 5x5 with stride 2, and conv3-5 are dense (no two-GPU '
+    'split). The feature maps of Fig. 3 (110, 55, 26, 13, 6) come out only with conv1 padding 1 '
+    'and ceil-mode (Caffe) pooling. The paper\'s "contrast normalisation across feature maps" is '
+    "AlexNet's response normalisation (n=5, alpha=1e-4, beta=0.75, k=2, written with the "
+    "paper's formula, see alexnet.yaml). The paper states no parameter count: 62,357,608 by "
+    'hand.'
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = None
+
+
+class Zfnet(nn.Module):
+    (
+        'ZFNet (Zeiler & Fergus, 2013, Fig. 3): AlexNet re-tuned after visualising it. conv1 is 7x7 '
+        'with stride 2 (AlexNet: 11x11/4), conv2 5x5 with stride 2, and conv3-5 are dense (no '
+        'two-GPU split). The feature maps of Fig. 3 (110, 55, 26, 13, 6) come out only with conv1 '
+        'padding 1 and ceil-mode (Caffe) pooling. The paper\'s "contrast normalisation across '
+        'feature maps" is AlexNet\'s response normalisation (n=5, alpha=1e-4, beta=0.75, k=2, '
+        "written with the paper's formula, see alexnet.yaml). The paper states no parameter count: "
+        '62,357,608 by hand.'
+    )
+
+    def __init__(self, dropout=0.5, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 96, 7, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.LocalResponseNorm(5, 0.0005, 0.75, 2.0),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            nn.Conv2d(96, 256, 5, stride=2),
+            nn.ReLU(inplace=True),
+            nn.LocalResponseNorm(5, 0.0005, 0.75, 2.0),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            nn.Conv2d(256, 384, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(9216, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        x = self.features(x)  # N x 256 x 6 x 6
+        x = torch.flatten(x, 1)  # N x 9216
+        x = self.classifier(x)  # N x 1000
+        return x
+
+
+# (tensor, torch.nn.init function, arguments, module paths): the spec's `init` rules, resolved.
+INIT = (
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    rules = _init_rules()
+    with torch.no_grad():
+        for path, module in model.named_modules():
+            calls = rules.get(path, ())
+            if empty and _keeps_default(module, calls):
+                module.reset_parameters()
+            for tensor, function, kwargs in calls:
+                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+
+
+def create(variant=None, **params) -> Zfnet:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
+    # rule): tensors are allocated empty and init_weights gives each its value once.
+    device = torch.get_default_device()
+    with torch.device("meta"):
+        model = Zfnet(**params)
+    if not _restorable(model):
+        model = Zfnet(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    model.to_empty(device=device)
+    init_weights(model, empty=True)
+    return model
+
+
+def _init_rules() -> dict:
+    """{module path: [(tensor, init function, arguments)]}, each module's calls in tensor order."""
+    rules = {}
+    for tensor, function, kwargs, paths in INIT:
+        for path in paths:
+            rules.setdefault(path, []).append((tensor, function, kwargs))
+    return {path: sorted(calls, key=lambda call: call[0]) for path, calls in rules.items()}
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+def _restorable(model: nn.Module) -> bool:
+    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+
+    Buffers are trusted to reset_parameters() only where it resets running statistics.
+    """
+    rules = _init_rules()
+    for path, module in model.named_modules():
+        if not _keeps_default(module, rules.get(path, ())):
+            continue
+        has_buffers = any(True for _ in module.buffers(recurse=False))
+        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
+            return False
+    return True
+
+
+def zfnet(**params) -> Zfnet:
+    return create(**params)
