@@ -107,8 +107,6 @@ def test_decoder_sees_the_label_in_training_and_the_longest_capsule_in_eval():
     with torch.no_grad():
         model.train()
         assert not torch.allclose(model(image, a).reconstruction, model(image, b).reconstruction)
-        # class indices work as well as one-hot labels
-        torch.testing.assert_close(model(image, torch.tensor([5, 9])).reconstruction, model(image, b).reconstruction)
         model.eval()
         torch.testing.assert_close(model(image, a).reconstruction, model(image, b).reconstruction)
 

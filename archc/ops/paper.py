@@ -167,7 +167,7 @@ class Columns(Op):
         return ((total, *base),)
 
     def module(self, a: Attrs, ins: tuple[Shape, ...]) -> Ctor:
-        return Ctor("Columns")
+        return Ctor("Columns", (tuple(len(s) == 4 for s in ins),))
 
 
 class JoinAttrs(Attrs):
@@ -194,7 +194,7 @@ class Join(Op):
         return (_columns(ins)[1],)
 
     def module(self, a: JoinAttrs, ins: tuple[Shape, ...]) -> Ctor:
-        return Ctor("FractalJoin", (a.p_local,))
+        return Ctor("FractalJoin", (a.p_local, tuple(len(s) == 4 for s in ins), _columns(ins)[0]))
 
 
 class PlanAttrs(Attrs):
@@ -306,7 +306,7 @@ class CapsuleRouting(Op):
 class CapsuleMask(Op):
     """Keeps one capsule, zeroing the others: the label's in training, the longest in eval.
 
-    Inputs: capsules (K x D) and the label (K, one-hot; class indices also work at run time).
+    Inputs: capsules (K x D) and the label (K, one-hot).
     """
 
     name = "capsule_mask"
@@ -322,4 +322,4 @@ class CapsuleMask(Op):
         return (caps,)
 
     def module(self, a: Attrs, ins: tuple[Shape, ...]) -> Ctor:
-        return Ctor("CapsuleMask")
+        return Ctor("CapsuleMask", (ins[0][0],))

@@ -213,10 +213,17 @@ class DropPathPlan(nn.Module):
 
 
 class Columns(nn.Module):
-    """The inputs of a FractalNet join, kept apart as a stack (deepest column first)."""
+    """The inputs of a FractalNet join, kept apart as a stack (deepest column first).
+
+    `stacked[k]` says whether input k is already a stack (N x K x C x H x W) or one map.
+    """
+
+    def __init__(self, stacked: tuple[bool, ...]) -> None:
+        super().__init__()
+        self.stacked = stacked
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x if x.dim() == 5 else x.unsqueeze(1) for x in xs], 1)
+        return torch.cat([x if s else x.unsqueeze(1) for x, s in zip(xs, self.stacked)], 1)
 
 
 class FractalJoin(nn.Module):
@@ -227,22 +234,21 @@ class FractalJoin(nn.Module):
     by DropPathPlan, and the plain mean elsewhere (a join off the column's path is not used).
     """
 
-    def __init__(self, p_local: float = 0.15) -> None:
+    def __init__(self, p_local: float, stacked: tuple[bool, ...], count: int) -> None:
         super().__init__()
-        self.p_local = p_local
+        self.p_local, self.stacked, self.count = p_local, stacked, count
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([t if t.dim() == 5 else t.unsqueeze(1) for t in xs], 1)
-        count = x.shape[1]
-        if not self.training or count == 1:
+        x = torch.cat([t if s else t.unsqueeze(1) for t, s in zip(xs, self.stacked)], 1)
+        if not self.training or self.count == 1:
             return x.mean(1)
         is_global, column = DropPathPlan.current
         if is_global:
-            return x[:, column] if column < count else x.mean(1)
-        keep = (torch.rand(count) >= self.p_local).to(x.dtype)
-        if keep.sum() == 0:
-            keep[int(torch.randint(count, ()))] = 1.0
-        weights = (keep / keep.sum()).to(x.device).view(1, count, 1, 1, 1)
+            return x[:, column] if column < self.count else x.mean(1)
+        keep = (torch.rand(self.count) >= self.p_local).to(x.dtype)
+        if not bool(keep.any()):
+            keep[int(torch.randint(self.count, ()))] = 1.0
+        weights = (keep / keep.sum()).to(x.device).view(1, self.count, 1, 1, 1)
         return (x * weights).sum(1)
 
     def extra_repr(self) -> str:
@@ -296,14 +302,17 @@ class CapsuleRouting(nn.Module):
 
 
 class CapsuleMask(nn.Module):
-    """Zeroes all capsules but one: the label's in training, the longest in eval."""
+    """Zeroes all capsules but one: the label's (one-hot) in training, the longest in eval."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
 
     def forward(self, capsules: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        count = capsules.shape[1]
         if self.training and label is not None:
-            mask = F.one_hot(label, count).to(capsules.dtype) if label.dim() == 1 else label.to(capsules.dtype)
+            mask = label.to(capsules.dtype)
         else:
-            mask = F.one_hot(capsules.norm(dim=-1).argmax(1), count).to(capsules.dtype)
+            mask = F.one_hot(capsules.norm(dim=-1).argmax(1), self.count).to(capsules.dtype)
         return capsules * mask.unsqueeze(-1)
 
 
