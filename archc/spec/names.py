@@ -35,7 +35,7 @@ RESERVED_ATTRIBUTES = frozenset(
     register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
     register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
     register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory spec_name
-    source spec_params state_dict to to_empty train training type variant xpu zero_grad""".split()
+    source spec_params input_shapes output_shapes feature_info state_dict to to_empty train training type variant xpu zero_grad""".split()
 )
 
 # Names generated code itself uses: `self`, and the modules it imports.
