@@ -85,16 +85,14 @@ def test_hostile_names_are_refused_in_every_field(tmp_path, field, name):
     path.write_text(head + specs[field])
     allowed = (
         # `1x`, `class`, `self`, `forward`: fine variant names (the factory is `t_1x`, `t_class`)
-        (field == "variant" and name.isascii() and name.replace("_", "a").isalnum())
+        (field == "variant" and name.isascii() and name.replace("_", "a").isalnum() and not name.startswith("_"))
         # `n1x`, `nclass`, `nforward`: ordinary node names once the template is filled in
-        or (field == "template" and name.isascii() and name.replace("_", "a").isalnum())
-        # params are not module attributes
-        or (field in ("param", "block_param") and name in ("forward", "training"))
+        or (field == "template" and name.isascii() and (name == "" or name.replace("_", "a").isalnum()))
     )
     if allowed:
         assert archc.build(path) is not None
         return
-    if name == "" and field in ("node", "block", "input", "template"):
+    if name == "" and field in ("block", "input"):
         assert errors(path)  # an empty key is a schema error of its own
         return
     messages = errors(path)

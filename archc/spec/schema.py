@@ -356,6 +356,8 @@ def _with_indent_hint(error: SpecError, item: dict[str, Any], source: Source, pa
 
 
 def _named_item(name: str, value: Any, source: Source, path: DataPath) -> NodeSpec:
+    if name == "":
+        raise spec_error(source.key_at(path), "a node name cannot be empty; leave the name out for an unnamed node ('- op')")
     if isinstance(value, str):
         return _node(name, NodeFields(op=value), source, path)
     if isinstance(value, list):
