@@ -107,7 +107,7 @@ def test_feature_extractor_outputs_are_drawn_from_inside_blocks():
     ]
     collapsed = to_dot(net)  # layer1 exposes its inner output: one box with two outputs
     edge(collapsed, "n:layer1", "out:layer1.0.conv1")
-    assert "256x56x56, 64x56x56" in nodes(collapsed)["n:layer1"]
+    assert "64x56x56" in nodes(collapsed)["out:layer1.0.conv1"]  # each shape once: here on the output
     assert "[0] 256x56x56" in edge(collapsed, "n:layer1", "n:layer2")
 
 
@@ -212,7 +212,8 @@ def test_repeats_collapse_to_one_box_per_container():
         assert f"dense_layer x {layers}" in label and "peripheries=2" in label
     assert not any(".denselayer" in key for key in drawn)
     resnet = nodes(to_dot(archc.load_spec(SPECS / "resnet.yaml", "152")))
-    assert "<b>layer3</b><br/>bottleneck x 36<br/>" in resnet["n:layer3"] and "1024x14x14" in resnet["n:layer3"]
+    assert "<b>layer3</b><br/>bottleneck x 36<br/>" in resnet["n:layer3"] and "1024x14x14" not in resnet["n:layer3"]
+    assert "1024x14x14" in edge(to_dot(archc.load_spec(SPECS / "resnet.yaml", "152")), "n:layer3", "n:layer4")
 
 
 def test_default_depth_opens_groups_but_not_blocks():
@@ -324,9 +325,10 @@ def svg_node_texts(svg: bytes, kind: str = "node") -> list[str]:
 def test_hostile_names_render_literally(depth):
     svg = render(to_dot(nasty_network(), depth=depth), "svg")
     boxes = sorted(svg_node_texts(svg))
-    block = [visible(NASTY[2] + NASTY[3]) + "4x8x8"] if depth is None else [visible(NASTY[0]) + "conv2d 3x3, 4"]
+    # Shapes appear once: on edges, and in the output box (whose edge has none).
+    block = [visible(NASTY[2] + NASTY[3])] if depth is None else [visible(NASTY[0]) + "conv2d 3x3, 4"]
     expected = block + [
-        visible(NASTY[6]) + "4x8x8", visible(NASTY[1]) + "relu", visible(NASTY[4]) + " add", visible(NASTY[5]) + "4x8x8",
+        visible(NASTY[6]), visible(NASTY[1]) + "relu", visible(NASTY[4]) + " add", visible(NASTY[5]) + "4x8x8",
     ]
     assert boxes == sorted(expected)  # input, relu, the block (one box, or a cluster of its conv), add, output
     if depth is not None:
@@ -454,7 +456,7 @@ def overlapping_text(svg: bytes) -> list[tuple[str, str]]:
 
 @needs_dot
 @pytest.mark.parametrize("spec,variant", [
-    ("densenet", "121"), ("googlenet", None), ("resnet", "152"), ("efficientnet", "b7"),
+    ("densenet", "121"), ("googlenet", None), ("resnet", "152"), ("efficientnet", "b7"), ("vgg", "19_bn"),
 ])
 def test_default_depth_fits_4000_px_and_text_does_not_overlap(spec, variant):
     source = to_dot(archc.load_spec(SPECS / f"{spec}.yaml", variant))

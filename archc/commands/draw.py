@@ -22,6 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     levels.add_argument("--expand", action="store_true", help="open every block and group down to single ops")
     parser.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right")
     parser.add_argument("--params", action="store_true", help="add parameter counts to the boxes")
+    parser.add_argument("--dpi", type=float, metavar="N", help="resolution of a PNG (default: 96)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,11 +32,17 @@ def run(args: argparse.Namespace) -> int:
     if args.depth is not None and args.depth < 1:
         raise UsageError(f"--depth must be 1 or more (1 draws the top level only), got {args.depth}")
     fmt = args.format or output_format(args.output)
+    if args.dpi is not None and (fmt != "png" or not 1 <= args.dpi <= 2400):
+        raise UsageError("--dpi applies to PNG output only" if fmt != "png" else f"--dpi must be 1 to 2400, got {args.dpi:g}")
     check_output(args.output)
     network = load(args)
-    source = to_dot(network, depth=args.depth, expand=args.expand, show_params=args.params, rankdir=args.rankdir)
+    source = to_dot(
+        network, depth=args.depth, expand=args.expand, show_params=args.params, rankdir=args.rankdir, dpi=args.dpi,
+    )
     out = args.output or default_name(network.name, network.variant, fmt)
     try:
+        if fmt == "png":
+            warn_if_too_big(source, args.dpi, args.rankdir)
         if out == "-":
             sys.stdout.buffer.write(render(source, fmt))
             sys.stdout.flush()
@@ -71,3 +78,21 @@ def default_name(name: str, variant: str | None, fmt: str) -> str:
     stem = name + (f"-{variant}" if variant else "")
     stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", stem).lstrip(".") or "network"
     return f"{stem}.{fmt}"
+
+
+def warn_if_too_big(source: str, dpi: float | None, rankdir: str) -> None:
+    """Say so before cairo's 32,767-pixel cap silently shrinks a PNG into illegibility."""
+    from archc.backends.graphviz.layout import CAIRO_MAX_PX, png_pixels
+
+    width, height = png_pixels(source, dpi)
+    if max(width, height) <= CAIRO_MAX_PX:
+        return
+    hints = ["write SVG or PDF instead (-o NAME.svg), which have no size limit"]
+    if rankdir == "TB" and height > width:
+        hints.append("--rankdir LR")
+    hints.append("a smaller --depth" + (" or --dpi" if dpi else ""))
+    echo(
+        f"archc draw: warning: the PNG would be {width:,} x {height:,} pixels, over the {CAIRO_MAX_PX:,}-pixel limit of "
+        f"Graphviz's PNG renderer, which scales it down until it fits (text becomes illegible); {', or '.join(hints)}",
+        sys.stderr,
+    )

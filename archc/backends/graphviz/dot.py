@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Iterator, Mapping
 
-from archc.ir.graph import Network
+from archc.ir.graph import Network, Node
 from archc.ops import OPS
 
 from archc.backends.graphviz.escape import attr_value
-from archc.backends.graphviz.labels import cluster_label, collapsed_label, edge_label, io_label, op_label, title_label
+from archc.backends.graphviz.labels import (
+    cluster_label, collapsed_label, edge_label, fold_label, io_label, op_label, title_label,
+)
 from archc.backends.graphviz.view import Box, Cluster, Edge, Item, Policy, repeated_block, view
 
 # (fill, border) per op family: pale fills, so labels stay the strongest thing on the page.
@@ -45,9 +47,11 @@ _EDGE = {
 
 def to_dot(
     network: Network, depth: int | None = None, expand: bool = False, show_params: bool = False, rankdir: str = "TB",
+    dpi: float | None = None,
 ) -> str:
     """DOT source drawing `network`: depth=None collapses block instances and repeats,
-    depth=N opens N-1 levels of nesting, expand=True opens everything down to single ops."""
+    depth=N opens N-1 levels of nesting, expand=True opens everything down to single ops.
+    `dpi` sets the resolution of bitmap output (PNG; Graphviz's default is 96)."""
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
     if depth is not None and depth < 1:
@@ -55,7 +59,8 @@ def to_dot(
     drawing = view(network, Policy(depth, expand))
     out = _Writer()
     with out.block("digraph archc"):
-        out.stmt("graph", {"rankdir": rankdir, **_GRAPH, "label": title_label(network)})
+        resolution = {"dpi": dpi} if dpi is not None else {}
+        out.stmt("graph", {"rankdir": rankdir, **_GRAPH, **resolution, "label": title_label(network)})
         out.stmt("node", _NODE)
         out.stmt("edge", _EDGE)
         for box in drawing.inputs:
@@ -91,20 +96,29 @@ def _cluster_attrs(cluster: Cluster) -> dict[str, object]:
 def _box_attrs(box: Box, show_params: bool) -> dict[str, object]:
     dashed = ",dashed" if box.training_only else ""
     if box.role in ("input", "output"):
-        return {"label": io_label(box.name, box.shape, box.training_only), "style": "rounded" + dashed, "color": "#333333"}
+        shape = box.shape if box.role == "output" else None  # an input's edges carry its shape
+        return {"label": io_label(box.name, shape, box.training_only), "style": "rounded" + dashed, "color": "#333333"}
     node = box.node
     assert node is not None  # op and collapsed boxes always carry their IR node
+    if box.role == "fold":
+        fill, border = _colours(node)
+        return {"label": fold_label(box.fold, box.repeats, show_params), "style": "rounded,filled" + dashed,
+                "fillcolor": fill, "color": border, "peripheries": 2}
     if box.role == "collapsed":
         # A double border reads as a stack: one box standing for N instances of a block.
         stacked = {"peripheries": 2} if node.block is None and repeated_block(node) else {}
         return {"label": collapsed_label(node, show_params), "style": "rounded,filled" + dashed,
                 "fillcolor": "#ffffff", "color": "#444444", "penwidth": 1.2, **stacked}
-    fill, border = FAMILY_COLOURS[OPS[node.op].family] if node.op in OPS else FAMILY_COLOURS["other"]
+    fill, border = _colours(node)
     attrs: dict[str, object] = {"label": op_label(node, show_params), "style": "rounded,filled" + dashed,
                                 "fillcolor": fill, "color": border}
     if len(node.inputs) > 1:  # a merge point: small, round, so converging inputs read as one
         attrs.update({"shape": "ellipse", "fontsize": 9, "margin": "0.04,0.01", "height": 0.25})
     return attrs
+
+
+def _colours(node: Node) -> tuple[str, str]:
+    return FAMILY_COLOURS[OPS[node.op].family] if node.op in OPS else FAMILY_COLOURS["other"]
 
 
 def _edge_attrs(edge: Edge) -> dict[str, object]:

@@ -82,15 +82,19 @@ def _params_line(node: Node, show_params: bool) -> str:
     return f"<br/>{_small(html(f'{node.params:,} params'))}" if show_params and node.params else ""
 
 
-def op_label(node: Node, show_params: bool) -> Html:
-    """`conv1` over `conv2d 7x7/2, 64`; one line for unnamed ops (`3 conv2d 1x1, 32`) and `relu`."""
-    assert node.op is not None
+def op_text(node: Node) -> str:
+    """`conv2d 7x7/2, 64`: the op and its key attributes."""
+    assert node.op is not None  # called for op nodes only
     spatial = max(1, len(node.in_shapes[0]) - 1) if node.in_shapes else 2
-    op_line = html(" ".join(filter(None, (node.op, describe(node.op, node.attrs, spatial)))))
-    if node.name == node.op:
+    return " ".join(filter(None, (node.op, describe(node.op, node.attrs, spatial))))
+
+
+def op_label(node: Node, show_params: bool) -> Html:
+    """`conv1` over `conv2d 7x7/2, 64`; one line for unnamed ops (`conv2d 1x1, 32`: the position
+    number is no name a reader needs) and for ops named as themselves (`relu`)."""
+    op_line = html(op_text(node))
+    if node.name == node.op or node.name.isdigit():
         text = op_line
-    elif node.name.isdigit():
-        text = f"{_small(html(node.name), 9)} {op_line}"
     elif len(node.inputs) > 1:
         text = f"<b>{html(node.name)}</b> {op_line}"
     else:
@@ -99,31 +103,83 @@ def op_label(node: Node, show_params: bool) -> Html:
 
 
 def collapsed_label(node: Node, show_params: bool) -> Html:
-    """`layer3` / `bottleneck x 6` / `1024x14x14`: name, what it holds, output shape."""
+    """`layer3` / `bottleneck x 6` / the call's arguments: name, what it holds, how it was called.
+
+    The output shape is on the box's outgoing edges, so it is not repeated here.
+    """
     repeated = repeated_block(node) if node.block is None else None
+    children = node.body.nodes if node.body is not None else ()
+    lines: list[str] = []
     if repeated is not None:
         kind = f"{repeated[0]} x {repeated[1]}"
+        lines = _args_lines([dict(c.args) for c in children])
     elif node.block is not None:
         runs = ", ".join(b if n == 1 else f"{b} x {n}" for b, n in composition(node))
         kind = f"{node.block} ({runs})" if runs else node.block
+        lines = _args_lines([dict(node.args)])
+    elif children and len(children) <= _MAX_SEQUENCE and all(c.block is not None or c.is_op for c in children):
+        # A short inline sequence: each call on its own line, in order (a 1x1, then a 3x3).
+        kind = ""
+        lines = [html(op_text(c) if c.is_op else f"{c.block}({_args_text(dict(c.args), _MAX_ARGS)})") for c in children]
     else:
-        count = len(node.body.nodes) if node.body is not None else 0
-        kind = f"group of {count}"
-    shapes = ", ".join(shape_text(s) for s in node.out_shapes)
-    text = f"<b>{html(node.name)}</b><br/>{html(kind)}<br/>{_small(html(shapes))}"
+        kind = f"group of {len(children)}"
+    # An unnamed node's position number is no name a reader needs.
+    heading = [] if node.name.isdigit() else [f"<b>{html(node.name)}</b>"]
+    text = "<br/>".join(heading + ([html(kind)] if kind else []) + [_small(line) for line in lines])
     return Html(text + _params_line(node, show_params))
+
+
+_MAX_ARGS = 4  # per line of a box
+_MAX_SEQUENCE = 4  # calls listed one per line
+
+
+def _args_text(args: dict[str, Any], limit: int) -> str:
+    items = [f"{k}={_value(v)}" for k, v in args.items()]
+    return ", ".join(items[:limit]) + (", \u2026" if len(items) > limit else "")
+
+
+def _args_lines(instances: list[dict[str, Any]]) -> list[str]:
+    """A block call's arguments, at most two lines; across a repeat's instances a value that
+    changes is shown as its values in order (`stride=2|1`)."""
+    if not instances or not instances[0]:
+        return []
+    parts = []
+    for key in instances[0]:
+        values: list[str] = []
+        for args in instances:
+            text = _value(args.get(key))
+            if text not in values:
+                values.append(text)
+        shown = "|".join(values[:3]) + ("|\u2026" if len(values) > 3 else "")
+        parts.append(f"{key}={shown}")
+    rows = [", ".join(parts[i:i + _MAX_ARGS]) for i in range(0, min(len(parts), 2 * _MAX_ARGS), _MAX_ARGS)]
+    if len(parts) > 2 * _MAX_ARGS:
+        rows[-1] += ", \u2026"
+    return [html(r) for r in rows]
+
+
+def fold_label(run: tuple[Node, ...], repeats: int, show_params: bool) -> Html:
+    """A folded run of one op pattern: the ops of one period, then `x N`; parameters of the whole run."""
+    ops = " \u203a ".join(op_text(n) for n in run[: len(run) // repeats])  # a chevron between the ops
+    params = sum(n.params for n in run)
+    line = f"<br/>{_small(html(f'{params:,} params'))}" if show_params and params else ""
+    return Html(f"{html(ops)}<br/><b>x {repeats}</b>{line}")
 
 
 def cluster_label(node: Node) -> Html:
     """The opened node's name, and its block (or `block x N` for a repeat container)."""
     repeated = repeated_block(node)
     kind = node.block or (f"{repeated[0]} x {repeated[1]}" if repeated else "")
+    if node.name.isdigit():  # unnamed: what it is, without its position number
+        return Html(f"<b>{html(kind)}</b>" if kind else "")
     return Html(f"<b>{html(node.name)}</b>" + (f" {_small(html(kind), 9)}" if kind else ""))
 
 
-def io_label(name: str, shape: Shape, training_only: bool = False) -> Html:
+def io_label(name: str, shape: Shape | None, training_only: bool = False) -> Html:
+    """An input (shape None: its edges carry it) or an output (with its shape: its edge has none)."""
     note = f"<br/>{_small('<i>training only</i>')}" if training_only else ""
-    return Html(f"<b>{html(name)}</b><br/>{_small(html(shape_text(shape)), 9)}{note}")
+    shape_line = f"<br/>{_small(html(shape_text(shape)), 9)}" if shape is not None else ""
+    return Html(f"<b>{html(name)}</b>{shape_line}{note}")
 
 
 def edge_label(shape: Shape, index: int | None) -> Html:

@@ -31,3 +31,22 @@ def render(source: str, fmt: str) -> bytes:
         return graphviz.pipe("dot", fmt, source.encode("utf-8"))
     except graphviz.ExecutableNotFound:
         raise DotNotFound() from None
+
+
+# cairo, which renders Graphviz's PNGs, cannot make an image wider or taller than this; dot
+# then scales the whole drawing down until it fits, which makes big networks illegible.
+CAIRO_MAX_PX = 32767
+DEFAULT_DPI = 96
+
+
+def png_pixels(source: str, dpi: float | None = None) -> tuple[int, int]:
+    """The width and height in pixels a PNG of `source` would have before cairo's cap (lays it out once)."""
+    if shutil.which("dot") is None:
+        raise DotNotFound()
+    import graphviz
+
+    plain = graphviz.pipe("dot", "plain", source.encode("utf-8")).decode("utf-8", "replace")
+    # The first line is `graph SCALE WIDTH HEIGHT`, in inches.
+    _, scale, width, height = plain.split("\n", 1)[0].split()[:4]
+    per_inch = (dpi or DEFAULT_DPI) * float(scale)
+    return round(float(width) * per_inch), round(float(height) * per_inch)
