@@ -57,14 +57,17 @@ class CapsuleRouting(nn.Module):
 
 
 class CapsuleMask(nn.Module):
-    """Zeroes all capsules but one: the label's in training, the longest in eval."""
+    """Zeroes all capsules but one: the label's (one-hot) in training, the longest in eval."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
 
     def forward(self, capsules: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        count = capsules.shape[1]
         if self.training and label is not None:
-            mask = F.one_hot(label, count).to(capsules.dtype) if label.dim() == 1 else label.to(capsules.dtype)
+            mask = label.to(capsules.dtype)
         else:
-            mask = F.one_hot(capsules.norm(dim=-1).argmax(1), count).to(capsules.dtype)
+            mask = F.one_hot(capsules.norm(dim=-1).argmax(1), self.count).to(capsules.dtype)
         return capsules * mask.unsqueeze(-1)
 
 
@@ -100,12 +103,12 @@ class Capsnet(nn.Module):
         '(paper 6.8M).'
     )
 
-    def __init__(self, num_classes=10):
+    def __init__(self):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 256, 9)
         self.primary = Primary()
-        self.digit = CapsuleRouting(1152, 8, num_classes, 16, 3)
-        self.masked = CapsuleMask()
+        self.digit = CapsuleRouting(1152, 8, 10, 16, 3)
+        self.masked = CapsuleMask(10)
         self.decoder = nn.Sequential(
             nn.Linear(160, 512),
             nn.ReLU(inplace=True),

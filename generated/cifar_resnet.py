@@ -7,10 +7,10 @@
     'channels with zeros (no parameters), option B projects with a 1x1 conv and batch norm. '
     '`p_L` < 1 adds stochastic depth (Huang et al., 2016): block l of L survives in training '
     'with probability p_l = 1 - l / L (1 - p_L) (the paper: p_L = 0.5), one draw per mini-batch '
-    '(`sd_mode: row`: one per sample); the survivors are scaled by 1 / p_l in training, which '
-    "equals the paper's test-time scaling of each branch by p_l up to a constant factor per "
-    'branch. ResNet-110: 1,727,962 parameters (paper 1.7M); ResNet-1202: 19,421,274 (paper '
-    '19.4M).'
+    "(`sd_mode: row`: one per sample). As torchvision's StochasticDepth, a surviving branch is "
+    "scaled by 1 / p_l in training and left as it is at test time: the paper's scaling by p_l "
+    'at test time, moved. ResNet-110: 1,727,962 parameters (paper 1.7M); ResNet-1202: '
+    '19,421,274 (paper 19.4M).'
 )
 
 import torch
@@ -18,6 +18,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 VARIANT = '110'
+
+
+class StochasticDepth(nn.Module):
+    """Randomly drops a residual branch in training, as torchvision.ops.StochasticDepth."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
 
 
 class Basic(nn.Module):
@@ -88,10 +110,10 @@ class CifarResnet(nn.Module):
         'with zeros (no parameters), option B projects with a 1x1 conv and batch norm. `p_L` < 1 '
         'adds stochastic depth (Huang et al., 2016): block l of L survives in training with '
         'probability p_l = 1 - l / L (1 - p_L) (the paper: p_L = 0.5), one draw per mini-batch '
-        '(`sd_mode: row`: one per sample); the survivors are scaled by 1 / p_l in training, which '
-        "equals the paper's test-time scaling of each branch by p_l up to a constant factor per "
-        'branch. ResNet-110: 1,727,962 parameters (paper 1.7M); ResNet-1202: 19,421,274 (paper '
-        '19.4M).'
+        "(`sd_mode: row`: one per sample). As torchvision's StochasticDepth, a surviving branch is "
+        "scaled by 1 / p_l in training and left as it is at test time: the paper's scaling by p_l "
+        'at test time, moved. ResNet-110: 1,727,962 parameters (paper 1.7M); ResNet-1202: '
+        '19,421,274 (paper 19.4M).'
     )
 
     def __init__(self, num_classes=10):

@@ -69,7 +69,7 @@ class ConvnextBlock(nn.Module):
         return out
 
 
-class Stage(nn.Module):
+class StageWithoutDownsample(nn.Module):
     def __init__(self, ls_init):
         super().__init__()
         self.blocks = nn.Sequential(*[ConvnextBlock(96, 384, (96,), ls_init) for _ in range(3)])
@@ -79,7 +79,7 @@ class Stage(nn.Module):
         return x
 
 
-class Stage_2(nn.Module):
+class Stage(nn.Module):
     def __init__(self, in_channels, dim, depth, m0_fc1_out_features, m0_gamma_arg0, ls_init):
         super().__init__()
         self.downsample = nn.Sequential(LayerNorm2d(in_channels, eps=1e-06), nn.Conv2d(in_channels, dim, 2, stride=2))
@@ -105,10 +105,10 @@ class Convnext(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, 96, 4, stride=4), LayerNorm2d(96, eps=1e-06))
         self.stages = nn.Sequential(
-            Stage(ls_init),
-            Stage_2(96, 192, 3, 768, (192,), ls_init),
-            Stage_2(192, 384, 9, 1536, (384,), ls_init),
-            Stage_2(384, 768, 3, 3072, (768,), ls_init),
+            StageWithoutDownsample(ls_init),
+            Stage(96, 192, 3, 768, (192,), ls_init),
+            Stage(192, 384, 9, 1536, (384,), ls_init),
+            Stage(384, 768, 3, 3072, (768,), ls_init),
         )
         self.head = nn.Sequential(
             OrderedDict(

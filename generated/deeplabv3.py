@@ -14,7 +14,7 @@ import torch.nn.functional as F
 VARIANT = 'resnet50'
 
 
-class Bottleneck(nn.Module):
+class BottleneckWithDownsample(nn.Module):
     def __init__(self, in_channels, planes, stride, dilation, conv3_out_channels):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
@@ -43,7 +43,7 @@ class Bottleneck(nn.Module):
         return out
 
 
-class Bottleneck_2(nn.Module):
+class Bottleneck(nn.Module):
     def __init__(self, in_channels, planes, dilation):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
@@ -74,10 +74,22 @@ class Backbone(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(Bottleneck(64, 64, 1, 1, 256), *[Bottleneck_2(256, 64, 1) for _ in range(2)])
-        self.layer2 = nn.Sequential(Bottleneck(256, 128, 2, 1, 512), *[Bottleneck_2(512, 128, 1) for _ in range(3)])
-        self.layer3 = nn.Sequential(Bottleneck(512, 256, 1, 1, 1024), *[Bottleneck_2(1024, 256, 2) for _ in range(5)])
-        self.layer4 = nn.Sequential(Bottleneck(1024, 512, 1, 2, 2048), *[Bottleneck_2(2048, 512, 4) for _ in range(2)])
+        self.layer1 = nn.Sequential(
+            BottleneckWithDownsample(64, 64, 1, 1, 256),
+            *[Bottleneck(256, 64, 1) for _ in range(2)],
+        )
+        self.layer2 = nn.Sequential(
+            BottleneckWithDownsample(256, 128, 2, 1, 512),
+            *[Bottleneck(512, 128, 1) for _ in range(3)],
+        )
+        self.layer3 = nn.Sequential(
+            BottleneckWithDownsample(512, 256, 1, 1, 1024),
+            *[Bottleneck(1024, 256, 2) for _ in range(5)],
+        )
+        self.layer4 = nn.Sequential(
+            BottleneckWithDownsample(1024, 512, 1, 2, 2048),
+            *[Bottleneck(2048, 512, 4) for _ in range(2)],
+        )
 
     def forward(self, x):
         x = self.conv1(x)  # N x 64 x 260 x 260
@@ -159,7 +171,7 @@ class Deeplabv3(nn.Module):
         'head, and bilinear upsampling to the input size. Optional FCN auxiliary head on layer3.'
     )
 
-    def __init__(self, num_classes=21, size=520):
+    def __init__(self):
         super().__init__()
         self.backbone = Backbone()
         self.classifier = nn.Sequential(
@@ -167,9 +179,9 @@ class Deeplabv3(nn.Module):
             nn.Conv2d(256, 256, 3, padding=1, bias=False),
             nn.BatchNorm2d(256),
             nn.ReLU(inplace=True),
-            nn.Conv2d(256, num_classes, 1),
+            nn.Conv2d(256, 21, 1),
         )
-        self.out = nn.Upsample(size=size, mode='bilinear', align_corners=False)
+        self.out = nn.Upsample(size=520, mode='bilinear', align_corners=False)
 
     def forward(self, x):
         backbone_0, backbone_1 = self.backbone(x)  # N x 2048 x 65 x 65, N x 1024 x 65 x 65

@@ -14,14 +14,14 @@ VARIANT = '121'
 
 
 class DenseLayer(nn.Module):
-    def __init__(self, in_channels, growth_rate):
+    def __init__(self, in_channels):
         super().__init__()
         self.norm1 = nn.BatchNorm2d(in_channels)
         self.relu1 = nn.ReLU(inplace=True)
         self.conv1 = nn.Conv2d(in_channels, 128, 1, bias=False)
         self.norm2 = nn.BatchNorm2d(128)
         self.relu2 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(128, growth_rate, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(128, 32, 3, padding=1, bias=False)
 
     def forward(self, x):
         out = self.norm1(x)
@@ -41,12 +41,12 @@ class Densenet(nn.Module):
         'input; transitions between blocks halve channels and resolution.'
     )
 
-    def __init__(self, num_init_features=64, growth_rate=32, num_classes=1000):
+    def __init__(self, num_classes=1000):
         super().__init__()
         self.features = nn.Sequential(
             OrderedDict(
                 [
-                    ('conv0', nn.Conv2d(3, num_init_features, 7, stride=2, padding=3, bias=False)),
+                    ('conv0', nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)),
                     ('norm0', nn.BatchNorm2d(64)),
                     ('relu0', nn.ReLU(inplace=True)),
                     ('pool0', nn.MaxPool2d(3, stride=2, padding=1)),
@@ -55,12 +55,12 @@ class Densenet(nn.Module):
                         nn.Sequential(
                             OrderedDict(
                                 [
-                                    ('denselayer1', DenseLayer(64, growth_rate)),
-                                    ('denselayer2', DenseLayer(96, growth_rate)),
-                                    ('denselayer3', DenseLayer(128, growth_rate)),
-                                    ('denselayer4', DenseLayer(160, growth_rate)),
-                                    ('denselayer5', DenseLayer(192, growth_rate)),
-                                    ('denselayer6', DenseLayer(224, growth_rate)),
+                                    ('denselayer1', DenseLayer(64)),
+                                    ('denselayer2', DenseLayer(96)),
+                                    ('denselayer3', DenseLayer(128)),
+                                    ('denselayer4', DenseLayer(160)),
+                                    ('denselayer5', DenseLayer(192)),
+                                    ('denselayer6', DenseLayer(224)),
                                 ],
                             ),
                         ),
@@ -83,18 +83,18 @@ class Densenet(nn.Module):
                         nn.Sequential(
                             OrderedDict(
                                 [
-                                    ('denselayer1', DenseLayer(128, growth_rate)),
-                                    ('denselayer2', DenseLayer(160, growth_rate)),
-                                    ('denselayer3', DenseLayer(192, growth_rate)),
-                                    ('denselayer4', DenseLayer(224, growth_rate)),
-                                    ('denselayer5', DenseLayer(256, growth_rate)),
-                                    ('denselayer6', DenseLayer(288, growth_rate)),
-                                    ('denselayer7', DenseLayer(320, growth_rate)),
-                                    ('denselayer8', DenseLayer(352, growth_rate)),
-                                    ('denselayer9', DenseLayer(384, growth_rate)),
-                                    ('denselayer10', DenseLayer(416, growth_rate)),
-                                    ('denselayer11', DenseLayer(448, growth_rate)),
-                                    ('denselayer12', DenseLayer(480, growth_rate)),
+                                    ('denselayer1', DenseLayer(128)),
+                                    ('denselayer2', DenseLayer(160)),
+                                    ('denselayer3', DenseLayer(192)),
+                                    ('denselayer4', DenseLayer(224)),
+                                    ('denselayer5', DenseLayer(256)),
+                                    ('denselayer6', DenseLayer(288)),
+                                    ('denselayer7', DenseLayer(320)),
+                                    ('denselayer8', DenseLayer(352)),
+                                    ('denselayer9', DenseLayer(384)),
+                                    ('denselayer10', DenseLayer(416)),
+                                    ('denselayer11', DenseLayer(448)),
+                                    ('denselayer12', DenseLayer(480)),
                                 ],
                             ),
                         ),
@@ -117,30 +117,30 @@ class Densenet(nn.Module):
                         nn.Sequential(
                             OrderedDict(
                                 [
-                                    ('denselayer1', DenseLayer(256, growth_rate)),
-                                    ('denselayer2', DenseLayer(288, growth_rate)),
-                                    ('denselayer3', DenseLayer(320, growth_rate)),
-                                    ('denselayer4', DenseLayer(352, growth_rate)),
-                                    ('denselayer5', DenseLayer(384, growth_rate)),
-                                    ('denselayer6', DenseLayer(416, growth_rate)),
-                                    ('denselayer7', DenseLayer(448, growth_rate)),
-                                    ('denselayer8', DenseLayer(480, growth_rate)),
-                                    ('denselayer9', DenseLayer(512, growth_rate)),
-                                    ('denselayer10', DenseLayer(544, growth_rate)),
-                                    ('denselayer11', DenseLayer(576, growth_rate)),
-                                    ('denselayer12', DenseLayer(608, growth_rate)),
-                                    ('denselayer13', DenseLayer(640, growth_rate)),
-                                    ('denselayer14', DenseLayer(672, growth_rate)),
-                                    ('denselayer15', DenseLayer(704, growth_rate)),
-                                    ('denselayer16', DenseLayer(736, growth_rate)),
-                                    ('denselayer17', DenseLayer(768, growth_rate)),
-                                    ('denselayer18', DenseLayer(800, growth_rate)),
-                                    ('denselayer19', DenseLayer(832, growth_rate)),
-                                    ('denselayer20', DenseLayer(864, growth_rate)),
-                                    ('denselayer21', DenseLayer(896, growth_rate)),
-                                    ('denselayer22', DenseLayer(928, growth_rate)),
-                                    ('denselayer23', DenseLayer(960, growth_rate)),
-                                    ('denselayer24', DenseLayer(992, growth_rate)),
+                                    ('denselayer1', DenseLayer(256)),
+                                    ('denselayer2', DenseLayer(288)),
+                                    ('denselayer3', DenseLayer(320)),
+                                    ('denselayer4', DenseLayer(352)),
+                                    ('denselayer5', DenseLayer(384)),
+                                    ('denselayer6', DenseLayer(416)),
+                                    ('denselayer7', DenseLayer(448)),
+                                    ('denselayer8', DenseLayer(480)),
+                                    ('denselayer9', DenseLayer(512)),
+                                    ('denselayer10', DenseLayer(544)),
+                                    ('denselayer11', DenseLayer(576)),
+                                    ('denselayer12', DenseLayer(608)),
+                                    ('denselayer13', DenseLayer(640)),
+                                    ('denselayer14', DenseLayer(672)),
+                                    ('denselayer15', DenseLayer(704)),
+                                    ('denselayer16', DenseLayer(736)),
+                                    ('denselayer17', DenseLayer(768)),
+                                    ('denselayer18', DenseLayer(800)),
+                                    ('denselayer19', DenseLayer(832)),
+                                    ('denselayer20', DenseLayer(864)),
+                                    ('denselayer21', DenseLayer(896)),
+                                    ('denselayer22', DenseLayer(928)),
+                                    ('denselayer23', DenseLayer(960)),
+                                    ('denselayer24', DenseLayer(992)),
                                 ],
                             ),
                         ),
@@ -163,22 +163,22 @@ class Densenet(nn.Module):
                         nn.Sequential(
                             OrderedDict(
                                 [
-                                    ('denselayer1', DenseLayer(512, growth_rate)),
-                                    ('denselayer2', DenseLayer(544, growth_rate)),
-                                    ('denselayer3', DenseLayer(576, growth_rate)),
-                                    ('denselayer4', DenseLayer(608, growth_rate)),
-                                    ('denselayer5', DenseLayer(640, growth_rate)),
-                                    ('denselayer6', DenseLayer(672, growth_rate)),
-                                    ('denselayer7', DenseLayer(704, growth_rate)),
-                                    ('denselayer8', DenseLayer(736, growth_rate)),
-                                    ('denselayer9', DenseLayer(768, growth_rate)),
-                                    ('denselayer10', DenseLayer(800, growth_rate)),
-                                    ('denselayer11', DenseLayer(832, growth_rate)),
-                                    ('denselayer12', DenseLayer(864, growth_rate)),
-                                    ('denselayer13', DenseLayer(896, growth_rate)),
-                                    ('denselayer14', DenseLayer(928, growth_rate)),
-                                    ('denselayer15', DenseLayer(960, growth_rate)),
-                                    ('denselayer16', DenseLayer(992, growth_rate)),
+                                    ('denselayer1', DenseLayer(512)),
+                                    ('denselayer2', DenseLayer(544)),
+                                    ('denselayer3', DenseLayer(576)),
+                                    ('denselayer4', DenseLayer(608)),
+                                    ('denselayer5', DenseLayer(640)),
+                                    ('denselayer6', DenseLayer(672)),
+                                    ('denselayer7', DenseLayer(704)),
+                                    ('denselayer8', DenseLayer(736)),
+                                    ('denselayer9', DenseLayer(768)),
+                                    ('denselayer10', DenseLayer(800)),
+                                    ('denselayer11', DenseLayer(832)),
+                                    ('denselayer12', DenseLayer(864)),
+                                    ('denselayer13', DenseLayer(896)),
+                                    ('denselayer14', DenseLayer(928)),
+                                    ('denselayer15', DenseLayer(960)),
+                                    ('denselayer16', DenseLayer(992)),
                                 ],
                             ),
                         ),

@@ -70,7 +70,7 @@ class SqueezeExcitation(nn.Module):
         return out
 
 
-class Mbconv(nn.Module):
+class MbconvWithoutStochasticDepth(nn.Module):
     def __init__(self, bn_eps, bn_momentum):
         super().__init__()
         self.block = nn.Sequential(
@@ -84,7 +84,7 @@ class Mbconv(nn.Module):
         return x
 
 
-class Mbconv_2(nn.Module):
+class MbconvWithoutStochasticDepth_2(nn.Module):
     def __init__(self, kernel, stride, cin, out, m0_out, bn_eps, bn_momentum, m1_m0_padding, m2_squeeze):
         super().__init__()
         self.block = nn.Sequential(
@@ -99,7 +99,7 @@ class Mbconv_2(nn.Module):
         return x
 
 
-class Mbconv_3(nn.Module):
+class Mbconv(nn.Module):
     def __init__(self, kernel, cin, m0_out, bn_eps, bn_momentum, m1_m0_padding, m2_squeeze, stochastic_depth_p):
         super().__init__()
         self.block = nn.Sequential(
@@ -117,12 +117,12 @@ class Mbconv_3(nn.Module):
         return out
 
 
-class Stage(nn.Sequential):
-    def __init__(self, bn_eps, bn_momentum):
-        super().__init__(Mbconv(bn_eps, bn_momentum))
-
-
 class Stage_2(nn.Sequential):
+    def __init__(self, bn_eps, bn_momentum):
+        super().__init__(MbconvWithoutStochasticDepth(bn_eps, bn_momentum))
+
+
+class Stage(nn.Sequential):
     def __init__(
         self,
         kernel,
@@ -138,8 +138,18 @@ class Stage_2(nn.Sequential):
         m1_stochastic_depth_p,
     ):
         super().__init__(
-            Mbconv_2(kernel, 2, cin, cout, m0_m0_out, bn_eps, bn_momentum, m0_m1_m0_padding, m0_m2_squeeze),
-            Mbconv_3(
+            MbconvWithoutStochasticDepth_2(
+                kernel,
+                2,
+                cin,
+                cout,
+                m0_m0_out,
+                bn_eps,
+                bn_momentum,
+                m0_m1_m0_padding,
+                m0_m2_squeeze,
+            ),
+            Mbconv(
                 kernel,
                 cout,
                 m1_m0_out,
@@ -170,8 +180,18 @@ class Stage_3(nn.Sequential):
         m2_stochastic_depth_p,
     ):
         super().__init__(
-            Mbconv_2(kernel, stride, cin, cout, m0_m0_out, bn_eps, bn_momentum, m0_m1_m0_padding, m0_m2_squeeze),
-            Mbconv_3(
+            MbconvWithoutStochasticDepth_2(
+                kernel,
+                stride,
+                cin,
+                cout,
+                m0_m0_out,
+                bn_eps,
+                bn_momentum,
+                m0_m1_m0_padding,
+                m0_m2_squeeze,
+            ),
+            Mbconv(
                 kernel,
                 cout,
                 m1_m0_out,
@@ -181,7 +201,7 @@ class Stage_3(nn.Sequential):
                 m1_m2_squeeze,
                 m1_stochastic_depth_p,
             ),
-            Mbconv_3(
+            Mbconv(
                 kernel,
                 cout,
                 m1_m0_out,
@@ -197,16 +217,16 @@ class Stage_3(nn.Sequential):
 class Stage_4(nn.Sequential):
     def __init__(self, bn_eps, bn_momentum):
         super().__init__(
-            Mbconv_2(5, 2, 112, 192, 672, bn_eps, bn_momentum, 2, 28),
-            Mbconv_3(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.15000000000000002),
-            Mbconv_3(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.1625),
-            Mbconv_3(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.17500000000000002),
+            MbconvWithoutStochasticDepth_2(5, 2, 112, 192, 672, bn_eps, bn_momentum, 2, 28),
+            Mbconv(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.15000000000000002),
+            Mbconv(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.1625),
+            Mbconv(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.17500000000000002),
         )
 
 
 class Stage_5(nn.Sequential):
     def __init__(self, bn_eps, bn_momentum):
-        super().__init__(Mbconv_2(3, 1, 192, 320, 1152, bn_eps, bn_momentum, 1, 48))
+        super().__init__(MbconvWithoutStochasticDepth_2(3, 1, 192, 320, 1152, bn_eps, bn_momentum, 1, 48))
 
 
 class Efficientnet(nn.Module):
@@ -220,9 +240,9 @@ class Efficientnet(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             ConvBnAct(3, 32, 3, 2, 1, 1, bn_eps, bn_momentum),
-            Stage(bn_eps, bn_momentum),
-            Stage_2(3, 16, 24, 96, bn_eps, bn_momentum, 1, 4, 144, 6, 0.025),
-            Stage_2(5, 24, 40, 144, bn_eps, bn_momentum, 2, 6, 240, 10, 0.05),
+            Stage_2(bn_eps, bn_momentum),
+            Stage(3, 16, 24, 96, bn_eps, bn_momentum, 1, 4, 144, 6, 0.025),
+            Stage(5, 24, 40, 144, bn_eps, bn_momentum, 2, 6, 240, 10, 0.05),
             Stage_3(3, 2, 40, 80, 240, bn_eps, bn_momentum, 1, 10, 480, 20, 0.07500000000000001, 0.08750000000000001),
             Stage_3(5, 1, 80, 112, 480, bn_eps, bn_momentum, 2, 20, 672, 28, 0.1125, 0.125),
             Stage_4(bn_eps, bn_momentum),

@@ -46,10 +46,17 @@ class DropPathPlan(nn.Module):
 
 
 class Columns(nn.Module):
-    """The inputs of a FractalNet join, kept apart as a stack (deepest column first)."""
+    """The inputs of a FractalNet join, kept apart as a stack (deepest column first).
+
+    `stacked[k]` says whether input k is already a stack (N x K x C x H x W) or one map.
+    """
+
+    def __init__(self, stacked: tuple[bool, ...]) -> None:
+        super().__init__()
+        self.stacked = stacked
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x if x.dim() == 5 else x.unsqueeze(1) for x in xs], 1)
+        return torch.cat([x if s else x.unsqueeze(1) for x, s in zip(xs, self.stacked)], 1)
 
 
 class FractalJoin(nn.Module):
@@ -60,29 +67,28 @@ class FractalJoin(nn.Module):
     by DropPathPlan, and the plain mean elsewhere (a join off the column's path is not used).
     """
 
-    def __init__(self, p_local: float = 0.15) -> None:
+    def __init__(self, p_local: float, stacked: tuple[bool, ...], count: int) -> None:
         super().__init__()
-        self.p_local = p_local
+        self.p_local, self.stacked, self.count = p_local, stacked, count
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([t if t.dim() == 5 else t.unsqueeze(1) for t in xs], 1)
-        count = x.shape[1]
-        if not self.training or count == 1:
+        x = torch.cat([t if s else t.unsqueeze(1) for t, s in zip(xs, self.stacked)], 1)
+        if not self.training or self.count == 1:
             return x.mean(1)
         is_global, column = DropPathPlan.current
         if is_global:
-            return x[:, column] if column < count else x.mean(1)
-        keep = (torch.rand(count) >= self.p_local).to(x.dtype)
-        if keep.sum() == 0:
-            keep[int(torch.randint(count, ()))] = 1.0
-        weights = (keep / keep.sum()).to(x.device).view(1, count, 1, 1, 1)
+            return x[:, column] if column < self.count else x.mean(1)
+        keep = (torch.rand(self.count) >= self.p_local).to(x.dtype)
+        if not bool(keep.any()):
+            keep[int(torch.randint(self.count, ()))] = 1.0
+        weights = (keep / keep.sum()).to(x.device).view(1, self.count, 1, 1, 1)
         return (x * weights).sum(1)
 
     def extra_repr(self) -> str:
         return f"p_local={self.p_local}"
 
 
-class Conv(nn.Module):
+class ConvWithoutDropout(nn.Module):
     def __init__(self, in_channels):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, 64, 3, padding=1)
@@ -95,7 +101,7 @@ class Conv(nn.Module):
         return x
 
 
-class Conv_2(nn.Module):
+class Conv(nn.Module):
     def __init__(self, in_channels, planes, drop):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, planes, 3, padding=1)
@@ -110,14 +116,14 @@ class Conv_2(nn.Module):
         return x
 
 
-class Fractal2(nn.Module):
+class Fractal2_2(nn.Module):
     def __init__(self, in_channels, p_local):
         super().__init__()
-        self.deep1 = Conv(in_channels)
-        self.join = FractalJoin(p_local)
-        self.deep2 = Conv(64)
-        self.shallow = Conv(in_channels)
-        self.columns = Columns()
+        self.deep1 = ConvWithoutDropout(in_channels)
+        self.join = FractalJoin(p_local, (False,), 1)
+        self.deep2 = ConvWithoutDropout(64)
+        self.shallow = ConvWithoutDropout(in_channels)
+        self.columns = Columns((False, False))
 
     def forward(self, x):
         out = self.deep1(x)  # N x 64 x 32 x 32
@@ -128,14 +134,14 @@ class Fractal2(nn.Module):
         return out
 
 
-class Fractal2_2(nn.Module):
+class Fractal2(nn.Module):
     def __init__(self, in_channels, planes, drop, p_local):
         super().__init__()
-        self.deep1 = Conv_2(in_channels, planes, drop)
-        self.join = FractalJoin(p_local)
-        self.deep2 = Conv_2(planes, planes, drop)
-        self.shallow = Conv_2(in_channels, planes, drop)
-        self.columns = Columns()
+        self.deep1 = Conv(in_channels, planes, drop)
+        self.join = FractalJoin(p_local, (False,), 1)
+        self.deep2 = Conv(planes, planes, drop)
+        self.shallow = Conv(in_channels, planes, drop)
+        self.columns = Columns((False, False))
 
     def forward(self, x):
         out = self.deep1(x)
@@ -146,14 +152,14 @@ class Fractal2_2(nn.Module):
         return out
 
 
-class Fractal3(nn.Module):
+class Fractal3_2(nn.Module):
     def __init__(self, p_local):
         super().__init__()
-        self.deep1 = Fractal2(3, p_local)
-        self.join = FractalJoin(p_local)
-        self.deep2 = Fractal2(64, p_local)
-        self.shallow = Conv(3)
-        self.columns = Columns()
+        self.deep1 = Fractal2_2(3, p_local)
+        self.join = FractalJoin(p_local, (True,), 2)
+        self.deep2 = Fractal2_2(64, p_local)
+        self.shallow = ConvWithoutDropout(3)
+        self.columns = Columns((True, False))
 
     def forward(self, x):
         out = self.deep1(x)  # N x 2 x 64 x 32 x 32
@@ -164,14 +170,14 @@ class Fractal3(nn.Module):
         return out
 
 
-class Fractal3_2(nn.Module):
+class Fractal3(nn.Module):
     def __init__(self, in_channels, planes, drop, p_local):
         super().__init__()
-        self.deep1 = Fractal2_2(in_channels, planes, drop, p_local)
-        self.join = FractalJoin(p_local)
-        self.deep2 = Fractal2_2(planes, planes, drop, p_local)
-        self.shallow = Conv_2(in_channels, planes, drop)
-        self.columns = Columns()
+        self.deep1 = Fractal2(in_channels, planes, drop, p_local)
+        self.join = FractalJoin(p_local, (True,), 2)
+        self.deep2 = Fractal2(planes, planes, drop, p_local)
+        self.shallow = Conv(in_channels, planes, drop)
+        self.columns = Columns((True, False))
 
     def forward(self, x):
         out = self.deep1(x)
@@ -199,20 +205,15 @@ class Fractalnet(nn.Module):
         'one more such block of four lines.'
     )
 
-    def __init__(self, columns=3, global_fraction=0.5, p_local=0.15, num_classes=10):
+    def __init__(self, global_fraction=0.5, p_local=0.15, num_classes=10):
         super().__init__()
-        self.drop_path = DropPathPlan(columns, global_fraction)
+        self.drop_path = DropPathPlan(3, global_fraction)
         self.features = nn.Sequential(
             nn.Sequential(
                 OrderedDict(
-                    [('fractal', Fractal3(p_local)), ('join', FractalJoin(p_local)), ('pool', nn.MaxPool2d(2))],
-                ),
-            ),
-            nn.Sequential(
-                OrderedDict(
                     [
-                        ('fractal', Fractal3_2(64, 128, 0.1, p_local)),
-                        ('join', FractalJoin(p_local)),
+                        ('fractal', Fractal3_2(p_local)),
+                        ('join', FractalJoin(p_local, (True,), 3)),
                         ('pool', nn.MaxPool2d(2)),
                     ],
                 ),
@@ -220,8 +221,8 @@ class Fractalnet(nn.Module):
             nn.Sequential(
                 OrderedDict(
                     [
-                        ('fractal', Fractal3_2(128, 256, 0.2, p_local)),
-                        ('join', FractalJoin(p_local)),
+                        ('fractal', Fractal3(64, 128, 0.1, p_local)),
+                        ('join', FractalJoin(p_local, (True,), 3)),
                         ('pool', nn.MaxPool2d(2)),
                     ],
                 ),
@@ -229,8 +230,8 @@ class Fractalnet(nn.Module):
             nn.Sequential(
                 OrderedDict(
                     [
-                        ('fractal', Fractal3_2(256, 512, 0.3, p_local)),
-                        ('join', FractalJoin(p_local)),
+                        ('fractal', Fractal3(128, 256, 0.2, p_local)),
+                        ('join', FractalJoin(p_local, (True,), 3)),
                         ('pool', nn.MaxPool2d(2)),
                     ],
                 ),
@@ -238,8 +239,17 @@ class Fractalnet(nn.Module):
             nn.Sequential(
                 OrderedDict(
                     [
-                        ('fractal', Fractal3_2(512, 512, 0.4, p_local)),
-                        ('join', FractalJoin(p_local)),
+                        ('fractal', Fractal3(256, 512, 0.3, p_local)),
+                        ('join', FractalJoin(p_local, (True,), 3)),
+                        ('pool', nn.MaxPool2d(2)),
+                    ],
+                ),
+            ),
+            nn.Sequential(
+                OrderedDict(
+                    [
+                        ('fractal', Fractal3(512, 512, 0.4, p_local)),
+                        ('join', FractalJoin(p_local, (True,), 3)),
                         ('pool', nn.MaxPool2d(2)),
                     ],
                 ),

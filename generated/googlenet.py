@@ -36,14 +36,11 @@ class BasicConv2d(nn.Module):
 
 
 class Inception(nn.Module):
-    def __init__(self, in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, branch3_kernel):
+    def __init__(self, in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj):
         super().__init__()
         self.branch1 = BasicConv2d(in_channels, ch1x1, 1, 1, 0)
         self.branch2 = nn.Sequential(BasicConv2d(in_channels, ch3x3red, 1, 1, 0), BasicConv2d(ch3x3red, ch3x3, 3, 1, 1))
-        self.branch3 = nn.Sequential(
-            BasicConv2d(in_channels, ch5x5red, 1, 1, 0),
-            BasicConv2d(ch5x5red, ch5x5, branch3_kernel, 1, 1),
-        )
+        self.branch3 = nn.Sequential(BasicConv2d(in_channels, ch5x5red, 1, 1, 0), BasicConv2d(ch5x5red, ch5x5, 3, 1, 1))
         self.branch4 = nn.Sequential(
             nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
             BasicConv2d(in_channels, pool_proj, 1, 1, 0),
@@ -86,26 +83,26 @@ class Googlenet(nn.Module):
         'rest stays as torchvision builds it.'
     )
 
-    def __init__(self, branch3_kernel=3, dropout_aux=0.7, num_classes=1000, dropout=0.2):
+    def __init__(self, dropout_aux=0.7, num_classes=1000, dropout=0.2):
         super().__init__()
         self.conv1 = BasicConv2d(3, 64, 7, 2, 3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = BasicConv2d(64, 64, 1, 1, 0)
         self.conv3 = BasicConv2d(64, 192, 3, 1, 1)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32, branch3_kernel)
-        self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64, branch3_kernel)
+        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)
+        self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64)
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64, branch3_kernel)
+        self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)
         self.aux1 = InceptionAux(512, dropout_aux, num_classes)
-        self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64, branch3_kernel)
-        self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64, branch3_kernel)
-        self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64, branch3_kernel)
+        self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64)
+        self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64)
+        self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64)
         self.aux2 = InceptionAux(528, dropout_aux, num_classes)
-        self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128, branch3_kernel)
+        self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128)
         self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
-        self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128, branch3_kernel)
-        self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128, branch3_kernel)
+        self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
+        self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(1024, num_classes)

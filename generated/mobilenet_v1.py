@@ -34,12 +34,12 @@ class DwSeparable(nn.Module):
         return x
 
 
-class Stage(nn.Sequential):
+class Stage_2(nn.Sequential):
     def __init__(self):
         super().__init__(DwSeparable(32, 64, 1))
 
 
-class Stage_2(nn.Sequential):
+class Stage(nn.Sequential):
     def __init__(self, in_channels, out):
         super().__init__(DwSeparable(in_channels, out, 2), DwSeparable(out, out, 1))
 
@@ -63,7 +63,7 @@ class MobilenetV1(nn.Module):
         self.conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(32)
         self.act1 = nn.ReLU6(inplace=True)
-        self.blocks = nn.Sequential(Stage(), Stage_2(64, 128), Stage_2(128, 256), Stage_3(), Stage_2(512, 1024))
+        self.blocks = nn.Sequential(Stage_2(), Stage(64, 128), Stage(128, 256), Stage_3(), Stage(512, 1024))
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(1024, num_classes)
 

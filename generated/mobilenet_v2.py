@@ -31,7 +31,7 @@ class InvertedResidual(nn.Module):
         return x
 
 
-class InvertedResidual_2(nn.Module):
+class InvertedResidualWithConv(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Sequential(
@@ -61,7 +61,7 @@ class MobilenetV2(nn.Module):
         self.features = nn.Sequential(
             ConvBnRelu6(3, 32, 3, 2, 1, 1),
             *[InvertedResidual() for _ in range(4)],
-            *[InvertedResidual_2() for _ in range(2)],
+            *[InvertedResidualWithConv() for _ in range(2)],
             *[InvertedResidual() for _ in range(11)],
             ConvBnRelu6(32, 1280, 1, 1, 1, 0),
         )

@@ -36,7 +36,7 @@ class ConvBnAct_3(nn.Sequential):
         super().__init__(nn.Conv2d(in_channels, out, 1, bias=False), nn.BatchNorm2d(out, eps=0.001, momentum=0.01))
 
 
-class Bneck(nn.Module):
+class BneckWithBlock(nn.Module):
     def __init__(self):
         super().__init__()
         self.block = nn.Sequential(ConvBnAct_2(16, 16, 3, 1, 16, 1), ConvBnAct_3(16, 16))
@@ -47,7 +47,7 @@ class Bneck(nn.Module):
         return add
 
 
-class Bneck_2(nn.Module):
+class Bneck(nn.Module):
     def __init__(self):
         super().__init__()
 
@@ -63,17 +63,17 @@ class MobilenetV3(nn.Module):
         '0.001 and momentum 0.01.'
     )
 
-    def __init__(self, last_channel=1280, dropout=0.2, num_classes=1000):
+    def __init__(self, dropout=0.2, num_classes=1000):
         super().__init__()
         self.features = nn.Sequential(
             ConvBnAct(3, 16, 3, 2, 1, 1),
-            Bneck(),
-            *[Bneck_2() for _ in range(14)],
+            BneckWithBlock(),
+            *[Bneck() for _ in range(14)],
             ConvBnAct(16, 96, 1, 1, 1, 0),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
-            nn.Linear(96, last_channel),
+            nn.Linear(96, 1280),
             nn.Hardswish(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(1280, num_classes),

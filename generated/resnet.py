@@ -12,7 +12,7 @@ import torch.nn.functional as F
 VARIANT = '50'
 
 
-class Bottleneck(nn.Module):
+class BottleneckWithDownsample(nn.Module):
     def __init__(self, in_channels, planes, stride, conv3_out_channels):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
@@ -41,7 +41,7 @@ class Bottleneck(nn.Module):
         return out
 
 
-class Bottleneck_2(nn.Module):
+class Bottleneck(nn.Module):
     def __init__(self, in_channels, planes):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
@@ -78,10 +78,19 @@ class Resnet(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(Bottleneck(64, 64, 1, 256), *[Bottleneck_2(256, 64) for _ in range(2)])
-        self.layer2 = nn.Sequential(Bottleneck(256, 128, 2, 512), *[Bottleneck_2(512, 128) for _ in range(3)])
-        self.layer3 = nn.Sequential(Bottleneck(512, 256, 2, 1024), *[Bottleneck_2(1024, 256) for _ in range(5)])
-        self.layer4 = nn.Sequential(Bottleneck(1024, 512, 2, 2048), *[Bottleneck_2(2048, 512) for _ in range(2)])
+        self.layer1 = nn.Sequential(BottleneckWithDownsample(64, 64, 1, 256), *[Bottleneck(256, 64) for _ in range(2)])
+        self.layer2 = nn.Sequential(
+            BottleneckWithDownsample(256, 128, 2, 512),
+            *[Bottleneck(512, 128) for _ in range(3)],
+        )
+        self.layer3 = nn.Sequential(
+            BottleneckWithDownsample(512, 256, 2, 1024),
+            *[Bottleneck(1024, 256) for _ in range(5)],
+        )
+        self.layer4 = nn.Sequential(
+            BottleneckWithDownsample(1024, 512, 2, 2048),
+            *[Bottleneck(2048, 512) for _ in range(2)],
+        )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(2048, num_classes)
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 VARIANT = '50'
 
 
-class PreactBottleneck(nn.Module):
+class PreactBottleneck_2(nn.Module):
     def __init__(self, in_channels, planes, stride, conv3_out_channels):
         super().__init__()
         self.norm1 = nn.BatchNorm2d(in_channels)
@@ -41,7 +41,7 @@ class PreactBottleneck(nn.Module):
         return out
 
 
-class PreactBottleneck_2(nn.Module):
+class PreactBottleneck(nn.Module):
     def __init__(self, in_channels, planes):
         super().__init__()
         self.norm1 = nn.BatchNorm2d(in_channels)
@@ -72,8 +72,8 @@ class Stage(nn.Module):
     def __init__(self, in_channels, planes, stride, m0_conv3_out_channels, blocks_count):
         super().__init__()
         self.blocks = nn.Sequential(
-            PreactBottleneck(in_channels, planes, stride, m0_conv3_out_channels),
-            *[PreactBottleneck_2(m0_conv3_out_channels, planes) for _ in range(blocks_count)],
+            PreactBottleneck_2(in_channels, planes, stride, m0_conv3_out_channels),
+            *[PreactBottleneck(m0_conv3_out_channels, planes) for _ in range(blocks_count)],
         )
 
     def forward(self, x):
@@ -90,7 +90,7 @@ class ResnetV2(nn.Module):
         'a 1x1 conv.'
     )
 
-    def __init__(self, num_classes=1000):
+    def __init__(self):
         super().__init__()
         self.stem = nn.Sequential(
             OrderedDict(
@@ -110,11 +110,7 @@ class ResnetV2(nn.Module):
         self.act = nn.ReLU(inplace=True)
         self.head = nn.Sequential(
             OrderedDict(
-                [
-                    ('global_pool', nn.AdaptiveAvgPool2d(1)),
-                    ('fc', nn.Conv2d(2048, num_classes, 1)),
-                    ('2', nn.Flatten()),
-                ],
+                [('global_pool', nn.AdaptiveAvgPool2d(1)), ('fc', nn.Conv2d(2048, 1000, 1)), ('2', nn.Flatten())],
             ),
         )
 

@@ -33,7 +33,7 @@ class SqueezeExcitation(nn.Module):
         return scale
 
 
-class SeBottleneck(nn.Module):
+class SeBottleneckWithDownsample(nn.Module):
     def __init__(self, in_channels, planes, stride, conv3_out_channels, se_module_fc1_out_channels):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False)
@@ -64,7 +64,7 @@ class SeBottleneck(nn.Module):
         return out
 
 
-class SeBottleneck_2(nn.Module):
+class SeBottleneck(nn.Module):
     def __init__(self, in_channels, planes, se_module_fc1_out_channels):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
@@ -111,18 +111,21 @@ class Senet(nn.Module):
             ),
         )
         self.pool0 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.layer1 = nn.Sequential(SeBottleneck(64, 64, 1, 256, 16), *[SeBottleneck_2(256, 64, 16) for _ in range(2)])
+        self.layer1 = nn.Sequential(
+            SeBottleneckWithDownsample(64, 64, 1, 256, 16),
+            *[SeBottleneck(256, 64, 16) for _ in range(2)],
+        )
         self.layer2 = nn.Sequential(
-            SeBottleneck(256, 128, 2, 512, 32),
-            *[SeBottleneck_2(512, 128, 32) for _ in range(3)],
+            SeBottleneckWithDownsample(256, 128, 2, 512, 32),
+            *[SeBottleneck(512, 128, 32) for _ in range(3)],
         )
         self.layer3 = nn.Sequential(
-            SeBottleneck(512, 256, 2, 1024, 64),
-            *[SeBottleneck_2(1024, 256, 64) for _ in range(5)],
+            SeBottleneckWithDownsample(512, 256, 2, 1024, 64),
+            *[SeBottleneck(1024, 256, 64) for _ in range(5)],
         )
         self.layer4 = nn.Sequential(
-            SeBottleneck(1024, 512, 2, 2048, 128),
-            *[SeBottleneck_2(2048, 512, 128) for _ in range(2)],
+            SeBottleneckWithDownsample(1024, 512, 2, 2048, 128),
+            *[SeBottleneck(2048, 512, 128) for _ in range(2)],
         )
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(drop_rate)

@@ -18,11 +18,24 @@ VARIANT = '1_0'
 
 
 class Fire(nn.Module):
-    def __init__(self):
+    def __init__(self, in_channels, squeeze_planes, expand_planes):
         super().__init__()
+        self.squeeze = nn.Conv2d(in_channels, squeeze_planes, 1)
+        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.expand1x1 = nn.Conv2d(squeeze_planes, expand_planes, 1)
+        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand3x3 = nn.Conv2d(squeeze_planes, expand_planes, 3, padding=1)
+        self.expand3x3_activation = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        return x
+        x = self.squeeze(x)
+        x = self.squeeze_activation(x)
+        out = self.expand1x1(x)
+        out = self.expand1x1_activation(out)
+        out_2 = self.expand3x3(x)
+        out_2 = self.expand3x3_activation(out_2)
+        out = torch.cat([out, out_2], 1)
+        return out
 
 
 class Squeezenet(nn.Module):
@@ -37,27 +50,32 @@ class Squeezenet(nn.Module):
         "torchvision's 1.0 weights load into both."
     )
 
-    def __init__(self, dropout=0.5, num_classes=1000):
+    def __init__(self, dropout=0.5):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 96, 7, stride=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            *[Fire() for _ in range(3)],
+            Fire(96, 16, 64),
+            Fire(128, 16, 64),
+            Fire(128, 32, 128),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            *[Fire() for _ in range(4)],
+            Fire(256, 32, 128),
+            Fire(256, 48, 192),
+            Fire(384, 48, 192),
+            Fire(384, 64, 256),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            Fire(),
+            Fire(512, 64, 256),
         )
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
-            nn.Conv2d(96, num_classes, 1),
+            nn.Conv2d(512, 1000, 1),
             nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d(1),
         )
 
     def forward(self, x):
-        x = self.features(x)  # N x 96 x 13 x 13
+        x = self.features(x)  # N x 512 x 13 x 13
         x = self.classifier(x)  # N x 1000 x 1 x 1
         x = torch.flatten(x, 1)  # N x 1000
         return x

@@ -34,9 +34,9 @@ class Unet(nn.Module):
         'Variant `paper`: unpadded convs, encoder maps cropped to fit, 572x572 -> 388x388.'
     )
 
-    def __init__(self, in_channels=1, num_classes=2):
+    def __init__(self, num_classes=2):
         super().__init__()
-        self.enc1 = DoubleConv(in_channels, 64)
+        self.enc1 = DoubleConv(1, 64)
         self.pool1 = nn.MaxPool2d(2)
         self.enc2 = DoubleConv(64, 128)
         self.pool2 = nn.MaxPool2d(2)

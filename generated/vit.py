@@ -54,9 +54,9 @@ class SelfAttention(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self, dim, patch):
+    def __init__(self):
         super().__init__()
-        self.proj = nn.Conv2d(3, dim, patch, stride=patch)
+        self.proj = nn.Conv2d(3, 768, 16, stride=16)
 
     def forward(self, x):
         x = self.proj(x)  # N x 768 x 14 x 14
@@ -66,13 +66,13 @@ class PatchEmbed(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    def __init__(self, heads, dim):
+    def __init__(self):
         super().__init__()
         self.norm1 = nn.LayerNorm(768, eps=1e-06)
-        self.attn = SelfAttention(768, heads)
+        self.attn = SelfAttention(768, 12)
         self.norm2 = nn.LayerNorm(768, eps=1e-06)
         self.mlp = nn.Sequential(
-            OrderedDict([('fc1', nn.Linear(768, 3072)), ('1', nn.GELU()), ('fc2', nn.Linear(3072, dim))]),
+            OrderedDict([('fc1', nn.Linear(768, 3072)), ('1', nn.GELU()), ('fc2', nn.Linear(3072, 768))]),
         )
 
     def forward(self, x):
@@ -93,12 +93,12 @@ class Vit(nn.Module):
         'features.'
     )
 
-    def __init__(self, dim=768, patch=16, heads=12, num_classes=1000):
+    def __init__(self, num_classes=1000):
         super().__init__()
-        self.patch_embed = PatchEmbed(dim, patch)
+        self.patch_embed = PatchEmbed()
         self.cls_token = learnable_tensor((1, 1, 768), 'normal', 1e-06)
         self.pos_embed = learnable_tensor((1, 197, 768), 'trunc_normal', 0.02)
-        self.blocks = nn.Sequential(*[EncoderBlock(heads, dim) for _ in range(12)])
+        self.blocks = nn.Sequential(*[EncoderBlock() for _ in range(12)])
         self.norm = nn.LayerNorm(768, eps=1e-06)
         self.head = nn.Linear(768, num_classes)
 

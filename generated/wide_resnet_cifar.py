@@ -16,7 +16,7 @@ import torch.nn.functional as F
 VARIANT = '28_10'
 
 
-class WideBasic(nn.Module):
+class WideBasicWithShortcut(nn.Module):
     def __init__(self, in_channels, planes, stride):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_channels)
@@ -38,7 +38,7 @@ class WideBasic(nn.Module):
         return out
 
 
-class WideBasic_2(nn.Module):
+class WideBasic(nn.Module):
     def __init__(self, planes):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(planes)
@@ -71,9 +71,9 @@ class WideResnetCifar(nn.Module):
     def __init__(self, num_classes=10):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
-        self.block1 = nn.Sequential(WideBasic(16, 160, 1), *[WideBasic_2(160) for _ in range(3)])
-        self.block2 = nn.Sequential(WideBasic(160, 320, 2), *[WideBasic_2(320) for _ in range(3)])
-        self.block3 = nn.Sequential(WideBasic(320, 640, 2), *[WideBasic_2(640) for _ in range(3)])
+        self.block1 = nn.Sequential(WideBasicWithShortcut(16, 160, 1), *[WideBasic(160) for _ in range(3)])
+        self.block2 = nn.Sequential(WideBasicWithShortcut(160, 320, 2), *[WideBasic(320) for _ in range(3)])
+        self.block3 = nn.Sequential(WideBasicWithShortcut(320, 640, 2), *[WideBasic(640) for _ in range(3)])
         self.bn = nn.BatchNorm2d(640)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(640, num_classes)

@@ -25,7 +25,7 @@ class Separable(nn.Module):
         return x
 
 
-class Block(nn.Module):
+class BlockWithSkipSkipbn(nn.Module):
     def __init__(self):
         super().__init__()
         self.rep = nn.Sequential(
@@ -47,7 +47,7 @@ class Block(nn.Module):
         return out
 
 
-class Block_2(nn.Module):
+class BlockWithSkipSkipbn_2(nn.Module):
     def __init__(self, in_channels, out, m1_out):
         super().__init__()
         self.rep = nn.Sequential(
@@ -70,7 +70,7 @@ class Block_2(nn.Module):
         return out
 
 
-class Block_3(nn.Module):
+class Block(nn.Module):
     def __init__(self):
         super().__init__()
         self.rep = nn.Sequential(
@@ -107,18 +107,18 @@ class Xception(nn.Module):
         self.conv2 = nn.Conv2d(32, 64, 3, bias=False)
         self.bn2 = nn.BatchNorm2d(64)
         self.act2 = nn.ReLU(inplace=True)
-        self.block1 = Block()
-        self.block2 = Block_2(128, 256, 256)
-        self.block3 = Block_2(256, 728, 728)
-        self.block4 = Block_3()
-        self.block5 = Block_3()
-        self.block6 = Block_3()
-        self.block7 = Block_3()
-        self.block8 = Block_3()
-        self.block9 = Block_3()
-        self.block10 = Block_3()
-        self.block11 = Block_3()
-        self.block12 = Block_2(728, 1024, 728)
+        self.block1 = BlockWithSkipSkipbn()
+        self.block2 = BlockWithSkipSkipbn_2(128, 256, 256)
+        self.block3 = BlockWithSkipSkipbn_2(256, 728, 728)
+        self.block4 = Block()
+        self.block5 = Block()
+        self.block6 = Block()
+        self.block7 = Block()
+        self.block8 = Block()
+        self.block9 = Block()
+        self.block10 = Block()
+        self.block11 = Block()
+        self.block12 = BlockWithSkipSkipbn_2(728, 1024, 728)
         self.conv3 = Separable(1024, 1536)
         self.bn3 = nn.BatchNorm2d(1536)
         self.act3 = nn.ReLU(inplace=True)

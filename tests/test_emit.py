@@ -227,16 +227,7 @@ def test_the_model_class_is_the_network_and_errors_name_it():
         model.load_state_dict({}, strict=True)
 
 
-# Their runtime helpers branch on tensor properties in Python (capsule routing's label
-# handling, FractalNet's join of 4-d and 5-d inputs), which symbolic tracing cannot follow.
-FX_UNTRACEABLE = {"capsnet", "fractalnet"}
-
-
-@pytest.mark.parametrize("spec,variant", [
-    pytest.param(s, v, marks=pytest.mark.xfail(strict=True, reason="data-dependent control flow in a helper"))
-    if s in FX_UNTRACEABLE else (s, v)
-    for s, v in sorted({(s, v) for s, v in CASES if s not in RUN or RUN[s][0] == v})
-])
+@pytest.mark.parametrize("spec,variant", sorted({(s, v) for s, v in CASES if s not in RUN or RUN[s][0] == v}))
 def test_fx_symbolic_trace_works_on_built_models(spec, variant):
     with torch.device("meta"):
         model = archc.build(SPECS / f"{spec}.yaml", variant)

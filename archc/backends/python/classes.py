@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archc.backends.python.forward import forward_source, inplace_candidates, is_module, output_fields
+from archc.backends.python.lift import liftable_params
 from archc.backends.python.layout import Call, Item, compress_runs, flat, substitute
 from archc.ir.graph import Network, Node
 from archc.ops import OPS
@@ -75,6 +76,7 @@ class Generator:
         self.instances: dict[ClassKey, list[Node]] = {}
         self.placed: dict[int, tuple[Var, list[tuple[str, Any, frozenset[str]]]]] = {}
         self.keep_alive: list[Node] = []
+        self.liftable = liftable_params(network)
         self._collect(network.graph.nodes)
 
     def run(self) -> ClassDef:
@@ -121,8 +123,14 @@ class Generator:
         for inst in written:
             by_template.setdefault(inst.template, []).append(inst)
         base = class_name(key[1] if key[0] == "block" else _group_word(nodes[0].name), "Group")
-        for members in by_template.values():
-            name = self.class_names.name(base)
+        groups = list(by_template.values())
+        main = max(groups, key=len)
+        names = {id(main): self.class_names.name(base)}
+        for members in groups:
+            if id(members) not in names:
+                names[id(members)] = self.class_names.name(base + _difference(members[0], main[0]))
+        for members in groups:
+            name = names[id(members)]
             cls, arguments = self._unify(name, members, network=False)
             self.classes.append(cls)
             for inst, args in zip(members, arguments):
@@ -222,7 +230,7 @@ class Generator:
         if len(reads) != 1:
             return None
         (p,) = reads
-        if p in self.network.params and _scalar(self.network.params[p]):
+        if p in self.liftable:
             if all(m.slots[k].reads == reads and _same(m.slots[k].value, self.network.params[p]) for m in members):
                 return p
         return None
@@ -306,6 +314,18 @@ def _word(name: str) -> str:
 def _group_word(name: str) -> str:
     """`transition3` -> `transition`: a group made by a repeat is named once for all its instances."""
     return name.rstrip("0123456789") or "group"
+
+
+def _difference(inst: Instance, main: Instance) -> str:
+    """`WithDownsample`: how a structural variant of a block differs from its usual form."""
+    mine, usual = [a for a, _ in inst.init if a], {a for a, _ in main.init if a}
+    extra = [class_name(a) for a in mine if a not in usual and not is_index(a)]
+    missing = [class_name(a) for a in usual if a not in set(mine) and not is_index(a)]
+    if extra and not missing:
+        return "With" + "".join(extra[:2])
+    if missing and not extra:
+        return "Without" + "".join(sorted(missing)[:2])
+    return ""
 
 
 def _literal_item(value: Any) -> Item:
