@@ -221,7 +221,7 @@ class Expander:
             return scope.resolve(text, where)
         exposed, index = _exposed(group, rest, where)
         # The group now also passes that inner node's output out (its module returns a tuple).
-        scope.nodes[scope.nodes.index(group)] = exposed
+        scope.replace(group, exposed)
         scope.shapes[group.name] = exposed.out_shapes
         return Ref(group.name, index)
 

@@ -89,10 +89,12 @@ class Graph:
         object.__setattr__(self, "macs", sum(n.macs for n in self.nodes if n.name in live))
 
     def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
+        """The node called `name` (KeyError if none), found in a table built on first use."""
+        table = self.__dict__.get("_by_name")
+        if table is None:
+            table = {n.name: n for n in self.nodes}
+            object.__setattr__(self, "_by_name", table)  # a cache, not a field: the graph stays immutable
+        return table[name]
 
     def nodes_needed(self, training: bool) -> set[str]:
         """Names of the nodes the outputs of this mode depend on (eval skips training-only outputs)."""

@@ -45,6 +45,7 @@ class Scope:
     # not all known (templates), so any unknown name may be one of them.
     broken: set[str] = field(default_factory=set)
     lenient: bool = False
+    by_name: dict[str, Node] = field(default_factory=dict)  # `nodes` by name, for node() in constant time
 
     def __post_init__(self) -> None:
         for name, shape in self.inputs:
@@ -62,7 +63,7 @@ class Scope:
         return self.prev
 
     def node(self, name: str) -> Node | None:
-        return next((n for n in self.nodes if n.name == name), None)
+        return self.by_name.get(name)
 
     def add(self, node: Node) -> None:
         if node.name in self.shapes:
@@ -70,10 +71,16 @@ class Scope:
             notes = [f"first defined at {first}"] if first else []
             raise spec_error(node.location, f"duplicate node name {node.name!r}", *notes)
         self.nodes.append(node)
+        self.by_name[node.name] = node
         self.shapes[node.name] = node.out_shapes
         self.defined_at[node.name] = node.location
         self.prev = Ref(node.name)
         self.position += 1
+
+    def replace(self, old: Node, new: Node) -> None:
+        """Put `new` where `old` is, under the same name (a group that now exposes an inner node)."""
+        self.nodes[self.nodes.index(old)] = new
+        self.by_name[new.name] = new
 
     def skip(self, name: str | None, passes: Ref | None) -> None:
         """Record an absent optional node: references to it get what it would have read, and

@@ -302,6 +302,28 @@ def _freeze(value: object) -> Value:
     raise ExprError(f"unsupported type {_tname(value)}")
 
 
+# Tuples (list params) already frozen, by identity: a list param read by every node of a
+# 5,000-instance repeat is checked once, not once per expression. Each entry keeps its tuple
+# alive, so its id is not reused while the entry exists.
+_SHARED: dict[int, tuple[tuple[Any, ...], Value]] = {}
+_SHARED_MAX_ENTRIES = 256
+
+
+def _freeze_shared(value: object) -> Value:
+    """_freeze, remembered for tuples that hold only tuples and plain values (immutable)."""
+    if type(value) is not tuple or not value:
+        return _freeze(value)
+    hit = _SHARED.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    frozen = _freeze(value)
+    if frozen == value:  # no list inside (a list never equals a tuple): it cannot change later
+        if len(_SHARED) >= _SHARED_MAX_ENTRIES:
+            _SHARED.clear()
+        _SHARED[id(value)] = (value, frozen)
+    return frozen
+
+
 def _power(base: Any, exponent: Any) -> Any:
     # Checked before computing: an unbounded int power could take minutes and gigabytes.
     if isinstance(base, int) and isinstance(exponent, int) and abs(exponent) > MAX_EXPONENT:
@@ -481,7 +503,7 @@ class _Evaluator:
             return self.frozen[name]
         if name in self.env:
             try:
-                self.frozen[name] = _freeze(self.env[name])
+                self.frozen[name] = _freeze_shared(self.env[name])
                 return self.frozen[name]
             except ExprError as e:
                 raise _Fail(f"value of {name!r} cannot be used in expressions: {e.message}", node) from None
