@@ -12,13 +12,15 @@ or with DistributedDataParallel on two CPU processes (gloo), unchanged:
 
 Under torchrun every process trains on its share of each batch (DistributedSampler), so the
 global batch size, and with it the learning-rate schedule, is the same as on one process.
-Only rank 0 prints.
+Only rank 0 prints: a line per epoch with the training loss and test accuracy. Progress bars
+are shown only on a terminal, so output piped to a file is one plain line per epoch.
 """
 from __future__ import annotations
 
 import argparse
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -33,7 +35,7 @@ from tqdm import tqdm
 
 import archc
 
-SPEC = Path(__file__).resolve().parent.parent / "specs" / "lenet5.yaml"
+SPEC = "lenet5"  # a shipped spec, by name (a path such as specs/lenet5.yaml works too)
 MEAN, STD = 0.1307, 0.3081  # of the full MNIST training set, the usual normalisation
 TEST_PER_CLASS = 100
 
@@ -132,7 +134,8 @@ def train(args: argparse.Namespace, rank: int, world: int) -> float:
             # A new permutation each epoch, the same on every rank, each rank taking its share.
             loader.sampler.sampler.set_epoch(epoch)
         model.train()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=rank != 0 or args.quiet)
+        # Bars only on a terminal: redirected to a file they would be thousands of \r updates.
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=rank != 0 or args.quiet or not sys.stderr.isatty())
         total = 0.0
         for step, (x, y) in enumerate(bar, 1):
             optimizer.zero_grad()
@@ -143,6 +146,9 @@ def train(args: argparse.Namespace, rank: int, world: int) -> float:
             total += loss.item()
             if step % 10 == 0 or step == len(loader):
                 bar.set_postfix(loss=f"{total / step:.3f}", refresh=False)
+        if rank == 0 and not args.quiet:
+            print(f"epoch {epoch + 1}/{args.epochs}: train loss {total / len(loader):.4f}, "
+                  f"test acc {accuracy(net, test_set):.2%}", flush=True)
     # Every rank holds the same weights; each scores the whole (small) test set.
     result = accuracy(net, test_set)
     if rank == 0:
