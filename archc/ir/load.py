@@ -1,6 +1,8 @@
 """IR stage: from a spec file (and chosen variant and params) to a checked Network."""
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -27,12 +29,60 @@ def load_network(
     """Read, validate and expand a spec; raise SpecError with every problem found."""
     limits = limits or DEFAULT_LIMITS
     load_entry_points()  # ops from installed packages, once
-    source = load_source(read_spec_text(path, limits.max_file_bytes), str(path), limits.max_yaml_values)
+    text = read_spec_text(path, limits.max_file_bytes)
+    key = _cache_key(text, str(path), variant, params or {}, limits)
+    cached = _CACHE.get(key) if key is not None else None
+    if cached is not None:
+        return _fresh(cached[0])
+    source = load_source(text, str(path), limits.max_yaml_values)
     try:
-        return expand_source(source, variant, params or {}, limits)
+        network = expand_source(source, variant, params or {}, limits)
     except RecursionError:
         # Only reachable with limits raised far above the defaults (nesting is bounded by them).
         raise spec_error(source.at(("body",)), "the spec nests too deeply to expand (Limits.max_nesting)") from None
+    if key is not None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            del _CACHE[next(iter(_CACHE))]  # the oldest entry
+        _CACHE[key] = (network, tuple(OPS.values()))  # the ops are kept alive: their ids are in the key
+    return _fresh(network)
+
+
+# Expanded networks by (the file text's hash, path, variant, params, limits, registered ops): building the
+# same spec again (a sweep, a test suite, `archc emit` after `archc.build`) skips loading and
+# expansion. Every part of a Network is immutable except its two dicts, which each caller gets
+# fresh copies of (_fresh).
+_CACHE: dict[tuple[Any, ...], tuple[Network, tuple[Any, ...]]] = {}
+_CACHE_SIZE = 32
+
+
+def _cache_key(text: str, path: str, variant: str | None, params: Mapping[str, Any], limits: Limits) -> tuple[Any, ...] | None:
+    """The key of a load, or None where a param value is not plain data (never cached)."""
+    try:
+        values = tuple(sorted((str(k), _typed(v)) for k, v in params.items()))
+        digest = hashlib.sha256(text.encode()).digest()
+        key = (digest, path, variant, values, limits, tuple((name, id(op)) for name, op in OPS.items()))
+        hash(key)
+    except (TypeError, _NotPlain):
+        return None
+    return key
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _typed(value: Any, depth: int = 0) -> Any:
+    """A hashable value that tells True from 1 and 1.0 (equal in Python, different params)."""
+    if isinstance(value, (list, tuple)) and depth < 32:
+        return ("seq", tuple(_typed(v, depth + 1) for v in value))
+    if value is None or type(value) in (bool, int, float, str):
+        return (type(value).__name__, value)
+    raise _NotPlain()
+
+
+def _fresh(network: Network) -> Network:
+    """`network` with its own copies of the mutable parts (params, init plan)."""
+    return replace(network, params=dict(network.params), init_plan={k: dict(v) for k, v in network.init_plan.items()})
 
 
 def expand_source(source: Source, variant: str | None, overrides: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Network:

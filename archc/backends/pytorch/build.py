@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from archc.backends.python.emit import emit_network
+from archc.backends.python.emit import Emitted, emit_network
 from archc.backends.pytorch.load import load_generated
 from archc.ir.graph import Network
 
@@ -18,7 +18,7 @@ def build_network(network: Network, device: Any = None, dtype: torch.dtype | Non
     With `seed`, the weights are the same bit for bit on every build and the global random
     state is left as it was.
     """
-    emitted = emit_network(network)
+    emitted = _emitted(network)
     module = load_generated(emitted.source, emitted.class_sources)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
@@ -32,3 +32,30 @@ def build_network(network: Network, device: Any = None, dtype: torch.dtype | Non
     model.spec_params = dict(network.params)
     model.source = emitted.source
     return model
+
+
+# Emitted source by network: archc.load_spec returns networks that share their (immutable)
+# graph when the spec, variant and params are the same (archc/ir/load.py), so building the
+# same spec again skips code generation. The entry holds the graph, so its id stays unique.
+_EMITTED: dict[tuple[Any, ...], tuple[Any, Emitted]] = {}
+_EMITTED_SIZE = 32
+
+
+def _emitted(network: Network) -> Emitted:
+    try:
+        key = (
+            id(network.graph), network.name, network.variant, network.doc, network.path, network.extracted,
+            tuple((k, type(v), v) for k, v in network.params.items()),
+            tuple((path, tuple(sorted(calls.items()))) for path, calls in network.init_plan.items()),
+        )
+        hash(key)
+    except TypeError:
+        return emit_network(network)
+    hit = _EMITTED.get(key)
+    if hit is not None and hit[0] is network.graph:
+        return hit[1]
+    emitted = emit_network(network)
+    if len(_EMITTED) >= _EMITTED_SIZE:
+        del _EMITTED[next(iter(_EMITTED))]
+    _EMITTED[key] = (network.graph, emitted)
+    return emitted
