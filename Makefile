@@ -51,7 +51,10 @@ train-example: $(STAMP)
 train-cifar-example: $(STAMP)
 	$(PY) examples/train_cifar_resnet.py
 
+# Printed figures, not timed tests (issue 14's goals): build time, scaling at the limits, forward latency.
 bench: $(STAMP)
+	$(PY) bench/build_time.py
+	$(PY) bench/scaling.py
 	$(PY) bench/forward_latency.py
 
 clean:

@@ -7,7 +7,7 @@ Each case runs in a fresh process (no cache carries over) and prints its wall ti
   list-90k      a 90,000-value list param read by 10,000 nodes
   nodes-100k    100,000 nodes: the Limits.max_nodes default
   values-1m     a 4 MiB file with a million values (refused)
-  draw-10k      `archc draw -o x.svg` on a 10,000-node spec
+  draw-10k      `archc draw --expand -o x.svg` on a 10,000-node spec (refused before dot runs)
 Goals (issue 14): nodes-20k validates < 2 s and builds < 5 s, nodes-100k validates < 10 s,
 values-1m is refused < 1 s, `archc summary` on nodes-100k peaks under 500 MB.
 Usage: python bench/scaling.py [--timeout S] [--cases nodes-20k,...]
@@ -89,7 +89,7 @@ CASES = [
     ("nodes-100k validate", nodes_100k, LOAD, None),
     ("values-1m refuse", values_1m, REFUSE, None),
     ("nodes-100k summary", nodes_100k, CLI, ["summary", "{spec}"]),
-    ("draw-10k", nodes_10k, CLI, ["draw", "{spec}", "-o", "{dir}/x.svg"]),
+    ("draw-10k", nodes_10k, CLI, ["draw", "{spec}", "--expand", "-o", "{dir}/x.svg"]),
 ]
 
 

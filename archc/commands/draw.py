@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archc.backends.graphviz import DotNotFound, render, to_dot
+    from archc.backends.graphviz import DiagramTooBig, DotNotFound, render, to_dot
     from archc.drawing import write_diagram
 
     if args.depth is not None and args.depth < 1:
@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
         write_diagram(source, out, fmt)
     except DotNotFound as exc:
         echo(f"archc draw: error: {exc}", sys.stderr)
+        return EXIT_INVALID
+    except DiagramTooBig as exc:
+        hint = "draw fewer levels (a smaller --depth, or without --expand) or write the DOT source (--format dot)"
+        echo(f"archc draw: error: {DiagramTooBig(exc.statements, hint)}", sys.stderr)
         return EXIT_INVALID
     except BrokenPipeError:
         raise  # stdout closed early: archc.cli ends quietly

@@ -6,6 +6,6 @@ Graphviz's `dot` program. view.py decides what is drawn, labels.py how it is lab
 """
 from archc.backends.graphviz.dot import to_dot
 from archc.backends.graphviz.labels import describe
-from archc.backends.graphviz.layout import FORMATS, DotNotFound, render
+from archc.backends.graphviz.layout import FORMATS, DiagramTooBig, DotNotFound, render
 
-__all__ = ["FORMATS", "DotNotFound", "describe", "render", "to_dot"]
+__all__ = ["FORMATS", "DiagramTooBig", "DotNotFound", "describe", "render", "to_dot"]

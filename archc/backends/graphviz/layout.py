@@ -17,12 +17,41 @@ class DotNotFound(Exception):
         super().__init__(f"Graphviz's 'dot' program was not found on PATH; it is needed to render diagrams. {INSTALL_HINT}")
 
 
+class DiagramTooBig(ValueError):
+    """A diagram with more boxes and arrows than `dot` lays out in about ten seconds."""
+
+    def __init__(self, statements: int, hint: str = "draw fewer levels (a smaller depth, or expand=False) or write the DOT source (fmt='dot')") -> None:
+        self.statements = statements
+        super().__init__(
+            f"the diagram has {statements:,} boxes and arrows, more than the {MAX_STATEMENTS:,} that Graphviz's dot "
+            f"lays out in about 10 seconds (its time grows faster than the size); {hint}"
+        )
+
+
+# dot's layout time grows about as the square of the drawing: a chain of 4,000 boxes (8,000
+# statements) takes 5 s, 10,000 boxes took over 100 s. Refused before dot runs, above this.
+MAX_STATEMENTS = 8_000
+
+
+def check_size(source: str) -> None:
+    """Raise DiagramTooBig for DOT source with more node and edge statements than MAX_STATEMENTS."""
+    # One statement per line (dot.py writes them so); attribute lines of the graph are few.
+    if source.count("\n") > MAX_STATEMENTS:
+        statements = sum(1 for line in source.splitlines() if line.rstrip().endswith("];"))
+        if statements > MAX_STATEMENTS:
+            raise DiagramTooBig(statements)
+
+
 def render(source: str, fmt: str) -> bytes:
-    """The diagram in `fmt` ("dot" returns the source itself, with no program needed)."""
+    """The diagram in `fmt` ("dot" returns the source itself, with no program needed).
+
+    Raises DiagramTooBig, before running dot, for a diagram too big to lay out in seconds.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown diagram format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "dot":
         return source.encode("utf-8")
+    check_size(source)
     if shutil.which("dot") is None:
         raise DotNotFound()
     import graphviz
@@ -41,6 +70,7 @@ DEFAULT_DPI = 96
 
 def png_pixels(source: str, dpi: float | None = None) -> tuple[int, int]:
     """The width and height in pixels a PNG of `source` would have before cairo's cap (lays it out once)."""
+    check_size(source)
     if shutil.which("dot") is None:
         raise DotNotFound()
     import graphviz
