@@ -15,6 +15,7 @@ Usage: python bench/scaling.py [--timeout S] [--cases nodes-20k,...]
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -130,8 +131,10 @@ def measure(code: str, argv: list[str], timeout: float) -> tuple[str, str]:
         process.communicate()
         return f">{timeout:.0f} s", "-"
     lines = err.strip().splitlines()
-    seconds, megabytes = lines[-1].split() if lines else ("?", "?")
-    status = "" if process.returncode == 0 else f" (exit {process.returncode})"
+    timing = [line for line in lines if re.fullmatch(r"[\d.]+ \d+", line)]
+    seconds, megabytes = timing[-1].split() if timing else ("?", "?")
+    problem = next((line for line in reversed(lines) if "Error" in line or "error:" in line), "")
+    status = "" if process.returncode == 0 else f" (exit {process.returncode}: {problem.strip()[:80]})"
     return f"{seconds} s{status}", f"{megabytes} MB"
 
 
