@@ -289,3 +289,16 @@ def test_generated_folder_is_up_to_date(path):
     target = ROOT / "generated" / default_name(network.name)
     assert target.exists(), f"{target.name} is missing: run `make generated`"
     assert target.read_text() == archc.emit(path), f"{target.name} is stale: run `make generated`"
+
+
+@pytest.mark.parametrize("spec,variant", CASES, ids=[case_name(*c) for c in CASES])
+def test_every_variant_runs_on_the_meta_device(spec, variant):
+    """Every class and loop of the generated source wires the shapes archc inferred."""
+    network = archc.load_spec(SPECS / f"{spec}.yaml", variant)
+    model = archc.build(SPECS / f"{spec}.yaml", variant, device="meta").eval()
+    inputs = [torch.randn(2, *shape, device="meta") for shape in network.input_shapes.values()]
+    with torch.no_grad():
+        out = model(*inputs)
+    shapes = [tuple(t.shape[1:]) for t in _tensors(out)]
+    eval_shapes = [s for o, s in zip(network.graph.outputs, network.output_shapes.values()) if not o.training_only]
+    assert shapes == [tuple(s) for s in eval_shapes]

@@ -15,6 +15,7 @@ torchvision writes its `features` and `layer1`; runs of equal children become a 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,9 +185,10 @@ class Generator:
         assert body is not None
         inplace = _inplace_in_chain(body)
         children = [(child.name, self._constructor(child, slots, child.name in inplace)) for child in body.nodes]
+        word = _word(node.name) if word is None else word
         if [name for name, _ in children] == [str(i) for i in range(len(children))]:
-            return Call("nn.Sequential", _loops([c for _, c in children], slots, _word(node.name) if word is None else word))
-        pairs: list[Item] = [Call("", [literal(name), c]) for name, c in children]
+            return Call("nn.Sequential", _loops(children, slots, word, named=False))
+        pairs = _loops(children, slots, word, named=True)
         return Call("nn.Sequential", [Call("OrderedDict", [Call("", pairs, brackets="[]")])])
 
     # Sharing a class among instances ------------------------------------------------------------
@@ -353,27 +355,88 @@ def _renumbered(instance: Instance) -> Instance:
     return Instance(instance.node, init, instance.forward, slots, instance.sequential)
 
 
-def _loops(children: list[Item], slots: list[Slot], word: str) -> list[Item]:
-    """Runs of equal children (same class, same argument values) as one starred comprehension,
-    its count a slot of its own: `*[Unit(58) for _ in range(3)]`, as torchvision's loops."""
-    def valued(item: Item) -> str:
-        parts = flat(item).split("\x00")
-        return "".join(literal(slots[int(p)].value) if i % 2 else p for i, p in enumerate(parts))
-
-    texts = [valued(c) for c in children]
+def _loops(children: list[tuple[str, Item]], slots: list[Slot], word: str, named: bool) -> list[Item]:
+    """Runs of like children as one starred comprehension, as torchvision's loops: equal ones
+    (`*[Unit(58) for _ in range(3)]`) and ones whose numbers grow by a step, with names that
+    count up (`*[('denselayer%d' % (i + 1), DenseLayer(64 + 32 * i)) for i in range(6)]`).
+    The count, start and step are slots of their own, so instances may differ in them."""
+    names = [n for n, _ in children]
+    shapes = [_MARKER.sub("#", flat(c)) for _, c in children]
+    marks = [[int(k) for k in flat(c).split("\x00")[1::2]] for _, c in children]
     result: list[Item] = []
     i = 0
     while i < len(children):
         j = i
-        while j + 1 < len(children) and texts[j + 1] == texts[i]:
+        while j + 1 < len(children) and shapes[j + 1] == shapes[i] and _steady(slots, marks, i, j + 1) \
+                and (not named or _counting(names, i, j + 1)):
             j += 1
-        if j > i:
-            slots.append(Slot(j - i + 1, f"{word}_count" if word else "count", frozenset()))
-            result.append(Call("*", [children[i], f"for _ in range(\x00{len(slots) - 1}\x00)"], brackets="[]", sep=" "))
+        steps = _steps(slots, marks, i, j)
+        if j > i and (j - i >= 2 or not (named or any(steps))):
+            result.append(_loop(children[i], marks[i], steps, names[i] if named else None, j - i + 1, slots, word))
+            i = j + 1
         else:
-            result.append(children[i])
-        i = j + 1
+            result.append(Call("", [literal(names[i]), children[i][1]]) if named else children[i][1])
+            i += 1
     return result
+
+
+_MARKER = re.compile("\x00[0-9]+\x00")
+
+
+def _steady(slots: list[Slot], marks: list[list[int]], first: int, last: int) -> bool:
+    """Whether every slot of children first..last is one value, or ints growing by one step."""
+    for k in range(len(marks[first])):
+        values = [slots[marks[c][k]].value for c in range(first, last + 1)]
+        if all(_same(v, values[0]) for v in values):
+            continue
+        if not all(type(v) is int for v in values):
+            return False
+        if any(b - a != values[1] - values[0] for a, b in zip(values, values[1:])):
+            return False
+    return True
+
+
+def _steps(slots: list[Slot], marks: list[list[int]], first: int, last: int) -> list[int]:
+    if last == first:
+        return [0] * len(marks[first])
+    return [slots[marks[first + 1][k]].value - slots[marks[first][k]].value
+            if type(slots[marks[first][k]].value) is int else 0 for k in range(len(marks[first]))]
+
+
+def _counting(names: list[str], first: int, last: int) -> bool:
+    """`denselayer1`, `denselayer2`, ...: one prefix, consecutive numbers."""
+    prefix = names[first].rstrip("0123456789")
+    numbers = [n[len(prefix):] for n in names[first:last + 1]]
+    if not prefix or any(not n.startswith(prefix) or not is_index(d) for n, d in zip(names[first:last + 1], numbers)):
+        return False
+    return all(int(b) - int(a) == 1 for a, b in zip(numbers, numbers[1:]))
+
+
+def _loop(child: tuple[str, Item], marks: list[int], steps: list[int], name: str | None, count: int,
+          slots: list[Slot], word: str) -> Item:
+    """The comprehension for one run: growing slots become `start + step * i`."""
+    grows = {m: step for m, step in zip(marks, steps) if step}
+
+    def growing(text: str) -> str:
+        parts = text.split("\x00")
+        out = []
+        for n, part in enumerate(parts):
+            if n % 2 and int(part) in grows:
+                slots.append(Slot(grows[int(part)], f"{slots[int(part)].label}_step", frozenset()))
+                out.append(f"\x00{part}\x00 + \x00{len(slots) - 1}\x00 * i")
+            else:
+                out.append(f"\x00{part}\x00" if n % 2 else part)
+        return "".join(out)
+
+    item = substitute(child[1], growing) if grows else child[1]
+    index = "i" if grows or name is not None else "_"
+    if name is not None:
+        prefix = name.rstrip("0123456789")
+        start = int(name[len(prefix):])
+        label = f"{literal(prefix + '%d')} % " + (f"(i + {start})" if start else "i")
+        item = Call("", [label, item])
+    slots.append(Slot(count, f"{word}_count" if word else "count", frozenset()))
+    return Call("*", [item, f"for {index} in range(\x00{len(slots) - 1}\x00)"], brackets="[]", sep=" ")
 
 
 def _sequential(node: Node) -> bool:

@@ -23,7 +23,7 @@ from archc.spec.names import identifier, is_index
 RUNTIME = Path(__file__).resolve().parent.parent / "pytorch" / "runtime.py"
 SELF = Var("self")
 # Names the emitted module defines besides its classes.
-MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "create", "init_weights", "VARIANT", "INIT", "Tensor", "_init_rules", "_keeps_default", "_restorable"})
+MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "create", "init_weights", "VARIANT", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_resettable", "_init_plan", "_run"})
 
 _TEMPLATE = jinja2.Environment(
     loader=jinja2.PackageLoader("archc.backends.python", "templates"),
@@ -141,11 +141,29 @@ def _init_table(network: Network) -> list[str]:
         for tensor, call in sorted(calls.items()):
             if call.scheme != "default":
                 groups.setdefault((tensor, f"{call.scheme}_", tuple(call.kwargs)), []).append(path)
+    types = _module_types(network)
     rows = []
     for (tensor, function, kwargs), paths in groups.items():
-        row = f"({literal(tensor)}, {literal(function)}, {_kwargs(kwargs)}, {literal(tuple(paths))})"
+        kind = {types.get(p) for p in paths}
+        # Every module of one type: name the type (as torchvision's `isinstance(m, nn.Conv2d)` loops).
+        where = next(iter(kind)) if len(kind) == 1 and None not in kind and set(paths) == {
+            p for p, t in types.items() if t in kind} else tuple(paths)
+        row = f"({literal(tensor)}, {literal(function)}, {_kwargs(kwargs)}, {literal(where)})"
         rows.append(render_row(row))
     return rows
+
+
+def _module_types(network: Network) -> dict[str, str]:
+    """{module path: class name} for every op that becomes a module of its own."""
+    from archc.ops import OPS
+
+    types = {}
+    for path, node in network.graph.walk():
+        if node.op is not None and not OPS[node.op].holds_tensor:
+            ctor = OPS[node.op].module(node.attrs, node.in_shapes)
+            if ctor is not None:
+                types[path] = ctor.callee.rpartition(".")[2]
+    return types
 
 
 def _kwargs(kwargs: tuple[tuple[str, object], ...]) -> str:

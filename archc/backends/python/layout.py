@@ -41,6 +41,9 @@ def render(item: Item, indent: str, first_width: int) -> str:
     if item.sep != ", ":
         inner = render(item.args[0], indent, first_width - len(item.fn) - 2)
         return f"{item.fn}{item.brackets[0]}{inner} {' '.join(flat(a) for a in item.args[1:])}{item.brackets[1]}"
+    hugged = _hug(item, indent, first_width)
+    if hugged is not None:
+        return hugged
     inner = indent + INDENT
     lines = []
     for arg in item.args:
@@ -48,6 +51,18 @@ def render(item: Item, indent: str, first_width: int) -> str:
     for key, value in item.kwargs:
         lines.append(inner + f"{key}=" + render(value, inner, WIDTH - len(inner) - len(key) - 2) + ",")
     return f"{item.fn}{item.brackets[0]}\n" + "\n".join(lines) + f"\n{indent}{item.brackets[1]}"
+
+
+def _hug(item: Call, indent: str, first_width: int) -> str | None:
+    """`nn.Sequential(OrderedDict([` ... `]))` and `('name', nn.Sequential(` ... `))`: a call
+    whose last argument is the only long one opens that argument on its own first line."""
+    last = item.args[-1] if item.args else None
+    if item.kwargs or not isinstance(last, Call) or last.sep != ", " or not all(isinstance(a, str) for a in item.args[:-1]):
+        return None
+    head = f"{item.fn}{item.brackets[0]}" + "".join(f"{a}, " for a in item.args[:-1])
+    if len(_visible(head)) + len(last.fn) + 2 > first_width:
+        return None
+    return head + render(last, indent, first_width - len(_visible(head)) - 1) + item.brackets[1]
 
 
 def _visible(text: str) -> str:
