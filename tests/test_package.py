@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 import venv
 import zipfile
 from pathlib import Path
@@ -30,8 +29,13 @@ def run(*args: str, stdin: str | None = None, no_torch: bool = False, cwd: Path 
     return subprocess.run([*head, *args], capture_output=True, text=True, cwd=cwd, input=stdin, timeout=300)
 
 
+def project() -> dict:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def test_license_is_mit_and_declared():
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    meta = project()
     assert meta["license"] == "MIT"
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert "torch" not in " ".join(meta["dependencies"]), "torch must be an extra, not a dependency"
@@ -39,7 +43,7 @@ def test_license_is_mit_and_declared():
 
 
 def test_version_flag_is_the_package_version():
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    meta = project()
     result = run("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"archc {meta['version']}" == f"archc {archc.__version__}"
 
@@ -101,6 +105,8 @@ def test_spec_from_stdin_string_and_dict():
     assert bad.returncode == 1
     assert bad.stderr.strip() == "<stdin>:4:8: error: unknown op or block 'rellu'; did you mean 'relu'?"
     assert archc.loads(text).total_params == expected
+    model = archc.build(archc.loads(text, "mnist"))  # build takes what loads returns
+    assert sum(p.numel() for p in model.parameters()) == archc.load_spec(SPECS / "lenet5.yaml", "mnist").total_params
     assert archc.load_spec(yaml.safe_load(text)).total_params == expected
     with pytest.raises(archc.SpecError) as err:
         archc.loads("archc: 1\nname: x\ninput: [3, 8, 8]\nbody: [conv2x]\n", name="mine")
