@@ -131,7 +131,7 @@ def test_without_torch_build_says_what_to_install_and_the_rest_works(tmp_path):
     assert result.returncode == 2
     assert "pip install 'archc[torch]'" in result.stderr and "Traceback" not in result.stderr
     for args in (["validate", "resnet"], ["summary", "resnet"], ["list"], ["draw", "resnet", "--format", "dot", "-o", "-"],
-                 ["schema"]):
+                 ["schema"], ["emit", "lenet5", "-o", "-"]):
         assert run(*args, no_torch=True, cwd=tmp_path).returncode == 0, args
 
 
