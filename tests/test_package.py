@@ -168,6 +168,10 @@ def test_export_onnx_and_cli_weights(tmp_path):
         assert abs(got - expected).max() < 1e-4, name
     wrong = run("build", "lenet5", "--weights", str(tmp_path / "ckpt.pt"))  # classic LeNet: other shapes
     assert wrong.returncode == 2 and "does not fit this model" in wrong.stderr
+    # A backbone takes the full model's checkpoint, skipping the head.
+    backbone = run("build", "lenet5", "--variant", "mnist", "--outputs", "s4", "--weights", str(tmp_path / "ckpt.pt"))
+    assert backbone.returncode == 0, backbone.stderr
+    assert "ignored 6 tensors the backbone does not have" in backbone.stdout  # c5, f6, output: weight and bias
 
 
 def test_feature_info_matches_timm_features_only():
