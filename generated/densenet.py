@@ -94,67 +94,8 @@ class Densenet(nn.Module):
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
     ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_in', 'nonlinearity': 'leaky_relu'}, 'Conv2d'),
-    ('bias', 'zeros_', {}, ('features.norm0', 'features.denseblock1.denselayer1.norm1',
-        'features.denseblock1.denselayer1.norm2', 'features.denseblock1.denselayer2.norm1',
-        'features.denseblock1.denselayer2.norm2', 'features.denseblock1.denselayer3.norm1',
-        'features.denseblock1.denselayer3.norm2', 'features.denseblock1.denselayer4.norm1',
-        'features.denseblock1.denselayer4.norm2', 'features.denseblock1.denselayer5.norm1',
-        'features.denseblock1.denselayer5.norm2', 'features.denseblock1.denselayer6.norm1',
-        'features.denseblock1.denselayer6.norm2', 'features.transition1.norm',
-        'features.denseblock2.denselayer1.norm1', 'features.denseblock2.denselayer1.norm2',
-        'features.denseblock2.denselayer2.norm1', 'features.denseblock2.denselayer2.norm2',
-        'features.denseblock2.denselayer3.norm1', 'features.denseblock2.denselayer3.norm2',
-        'features.denseblock2.denselayer4.norm1', 'features.denseblock2.denselayer4.norm2',
-        'features.denseblock2.denselayer5.norm1', 'features.denseblock2.denselayer5.norm2',
-        'features.denseblock2.denselayer6.norm1', 'features.denseblock2.denselayer6.norm2',
-        'features.denseblock2.denselayer7.norm1', 'features.denseblock2.denselayer7.norm2',
-        'features.denseblock2.denselayer8.norm1', 'features.denseblock2.denselayer8.norm2',
-        'features.denseblock2.denselayer9.norm1', 'features.denseblock2.denselayer9.norm2',
-        'features.denseblock2.denselayer10.norm1', 'features.denseblock2.denselayer10.norm2',
-        'features.denseblock2.denselayer11.norm1', 'features.denseblock2.denselayer11.norm2',
-        'features.denseblock2.denselayer12.norm1', 'features.denseblock2.denselayer12.norm2',
-        'features.transition2.norm', 'features.denseblock3.denselayer1.norm1',
-        'features.denseblock3.denselayer1.norm2', 'features.denseblock3.denselayer2.norm1',
-        'features.denseblock3.denselayer2.norm2', 'features.denseblock3.denselayer3.norm1',
-        'features.denseblock3.denselayer3.norm2', 'features.denseblock3.denselayer4.norm1',
-        'features.denseblock3.denselayer4.norm2', 'features.denseblock3.denselayer5.norm1',
-        'features.denseblock3.denselayer5.norm2', 'features.denseblock3.denselayer6.norm1',
-        'features.denseblock3.denselayer6.norm2', 'features.denseblock3.denselayer7.norm1',
-        'features.denseblock3.denselayer7.norm2', 'features.denseblock3.denselayer8.norm1',
-        'features.denseblock3.denselayer8.norm2', 'features.denseblock3.denselayer9.norm1',
-        'features.denseblock3.denselayer9.norm2', 'features.denseblock3.denselayer10.norm1',
-        'features.denseblock3.denselayer10.norm2', 'features.denseblock3.denselayer11.norm1',
-        'features.denseblock3.denselayer11.norm2', 'features.denseblock3.denselayer12.norm1',
-        'features.denseblock3.denselayer12.norm2', 'features.denseblock3.denselayer13.norm1',
-        'features.denseblock3.denselayer13.norm2', 'features.denseblock3.denselayer14.norm1',
-        'features.denseblock3.denselayer14.norm2', 'features.denseblock3.denselayer15.norm1',
-        'features.denseblock3.denselayer15.norm2', 'features.denseblock3.denselayer16.norm1',
-        'features.denseblock3.denselayer16.norm2', 'features.denseblock3.denselayer17.norm1',
-        'features.denseblock3.denselayer17.norm2', 'features.denseblock3.denselayer18.norm1',
-        'features.denseblock3.denselayer18.norm2', 'features.denseblock3.denselayer19.norm1',
-        'features.denseblock3.denselayer19.norm2', 'features.denseblock3.denselayer20.norm1',
-        'features.denseblock3.denselayer20.norm2', 'features.denseblock3.denselayer21.norm1',
-        'features.denseblock3.denselayer21.norm2', 'features.denseblock3.denselayer22.norm1',
-        'features.denseblock3.denselayer22.norm2', 'features.denseblock3.denselayer23.norm1',
-        'features.denseblock3.denselayer23.norm2', 'features.denseblock3.denselayer24.norm1',
-        'features.denseblock3.denselayer24.norm2', 'features.transition3.norm',
-        'features.denseblock4.denselayer1.norm1', 'features.denseblock4.denselayer1.norm2',
-        'features.denseblock4.denselayer2.norm1', 'features.denseblock4.denselayer2.norm2',
-        'features.denseblock4.denselayer3.norm1', 'features.denseblock4.denselayer3.norm2',
-        'features.denseblock4.denselayer4.norm1', 'features.denseblock4.denselayer4.norm2',
-        'features.denseblock4.denselayer5.norm1', 'features.denseblock4.denselayer5.norm2',
-        'features.denseblock4.denselayer6.norm1', 'features.denseblock4.denselayer6.norm2',
-        'features.denseblock4.denselayer7.norm1', 'features.denseblock4.denselayer7.norm2',
-        'features.denseblock4.denselayer8.norm1', 'features.denseblock4.denselayer8.norm2',
-        'features.denseblock4.denselayer9.norm1', 'features.denseblock4.denselayer9.norm2',
-        'features.denseblock4.denselayer10.norm1', 'features.denseblock4.denselayer10.norm2',
-        'features.denseblock4.denselayer11.norm1', 'features.denseblock4.denselayer11.norm2',
-        'features.denseblock4.denselayer12.norm1', 'features.denseblock4.denselayer12.norm2',
-        'features.denseblock4.denselayer13.norm1', 'features.denseblock4.denselayer13.norm2',
-        'features.denseblock4.denselayer14.norm1', 'features.denseblock4.denselayer14.norm2',
-        'features.denseblock4.denselayer15.norm1', 'features.denseblock4.denselayer15.norm2',
-        'features.denseblock4.denselayer16.norm1', 'features.denseblock4.denselayer16.norm2', 'features.norm5',
-        'classifier')),
+    ('bias', 'zeros_', {}, 'BatchNorm2d'),
+    ('bias', 'zeros_', {}, 'Linear'),
     ('weight', 'ones_', {}, 'BatchNorm2d'),
 )
 
@@ -166,14 +107,10 @@ def init_weights(model: nn.Module, empty: bool = False) -> None:
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    rules = _init_rules()
-    with torch.no_grad():
-        for path, module in model.named_modules():
-            calls = _calls(rules, path, module)
-            if empty and _keeps_default(module, calls):
-                module.reset_parameters()
-            for tensor, function, kwargs in calls:
-                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+    plan = _init_plan(model, empty)
+    if plan is None:
+        raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
+    _run(plan)
 
 
 def create(variant=None, **params) -> Densenet:
@@ -181,18 +118,60 @@ def create(variant=None, **params) -> Densenet:
     if variant is not None and variant != VARIANT:
         raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
     # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
-    # rule): tensors are allocated empty and init_weights gives each its value once.
+    # rule): tensors are allocated empty and each gets its value once.
     device = torch.get_default_device()
     with torch.device("meta"):
         model = Densenet(**params)
-    if not _restorable(model):
+    plan = _init_plan(model, empty=True)
+    if plan is None:
         model = Densenet(**params)  # a module sets tensors that no reset_parameters() redoes
         init_weights(model)
         return model
     # Module.to_empty, with torch.empty instead of empty_like of a meta tensor (three times slower).
     model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
-    init_weights(model, empty=True)
+    _run(plan)
     return model
+
+
+def _run(plan: list) -> None:
+    with torch.no_grad():
+        for module, calls, reset in plan:
+            if reset is not None:
+                reset()
+            for tensor, function, kwargs in calls:
+                _initialise(getattr(module, tensor), function, kwargs)
+
+
+def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
+    """torch.nn.init.<function>(tensor, **kwargs).
+
+    trunc_normal_ with both bounds 8 or more standard deviations out is drawn by normal_ (then
+    clamped): the same distribution, as the mass cut off is 1e-15, four times faster than its
+    inverse-CDF sampling (GoogLeNet's std 0.01 within +-2 cuts at 200 standard deviations).
+    """
+    if function == "trunc_normal_":
+        mean, std, a, b = kwargs["mean"], kwargs["std"], kwargs["a"], kwargs["b"]
+        if min(b - mean, mean - a) >= 8 * std:
+            tensor.normal_(mean, std).clamp_(a, b)
+            return
+    getattr(nn.init, function)(tensor, **kwargs)
+
+
+def _init_plan(model: nn.Module, empty: bool) -> list | None:
+    """[(module, its init calls, the reset to run first or None)], in module order.
+
+    None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
+    """
+    rules = _init_rules()
+    plan = []
+    for path, module in model.named_modules():
+        calls = _calls(rules, path, module)
+        reset = _reset(module, calls) if empty and _keeps_default(module, calls) else None
+        if reset is _NO_RESET:
+            return None
+        if calls or reset is not None:
+            plan.append((module, calls, reset))
+    return plan
 
 
 def _init_rules() -> dict:
@@ -217,19 +196,21 @@ def _keeps_default(module: nn.Module, calls) -> bool:
     )
 
 
-def _restorable(model: nn.Module) -> bool:
-    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+_NO_RESET = object()
 
-    Buffers are trusted to reset_parameters() only where it resets running statistics.
-    """
-    rules = _init_rules()
-    for path, module in model.named_modules():
-        if not _keeps_default(module, _calls(rules, path, module)):
-            continue
-        has_buffers = any(True for _ in module.buffers(recurse=False))
-        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
-            return False
-    return True
+
+def _reset(module: nn.Module, calls):
+    """What gives the module's tensors that no rule sets their default values: its running
+    statistics' reset where the rules set every parameter, else reset_parameters(), which
+    is trusted with buffers only where it resets running statistics; else _NO_RESET."""
+    has_buffers = any(True for _ in module.buffers(recurse=False))
+    stats = getattr(module, "reset_running_stats", None)
+    ruled = {tensor for tensor, _, _ in calls}
+    if stats is not None and all(name in ruled for name, _ in module.named_parameters(recurse=False)):
+        return stats
+    if hasattr(module, "reset_parameters") and (not has_buffers or stats is not None):
+        return module.reset_parameters
+    return _NO_RESET
 
 
 def densenet_121(**params) -> Densenet:

@@ -257,14 +257,10 @@ def init_weights(model: nn.Module, empty: bool = False) -> None:
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    rules = _init_rules()
-    with torch.no_grad():
-        for path, module in model.named_modules():
-            calls = _calls(rules, path, module)
-            if empty and _keeps_default(module, calls):
-                module.reset_parameters()
-            for tensor, function, kwargs in calls:
-                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+    plan = _init_plan(model, empty)
+    if plan is None:
+        raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
+    _run(plan)
 
 
 def create(variant=None, **params) -> Fractalnet:
@@ -272,18 +268,60 @@ def create(variant=None, **params) -> Fractalnet:
     if variant is not None and variant != VARIANT:
         raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
     # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
-    # rule): tensors are allocated empty and init_weights gives each its value once.
+    # rule): tensors are allocated empty and each gets its value once.
     device = torch.get_default_device()
     with torch.device("meta"):
         model = Fractalnet(**params)
-    if not _restorable(model):
+    plan = _init_plan(model, empty=True)
+    if plan is None:
         model = Fractalnet(**params)  # a module sets tensors that no reset_parameters() redoes
         init_weights(model)
         return model
     # Module.to_empty, with torch.empty instead of empty_like of a meta tensor (three times slower).
     model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
-    init_weights(model, empty=True)
+    _run(plan)
     return model
+
+
+def _run(plan: list) -> None:
+    with torch.no_grad():
+        for module, calls, reset in plan:
+            if reset is not None:
+                reset()
+            for tensor, function, kwargs in calls:
+                _initialise(getattr(module, tensor), function, kwargs)
+
+
+def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
+    """torch.nn.init.<function>(tensor, **kwargs).
+
+    trunc_normal_ with both bounds 8 or more standard deviations out is drawn by normal_ (then
+    clamped): the same distribution, as the mass cut off is 1e-15, four times faster than its
+    inverse-CDF sampling (GoogLeNet's std 0.01 within +-2 cuts at 200 standard deviations).
+    """
+    if function == "trunc_normal_":
+        mean, std, a, b = kwargs["mean"], kwargs["std"], kwargs["a"], kwargs["b"]
+        if min(b - mean, mean - a) >= 8 * std:
+            tensor.normal_(mean, std).clamp_(a, b)
+            return
+    getattr(nn.init, function)(tensor, **kwargs)
+
+
+def _init_plan(model: nn.Module, empty: bool) -> list | None:
+    """[(module, its init calls, the reset to run first or None)], in module order.
+
+    None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
+    """
+    rules = _init_rules()
+    plan = []
+    for path, module in model.named_modules():
+        calls = _calls(rules, path, module)
+        reset = _reset(module, calls) if empty and _keeps_default(module, calls) else None
+        if reset is _NO_RESET:
+            return None
+        if calls or reset is not None:
+            plan.append((module, calls, reset))
+    return plan
 
 
 def _init_rules() -> dict:
@@ -308,19 +346,21 @@ def _keeps_default(module: nn.Module, calls) -> bool:
     )
 
 
-def _restorable(model: nn.Module) -> bool:
-    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+_NO_RESET = object()
 
-    Buffers are trusted to reset_parameters() only where it resets running statistics.
-    """
-    rules = _init_rules()
-    for path, module in model.named_modules():
-        if not _keeps_default(module, _calls(rules, path, module)):
-            continue
-        has_buffers = any(True for _ in module.buffers(recurse=False))
-        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
-            return False
-    return True
+
+def _reset(module: nn.Module, calls):
+    """What gives the module's tensors that no rule sets their default values: its running
+    statistics' reset where the rules set every parameter, else reset_parameters(), which
+    is trusted with buffers only where it resets running statistics; else _NO_RESET."""
+    has_buffers = any(True for _ in module.buffers(recurse=False))
+    stats = getattr(module, "reset_running_stats", None)
+    ruled = {tensor for tensor, _, _ in calls}
+    if stats is not None and all(name in ruled for name, _ in module.named_parameters(recurse=False)):
+        return stats
+    if hasattr(module, "reset_parameters") and (not has_buffers or stats is not None):
+        return module.reset_parameters
+    return _NO_RESET
 
 
 def fractalnet_c3(**params) -> Fractalnet:

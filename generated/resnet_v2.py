@@ -15,22 +15,30 @@ import torch.nn.functional as F
 VARIANT = '50'
 
 
-class PreactBottleneck_2(nn.Module):
-    def __init__(self, in_channels, planes, stride, conv3_out_channels):
+class PreactBottleneckWithDownsample(nn.Module):
+    def __init__(self, in_channels, planes, stride, conv_out_channels):
         super().__init__()
         self.norm1 = nn.BatchNorm2d(in_channels)
         self.act1 = nn.ReLU(inplace=True)
+        self.downsample = nn.Sequential(OrderedDict([('conv', nn.Conv2d(
+            in_channels,
+            conv_out_channels,
+            1,
+            stride=stride,
+            bias=False,
+        ))]))
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
         self.norm2 = nn.BatchNorm2d(planes)
         self.act2 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
         self.norm3 = nn.BatchNorm2d(planes)
         self.act3 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(planes, conv3_out_channels, 1, bias=False)
+        self.conv3 = nn.Conv2d(planes, conv_out_channels, 1, bias=False)
 
     def forward(self, x):
         x = self.norm1(x)
         x = self.act1(x)
+        downsample = self.downsample(x)
         out = self.conv1(x)
         out = self.norm2(out)
         out = self.act2(out)
@@ -38,6 +46,7 @@ class PreactBottleneck_2(nn.Module):
         out = self.norm3(out)
         out = self.act3(out)
         out = self.conv3(out)
+        out = out.add_(downsample)
         return out
 
 
@@ -69,11 +78,11 @@ class PreactBottleneck(nn.Module):
 
 
 class Stage(nn.Module):
-    def __init__(self, in_channels, planes, stride, m0_conv3_out_channels, blocks_count):
+    def __init__(self, in_channels, planes, stride, m0_conv_out_channels, blocks_count):
         super().__init__()
         self.blocks = nn.Sequential(
-            PreactBottleneck_2(in_channels, planes, stride, m0_conv3_out_channels),
-            *[PreactBottleneck(m0_conv3_out_channels, planes) for _ in range(blocks_count)],
+            PreactBottleneckWithDownsample(in_channels, planes, stride, m0_conv_out_channels),
+            *[PreactBottleneck(m0_conv_out_channels, planes) for _ in range(blocks_count)],
         )
 
     def forward(self, x):
@@ -137,19 +146,8 @@ INIT = (
         'stages.3.blocks.0.conv1', 'stages.3.blocks.0.conv2', 'stages.3.blocks.0.conv3', 'stages.3.blocks.1.conv1',
         'stages.3.blocks.1.conv2', 'stages.3.blocks.1.conv3', 'stages.3.blocks.2.conv1', 'stages.3.blocks.2.conv2',
         'stages.3.blocks.2.conv3')),
-    ('bias', 'zeros_', {}, ('head.fc', 'stages.0.blocks.0.norm1', 'stages.0.blocks.0.norm2',
-        'stages.0.blocks.0.norm3', 'stages.0.blocks.1.norm1', 'stages.0.blocks.1.norm2', 'stages.0.blocks.1.norm3',
-        'stages.0.blocks.2.norm1', 'stages.0.blocks.2.norm2', 'stages.0.blocks.2.norm3', 'stages.1.blocks.0.norm1',
-        'stages.1.blocks.0.norm2', 'stages.1.blocks.0.norm3', 'stages.1.blocks.1.norm1', 'stages.1.blocks.1.norm2',
-        'stages.1.blocks.1.norm3', 'stages.1.blocks.2.norm1', 'stages.1.blocks.2.norm2', 'stages.1.blocks.2.norm3',
-        'stages.1.blocks.3.norm1', 'stages.1.blocks.3.norm2', 'stages.1.blocks.3.norm3', 'stages.2.blocks.0.norm1',
-        'stages.2.blocks.0.norm2', 'stages.2.blocks.0.norm3', 'stages.2.blocks.1.norm1', 'stages.2.blocks.1.norm2',
-        'stages.2.blocks.1.norm3', 'stages.2.blocks.2.norm1', 'stages.2.blocks.2.norm2', 'stages.2.blocks.2.norm3',
-        'stages.2.blocks.3.norm1', 'stages.2.blocks.3.norm2', 'stages.2.blocks.3.norm3', 'stages.2.blocks.4.norm1',
-        'stages.2.blocks.4.norm2', 'stages.2.blocks.4.norm3', 'stages.2.blocks.5.norm1', 'stages.2.blocks.5.norm2',
-        'stages.2.blocks.5.norm3', 'stages.3.blocks.0.norm1', 'stages.3.blocks.0.norm2', 'stages.3.blocks.0.norm3',
-        'stages.3.blocks.1.norm1', 'stages.3.blocks.1.norm2', 'stages.3.blocks.1.norm3', 'stages.3.blocks.2.norm1',
-        'stages.3.blocks.2.norm2', 'stages.3.blocks.2.norm3', 'norm')),
+    ('bias', 'zeros_', {}, 'BatchNorm2d'),
+    ('bias', 'zeros_', {}, ('head.fc',)),
     ('weight', 'normal_', {'mean': 0, 'std': 0.01}, ('head.fc',)),
     ('weight', 'ones_', {}, 'BatchNorm2d'),
 )
@@ -162,14 +160,10 @@ def init_weights(model: nn.Module, empty: bool = False) -> None:
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    rules = _init_rules()
-    with torch.no_grad():
-        for path, module in model.named_modules():
-            calls = _calls(rules, path, module)
-            if empty and _keeps_default(module, calls):
-                module.reset_parameters()
-            for tensor, function, kwargs in calls:
-                getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+    plan = _init_plan(model, empty)
+    if plan is None:
+        raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
+    _run(plan)
 
 
 def create(variant=None, **params) -> ResnetV2:
@@ -177,18 +171,60 @@ def create(variant=None, **params) -> ResnetV2:
     if variant is not None and variant != VARIANT:
         raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
     # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
-    # rule): tensors are allocated empty and init_weights gives each its value once.
+    # rule): tensors are allocated empty and each gets its value once.
     device = torch.get_default_device()
     with torch.device("meta"):
         model = ResnetV2(**params)
-    if not _restorable(model):
+    plan = _init_plan(model, empty=True)
+    if plan is None:
         model = ResnetV2(**params)  # a module sets tensors that no reset_parameters() redoes
         init_weights(model)
         return model
     # Module.to_empty, with torch.empty instead of empty_like of a meta tensor (three times slower).
     model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
-    init_weights(model, empty=True)
+    _run(plan)
     return model
+
+
+def _run(plan: list) -> None:
+    with torch.no_grad():
+        for module, calls, reset in plan:
+            if reset is not None:
+                reset()
+            for tensor, function, kwargs in calls:
+                _initialise(getattr(module, tensor), function, kwargs)
+
+
+def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
+    """torch.nn.init.<function>(tensor, **kwargs).
+
+    trunc_normal_ with both bounds 8 or more standard deviations out is drawn by normal_ (then
+    clamped): the same distribution, as the mass cut off is 1e-15, four times faster than its
+    inverse-CDF sampling (GoogLeNet's std 0.01 within +-2 cuts at 200 standard deviations).
+    """
+    if function == "trunc_normal_":
+        mean, std, a, b = kwargs["mean"], kwargs["std"], kwargs["a"], kwargs["b"]
+        if min(b - mean, mean - a) >= 8 * std:
+            tensor.normal_(mean, std).clamp_(a, b)
+            return
+    getattr(nn.init, function)(tensor, **kwargs)
+
+
+def _init_plan(model: nn.Module, empty: bool) -> list | None:
+    """[(module, its init calls, the reset to run first or None)], in module order.
+
+    None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
+    """
+    rules = _init_rules()
+    plan = []
+    for path, module in model.named_modules():
+        calls = _calls(rules, path, module)
+        reset = _reset(module, calls) if empty and _keeps_default(module, calls) else None
+        if reset is _NO_RESET:
+            return None
+        if calls or reset is not None:
+            plan.append((module, calls, reset))
+    return plan
 
 
 def _init_rules() -> dict:
@@ -213,19 +249,21 @@ def _keeps_default(module: nn.Module, calls) -> bool:
     )
 
 
-def _restorable(model: nn.Module) -> bool:
-    """Whether every tensor gets its value from a rule or from its module's reset_parameters().
+_NO_RESET = object()
 
-    Buffers are trusted to reset_parameters() only where it resets running statistics.
-    """
-    rules = _init_rules()
-    for path, module in model.named_modules():
-        if not _keeps_default(module, _calls(rules, path, module)):
-            continue
-        has_buffers = any(True for _ in module.buffers(recurse=False))
-        if not hasattr(module, "reset_parameters") or (has_buffers and not hasattr(module, "reset_running_stats")):
-            return False
-    return True
+
+def _reset(module: nn.Module, calls):
+    """What gives the module's tensors that no rule sets their default values: its running
+    statistics' reset where the rules set every parameter, else reset_parameters(), which
+    is trusted with buffers only where it resets running statistics; else _NO_RESET."""
+    has_buffers = any(True for _ in module.buffers(recurse=False))
+    stats = getattr(module, "reset_running_stats", None)
+    ruled = {tensor for tensor, _, _ in calls}
+    if stats is not None and all(name in ruled for name, _ in module.named_parameters(recurse=False)):
+        return stats
+    if hasattr(module, "reset_parameters") and (not has_buffers or stats is not None):
+        return module.reset_parameters
+    return _NO_RESET
 
 
 def resnet_v2_50(**params) -> ResnetV2:

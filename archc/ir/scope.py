@@ -83,12 +83,13 @@ class Scope:
         self.by_name[new.name] = new
 
     def skip(self, name: str | None, passes: Ref | None) -> None:
-        """Record an absent optional node: references to it get what it would have read, and
-        so does the next node when it reads its predecessor (the absent node passes its input on)."""
+        """Record an absent optional node: references to it by name get what it would have read.
+
+        The chain is not redirected: a node after it that reads its predecessor gets the last
+        node that exists, so an optional residual `add` at the end of a block leaves the
+        block's output as the branch before it (MobileNet v2's inverted residual)."""
         if name is not None:
             self.aliases[name] = passes
-        if passes is not None:
-            self.prev = passes
 
     def resolve(self, text: str | int, where: Location) -> Ref:
         name, index = _split_ref(str(text), where)

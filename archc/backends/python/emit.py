@@ -23,7 +23,7 @@ from archc.spec.names import identifier, is_index
 RUNTIME = Path(__file__).resolve().parent.parent / "pytorch" / "runtime.py"
 SELF = Var("self")
 # Names the emitted module defines besides its classes.
-MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "create", "init_weights", "VARIANT", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_resettable", "_init_plan", "_run"})
+MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "create", "init_weights", "VARIANT", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_reset", "_NO_RESET", "_init_plan", "_run", "_initialise"})
 
 _TEMPLATE = jinja2.Environment(
     loader=jinja2.PackageLoader("archc.backends.python", "templates"),
@@ -58,7 +58,7 @@ def emit_network(network: Network) -> Emitted:
         network_class=str(network_class.name),
         variant=literal(network.variant),
         params=", ".join(str(p) for p, _ in network_class.params),
-        init=_init_table(network),
+        init=_init_table(network, used, set(class_sources)),
         factory=factory if factory not in MODULE_NAMES and factory != str(network_class.name) else f"{factory}_",
     )
     return Emitted(source, str(network_class.name), class_sources)
@@ -131,7 +131,7 @@ def _docstring(text: str, indent: str) -> str:
     return f"{indent}(\n{inner}{indent})"
 
 
-def _init_table(network: Network) -> list[str]:
+def _init_table(network: Network, helpers: dict[str, str], classes: set[str]) -> list[str]:
     """INIT rows: (tensor, init function, keyword arguments, module paths), grouped by call.
 
     Applied in module order (init_weights below), exactly as the spec's `init` rules say.
@@ -142,14 +142,17 @@ def _init_table(network: Network) -> list[str]:
             if call.scheme != "default":
                 groups.setdefault((tensor, f"{call.scheme}_", tuple(call.kwargs)), []).append(path)
     types = _module_types(network)
+    # A type that a helper class also makes inside itself is named by paths, not by type.
+    inner = {t for t in set(types.values()) for text in helpers.values() if re.search(rf"\b{t}\(", text)}
+    types = {p: t for p, t in types.items() if t not in inner and t not in classes}
     rows = []
     for (tensor, function, kwargs), paths in groups.items():
-        kind = {types.get(p) for p in paths}
         # Every module of one type: name the type (as torchvision's `isinstance(m, nn.Conv2d)` loops).
-        where = next(iter(kind)) if len(kind) == 1 and None not in kind and set(paths) == {
-            p for p, t in types.items() if t in kind} else tuple(paths)
-        row = f"({literal(tensor)}, {literal(function)}, {_kwargs(kwargs)}, {literal(where)})"
-        rows.append(render_row(row))
+        whole = [t for t in dict.fromkeys(types.get(p) for p in paths)
+                 if t is not None and {p for p, u in types.items() if u == t} <= set(paths)]
+        rest = tuple(p for p in paths if types.get(p) not in whole)
+        for where in [*whole, *([rest] if rest else [])]:
+            rows.append(render_row(f"({literal(tensor)}, {literal(function)}, {_kwargs(kwargs)}, {literal(where)})"))
     return rows
 
 
