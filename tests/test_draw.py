@@ -342,13 +342,14 @@ def test_hostile_free_text_from_a_spec(tmp_path):
     spec = tmp_path / "weird.yaml"
     spec.write_text(
         'archc: 1\nname: "n\\"<x>{y}\\\\N\\nz"\ndoc: "</font>\\\\G"\ninput: [3, 8, 8]\n'
-        'default_variant: "v\\"<1>"\nvariants: {"v\\"<1>": {}}\nbody:\n  - c: conv2d(4, 3, padding=1)\n'
+        'default_variant: v1\nvariants: {v1: {}}\nbody:\n  - c: conv2d(4, 3, padding=1)\n'
     )
+    # Names follow the name rule (variants included); the spec's name and doc are free text.
     net = archc.load_spec(spec)
-    assert net.name == 'n"<x>{y}\\N\nz' and net.variant == 'v"<1>'
+    assert net.name == 'n"<x>{y}\\N\nz' and net.variant == 'v1'
     svg = render(to_dot(net), "svg")
-    assert svg_node_texts(svg, "graph")[0].startswith('n"<x>{y}\\N\\nz (v"<1>)')
-    assert sorted(svg_node_texts(svg)) == ["cconv2d 3x3, 4", "input3x8x8", "output4x8x8"]
+    assert svg_node_texts(svg, "graph")[0].startswith('n"<x>{y}\\N\\nz (v1)')
+    assert sorted(svg_node_texts(svg)) == ["cconv2d 3x3, 4", "input", "output4x8x8"]
 
 
 # Rendering and the command line -------------------------------------------------------
