@@ -6,7 +6,7 @@
     "training mode. Variant `paper` gives the third branch the paper's true 5x5 kernels "
     "(torchvision's are 3x3); the rest stays as torchvision builds it."
 )
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn as nn
@@ -18,8 +18,8 @@ VARIANT = 'torchvision'
 
 class GooglenetOutputs(NamedTuple):
     logits: Tensor
-    aux_logits2: Tensor
-    aux_logits1: Tensor
+    aux_logits2: Optional[Tensor]
+    aux_logits1: Optional[Tensor]
 
 
 class BasicConv2d(nn.Module):
@@ -117,11 +117,13 @@ class Googlenet(nn.Module):
         x = self.inception3b(x)  # N x 480 x 28 x 28
         x = self.maxpool3(x)  # N x 480 x 14 x 14
         x = self.inception4a(x)  # N x 512 x 14 x 14
+        aux1: Optional[Tensor] = None
         if self.training:
             aux1 = self.aux1(x)  # N x 1000
         out = self.inception4b(x)  # N x 512 x 14 x 14
         out = self.inception4c(out)  # N x 512 x 14 x 14
         out = self.inception4d(out)  # N x 528 x 14 x 14
+        aux2: Optional[Tensor] = None
         if self.training:
             aux2 = self.aux2(out)  # N x 1000
         out_2 = self.inception4e(out)  # N x 832 x 14 x 14
@@ -132,6 +134,8 @@ class Googlenet(nn.Module):
         out_2 = torch.flatten(out_2, 1)  # N x 1024
         out_2 = self.dropout(out_2)  # N x 1024
         out_2 = self.fc(out_2)  # N x 1000
+        if torch.jit.is_scripting():
+            return GooglenetOutputs(logits=out_2, aux_logits2=aux2, aux_logits1=aux1)
         if not self.training:
             return out_2
         return GooglenetOutputs(logits=out_2, aux_logits2=aux2, aux_logits1=aux1)

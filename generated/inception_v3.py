@@ -6,7 +6,7 @@
     'filter banks (Mixed_7b, 7c), grid reductions in between, and an auxiliary classifier on '
     'Mixed_6e that runs only in training mode.'
 )
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn as nn
@@ -18,7 +18,7 @@ VARIANT = None
 
 class InceptionV3Outputs(NamedTuple):
     logits: Tensor
-    aux_logits: Tensor
+    aux_logits: Optional[Tensor]
 
 
 class BasicConv2d(nn.Module):
@@ -228,6 +228,7 @@ class InceptionV3(nn.Module):
         x = self.Mixed_6c(x)  # N x 768 x 17 x 17
         x = self.Mixed_6d(x)  # N x 768 x 17 x 17
         x = self.Mixed_6e(x)  # N x 768 x 17 x 17
+        AuxLogits: Optional[Tensor] = None
         if self.training:
             AuxLogits = self.AuxLogits(x)  # N x 1000
         out = self.Mixed_7a(x)  # N x 1280 x 8 x 8
@@ -237,6 +238,8 @@ class InceptionV3(nn.Module):
         out = self.dropout(out)  # N x 2048 x 1 x 1
         out = torch.flatten(out, 1)  # N x 2048
         out = self.fc(out)  # N x 1000
+        if torch.jit.is_scripting():
+            return InceptionV3Outputs(logits=out, aux_logits=AuxLogits)
         if not self.training:
             return out
         return InceptionV3Outputs(logits=out, aux_logits=AuxLogits)

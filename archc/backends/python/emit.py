@@ -23,7 +23,7 @@ from archc.spec.names import identifier, is_index
 RUNTIME = Path(__file__).resolve().parent.parent / "pytorch" / "runtime.py"
 SELF = Var("self")
 # Names the emitted module defines besides its classes.
-MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "create", "init_weights", "VARIANT", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_reset", "_NO_RESET", "_init_plan", "_run", "_initialise"})
+MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "Optional", "create", "init_weights", "VARIANT", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_reset", "_NO_RESET", "_init_plan", "_run", "_initialise"})
 
 _TEMPLATE = jinja2.Environment(
     loader=jinja2.PackageLoader("archc.backends.python", "templates"),
@@ -52,8 +52,9 @@ def emit_network(network: Network) -> Emitted:
         ordered_dict="OrderedDict(" in body,
         math=any("math." in text for text in used.values()),
         named_tuple=bool(network_class.output_types),
+        optional="Optional[Tensor]" in body,
         helpers=list(used.values()),
-        output_types=[_output_type(name, fields) for name, fields in network_class.output_types],
+        output_types=[_output_type(name, fields, _training_only(network)) for name, fields in network_class.output_types],
         classes=list(class_sources.values()),
         network_class=str(network_class.name),
         variant=literal(network.variant),
@@ -98,11 +99,16 @@ def _fitted(line: str) -> str:
     return line
 
 
-def _output_type(name: Var, fields: tuple[str, ...]) -> str:
+def _output_type(name: Var, fields: tuple[str, ...], optional: set[str]) -> str:
     names = Namespace()
     lines = [f"class {name}(NamedTuple):"]
-    lines += [f"    {names.name(f)}: Tensor" for f in fields]
+    lines += [f"    {names.name(f)}: {'Optional[Tensor]' if f in optional else 'Tensor'}" for f in fields]
     return "\n".join(lines)
+
+
+def _training_only(network: Network) -> set[str]:
+    """Outputs that exist only in training mode: None in a scripted model's eval outputs."""
+    return {o.name for o in network.graph.outputs if o.training_only}
 
 
 def _summary(network: Network) -> str:

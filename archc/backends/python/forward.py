@@ -63,6 +63,7 @@ def forward_source(graph: Graph, style: str, output_type: Var | None = None, eva
     lines = [f"def forward(self, {', '.join(params)}):"]
     inplace: set[str] = set()
     in_training_block = False
+    declared: set[str] = set()
     for node in graph.nodes:
         if node.name not in train_needed:
             continue
@@ -70,6 +71,10 @@ def forward_source(graph: Graph, style: str, output_type: Var | None = None, eva
         # auxiliary heads, so random draws (dropout) come in the reference's order.
         training_only = node.name not in eval_needed
         if training_only and not in_training_block:
+            # Declared first, as torchvision does, so that torch.jit.script knows them in eval too.
+            for var in _assigned_in_block(graph, node, names, eval_needed, train_needed) - declared:
+                lines.append(f"    {var}: Optional[Tensor] = None")
+                declared.add(var)
             lines.append("    if self.training:")
         in_training_block = training_only
         may_overwrite = bool(node.inputs) and _may_overwrite(node.inputs[0], graph, consumers, by_name)
@@ -78,10 +83,29 @@ def forward_source(graph: Graph, style: str, output_type: Var | None = None, eva
         lines.append(("        " if training_only else "    ") + _line(node, names, may_overwrite))
     eval_outputs = [o for o in graph.outputs if not o.training_only]
     if len(eval_outputs) != len(graph.outputs):
+        if style == "namedtuple" and output_type is not None:
+            # One return type for TorchScript: scripted models always return every output.
+            lines.append("    if torch.jit.is_scripting():")
+            lines.append("        return " + _result(list(graph.outputs), names, style, output_type))
         lines.append("    if not self.training:")
         lines.append("        return " + _result(eval_outputs, names, style, eval_type))
     lines.append("    return " + _result(list(graph.outputs), names, style, output_type))
     return Forward(lines, inplace)
+
+
+def _assigned_in_block(graph: Graph, start: Node, names: dict[tuple[str, int], Var], eval_needed: set[str],
+                       train_needed: set[str]) -> set[str]:
+    """The variables the training-only nodes from `start` to the next eval node assign."""
+    found: set[str] = set()
+    began = False
+    for node in graph.nodes:
+        began = began or node is start
+        if not began or node.name not in train_needed:
+            continue
+        if node.name in eval_needed:
+            break
+        found |= {str(names[(node.name, i)]) for i in range(len(node.out_shapes))}
+    return found
 
 
 def inplace_candidates(graph: Graph) -> set[str]:
