@@ -1,0 +1,51 @@
+"""Built models draw each weight once (modules made on the meta device, then given values):
+every tensor still ends up with the value a plain construction plus the spec's rules gives."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torchvision
+
+import archc
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+
+def test_running_statistics_are_reset_not_left_uninitialised():
+    model = archc.build(SPECS / "densenet.yaml", "121", seed=0)
+    reference = torchvision.models.densenet121()
+    ours, theirs = dict(model.named_buffers()), dict(reference.named_buffers())
+    assert ours.keys() == theirs.keys()
+    for name, buffer in ours.items():
+        assert torch.equal(buffer, theirs[name]), name
+
+
+def test_tensors_that_no_reset_sets_keep_their_constructor_values(tmp_path):
+    # TrainableSubsample sets its parameters in __init__ (ones, zeros) and has no
+    # reset_parameters(); ChannelAffine's buffers come from data. Both beside an init rule.
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "archc: 1\nname: net\ninput: [2, 8, 8]\nbody:\n"
+        "  - affine: {op: channel_affine, args: {scale: '[2.0, 3.0]', shift: '[0.5, -0.5]'}}\n"
+        "  - c: conv2d(4, 3)\n  - s: subsample(2)\n"
+        "init:\n  - {match: conv2d, weight: constant(0.25), bias: zeros}\n"
+    )
+    model = archc.build(spec, seed=0)
+    assert model.affine.scale.flatten().tolist() == [2.0, 3.0]
+    assert model.affine.shift.flatten().tolist() == [0.5, -0.5]
+    assert torch.equal(model.s.weight, torch.ones(4)) and torch.equal(model.s.bias, torch.zeros(4))
+    assert torch.all(model.c.weight == 0.25) and torch.all(model.c.bias == 0)
+
+
+def test_a_tensor_without_a_rule_gets_pytorchs_default_distribution(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "archc: 1\nname: net\ninput: [512]\nbody:\n  - fc: linear(512)\n"
+        "init:\n  - {match: linear, bias: zeros}\n"
+    )
+    weight = archc.build(spec, seed=3).fc.weight
+    bound = 1 / 512**0.5  # nn.Linear's default: kaiming_uniform(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), +)
+    assert weight.abs().max() <= bound and weight.abs().max() > 0.99 * bound
+    assert abs(weight.std().item() - bound / 3**0.5) < 0.01 * bound
+    assert torch.equal(weight, archc.build(spec, seed=3).fc.weight)
