@@ -146,6 +146,8 @@ def create(variant=None, **params) -> Convnext:
     """The network as archc builds it from the spec: `create(num_classes=10)`."""
     if variant is not None and variant != VARIANT:
         raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    if not INIT:
+        return Convnext(**params)  # PyTorch's default initialisation throughout: drawn once
     # Built on the meta device, so no weight is drawn twice (PyTorch's default, then the spec's
     # rule): tensors are allocated empty and each gets its value once.
     device = torch.get_default_device()
