@@ -94,9 +94,12 @@ def compress_runs(item: Item) -> Item:
             while j + 1 < len(args) and texts[j + 1] == texts[i]:
                 j += 1
             count = j - i + 1
-            runs.append(Call("*", [args[i], f"for _ in range({count})"], brackets="[]", sep=" ") if count > 2 else args[i])
-            if count == 2:
-                runs.append(args[i])
+            if texts[i].startswith("*"):
+                runs.extend(args[i:j + 1])  # already unpacked: Python cannot unpack inside a comprehension
+            else:
+                runs.append(Call("*", [args[i], f"for _ in range({count})"], brackets="[]", sep=" ") if count > 2 else args[i])
+                if count == 2:
+                    runs.append(args[i])
             i = j + 1
         args = runs
     return Call(item.fn, args, kwargs, item.brackets, item.sep)
