@@ -8,6 +8,7 @@ is here, and every piece of text in it comes from the namespace or the literal w
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,13 +209,18 @@ def _used_helpers(helpers: dict[str, str], body: str) -> dict[str, str]:
 
 def _runtime_helpers() -> dict[str, str]:
     """Top-level classes and functions of the torch runtime that emitted code may use, as source."""
-    text = RUNTIME.read_text()
+    return dict(_helpers_in(RUNTIME.read_text()))
+
+
+@functools.lru_cache(maxsize=4)
+def _helpers_in(text: str) -> tuple[tuple[str, str], ...]:
+    # Cached by the file's text: parsing it and cutting out each definition takes 0.1 s.
     tree = ast.parse(text)
-    helpers = {}
+    helpers = []
     for node in tree.body:
         if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and not node.name.startswith("_") and node.name not in _NOT_HELPERS:
-            helpers[node.name] = ast.get_source_segment(text, node) or ""
-    return helpers
+            helpers.append((node.name, ast.get_source_segment(text, node) or ""))
+    return tuple(helpers)
 
 
 # runtime.py's own machinery, which emitted files never need.
