@@ -118,3 +118,15 @@ def test_commas_in_flow_lists_get_a_hint(tmp_path):
 def test_name_clashing_with_module_attribute(tmp_path):
     lines = diagnose(tmp_path, "body:\n  - training: relu\n")
     assert "would clash with the module attribute 'training'" in lines[0]
+
+
+def test_every_call_split_by_flow_commas_is_reported_once(tmp_path):
+    """Inception v3 by a new user: eight calls unquoted inside [...], all reported in one run."""
+    lines = diagnose(tmp_path, """\
+        body:
+          - a: [conv2d(4, 3), relu]
+          - b: [conv2d(4, 3), relu]
+          - c: [conv2d(4, 1, bias=false), relu]
+    """)
+    hint = "inside YAML [...] and {...} commas split values, so write calls with several arguments in quotes there"
+    assert lines == [f"F:{n}:9: error: unbalanced parentheses in 'conv2d(4': {hint}" for n in (HEADER.count("\n") + 2, HEADER.count("\n") + 3, HEADER.count("\n") + 4)]

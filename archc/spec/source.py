@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from archc.errors import Location, SpecError, spec_error
+from archc.errors import Collector, Location, SpecError, spec_error
 from archc.spec.limits import DEFAULT_LIMITS
 
 DataPath = tuple[str | int, ...]
@@ -97,6 +97,7 @@ def load_source(text: str, path: str, max_values: int = DEFAULT_LIMITS.max_yaml_
     source = Source(path, None)
     builder = _Builder(source, max_values, text)
     data = builder.convert(root, (), 0)
+    builder.unbalanced.raise_if_any()  # every quoting mistake at once (Inception v3 had eight)
     return Source(path, data, source.value_marks, source.key_marks)
 
 
@@ -228,6 +229,9 @@ class _Builder:
         self.count = 0
         self.max_values = max_values
         self.constructor = yaml.SafeLoader("")
+        # Calls split by flow-collection commas: independent mistakes, reported together.
+        self.unbalanced = Collector()
+        self.split_open = False  # the last scalar opened a call that a comma split
 
     def convert(self, node: yaml.Node, path: DataPath, depth: int) -> Any:
         self.count += 1
@@ -277,8 +281,15 @@ class _Builder:
         return result
 
     def scalar(self, node: yaml.Node) -> Any:
-        if node.style is None and isinstance(node.value, str) and node.value.count("(") != node.value.count(")"):
-            raise spec_error(
+        opened = self.split_open
+        self.split_open = False
+        if opened and node.style is None and isinstance(node.value, str) and node.value.count("(") == node.value.count(")") == 0:
+            self.split_open = True  # a middle argument of the same split call
+        elif node.style is None and isinstance(node.value, str) and node.value.count("(") != node.value.count(")"):
+            self.split_open = node.value.count("(") > node.value.count(")")
+            if opened and not self.split_open:
+                return node.value  # the rest of a call already reported at its start
+            self.unbalanced.error(
                 self.loc(node),
                 f"unbalanced parentheses in {node.value!r}: inside YAML [...] and {{...}} commas split values, "
                 "so write calls with several arguments in quotes there",
