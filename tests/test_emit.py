@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import subprocess
+import textwrap
 import sys
 from pathlib import Path
 
@@ -307,3 +308,42 @@ def test_every_variant_runs_on_the_meta_device(spec, variant):
     shapes = [tuple(t.shape[1:]) for t in _tensors(out)]
     eval_shapes = [s for o, s in zip(network.graph.outputs, network.output_shapes.values()) if not o.training_only]
     assert shapes == [tuple(s) for s in eval_shapes]
+
+
+def test_an_op_registered_from_python_is_imported_by_the_emitted_file(tmp_path, monkeypatch):
+    from archc.ops.plugins import MODULES, unregister_op
+
+    (tmp_path / "team_ops_for_emit.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        from archc.ops.base import Ctor, Op
+
+        class Twice(nn.Module):
+            def forward(self, x):
+                return 2 * x
+
+        class TwiceOp(Op):
+            name = "team_twice"
+            stateful = True
+
+            def infer(self, a, ins):
+                return (ins[0],)
+
+            def module(self, a, ins):
+                return Ctor("Twice")
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import team_ops_for_emit
+
+    archc.register_op(team_ops_for_emit.TwiceOp, modules={"Twice": team_ops_for_emit.Twice})
+    try:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text("archc: 1\nname: t\ninput: [3, 4, 4]\nbody:\n  - d: team_twice\n  - relu\n")
+        (tmp_path / "emitted_twice.py").write_text(archc.emit(spec))
+        assert "from team_ops_for_emit import Twice" in (tmp_path / "emitted_twice.py").read_text()
+        import emitted_twice
+
+        x = torch.ones(1, 3, 4, 4)
+        assert torch.equal(emitted_twice.create()(x), archc.build(spec)(x))
+    finally:
+        unregister_op("team_twice")
+        MODULES.pop("Twice", None)

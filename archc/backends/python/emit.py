@@ -42,7 +42,9 @@ class Emitted:
 
 def emit_network(network: Network) -> Emitted:
     helpers = _runtime_helpers()
-    generator = Generator(network, MODULE_NAMES | frozenset(helpers))
+    from archc.ops.plugins import MODULES
+
+    generator = Generator(network, MODULE_NAMES | frozenset(helpers) | frozenset(MODULES))
     network_class = generator.run()
     class_sources = {str(c.name): class_source(c) for c in generator.classes}
     body = "\n\n\n".join(class_sources.values())
@@ -55,6 +57,7 @@ def emit_network(network: Network) -> Emitted:
         named_tuple=bool(network_class.output_types),
         optional="Optional[Tensor]" in body,
         helpers=list(used.values()),
+        imports=_plugin_imports(body),
         output_types=[_output_type(name, fields, _training_only(network)) for name, fields in network_class.output_types],
         classes=list(class_sources.values()),
         network_class=str(network_class.name),
@@ -192,6 +195,23 @@ def render_row(row: str) -> str:
         line += piece + " "
     out.append(line.rstrip())
     return "\n        ".join(out)
+
+
+def _plugin_imports(body: str) -> list[str]:
+    """`from team_ops.blocks import MyBlock` for the module classes of ops registered from
+    Python (archc.register_op) that the classes use: their text comes from the classes' own
+    `__module__` and `__qualname__` (checked to be dotted identifiers), never from a spec."""
+    from archc.ops.plugins import MODULES
+
+    lines = []
+    for name, cls in sorted(MODULES.items()):
+        module, qualname = getattr(cls, "__module__", ""), getattr(cls, "__qualname__", "")
+        if not re.search(rf"\b{name}\(", body):
+            continue
+        if not all(part.isidentifier() for part in f"{module}.{qualname}".split(".")) or "." in qualname:
+            raise ValueError(f"cannot import the module class {cls!r} of a registered op in an emitted file")
+        lines.append(f"from {module} import {qualname}" + (f" as {name}" if qualname != name else ""))
+    return lines
 
 
 def _used_helpers(helpers: dict[str, str], body: str) -> dict[str, str]:
