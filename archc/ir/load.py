@@ -42,7 +42,7 @@ def load_network(
         raise spec_error(source.at(("body",)), "the spec nests too deeply to expand (Limits.max_nesting)") from None
     if key is not None:
         if len(_CACHE) >= _CACHE_SIZE:
-            del _CACHE[next(iter(_CACHE))]  # the oldest entry
+            _CACHE.pop(next(iter(_CACHE), None), None)  # the oldest entry (another thread may take it first)
         _CACHE[key] = (network, tuple(OPS.values()))  # the ops are kept alive: their ids are in the key
     return _fresh(network)
 

@@ -56,6 +56,6 @@ def _emitted(network: Network) -> Emitted:
         return hit[1]
     emitted = emit_network(network)
     if len(_EMITTED) >= _EMITTED_SIZE:
-        del _EMITTED[next(iter(_EMITTED))]
+        _EMITTED.pop(next(iter(_EMITTED), None), None)  # the oldest entry
     _EMITTED[key] = (network.graph, emitted)
     return emitted
