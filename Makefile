@@ -51,11 +51,12 @@ train-example: $(STAMP)
 train-cifar-example: $(STAMP)
 	$(PY) examples/train_cifar_resnet.py
 
-# Printed figures, not timed tests (issue 14's goals): build time, scaling at the limits, forward latency.
+# Printed figures, not timed tests: build time, scaling at the limits, forward latency (issue 14's goals), emitted lines.
 bench: $(STAMP)
 	$(PY) bench/build_time.py
 	$(PY) bench/scaling.py
 	$(PY) bench/forward_latency.py
+	$(PY) bench/emit_lines.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
