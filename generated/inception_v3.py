@@ -363,17 +363,17 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
 
 
 def _init_rules() -> dict:
-    """{module path or type name: [(tensor, init function, arguments)]}."""
+    """{module path, or "type " and a class name: [(tensor, init function, arguments)]}."""
     rules = {}
     for tensor, function, kwargs, where in INIT:
-        for key in ((where,) if isinstance(where, str) else where):
+        for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return rules
 
 
 def _calls(rules: dict, path: str, module: nn.Module) -> list:
     """A module's init calls, by its path and by its type, in tensor order."""
-    return sorted(rules.get(path, []) + rules.get(type(module).__name__, []), key=lambda call: call[0])
+    return sorted(rules.get(path, []) + rules.get(f"type {type(module).__name__}", []), key=lambda call: call[0])
 
 
 def _keeps_default(module: nn.Module, calls) -> bool:

@@ -19,7 +19,9 @@ def liftable_params(network: Network) -> frozenset[str]:
     if network.extracted:
         return frozenset()
     candidates = sorted(_read_alone(network.graph) & {p for p, v in network.params.items() if type(v) in (int, float)})
-    return frozenset(p for p in candidates if _only_values_change(network, p))
+    if candidates and _only_values_change(network, candidates):
+        return frozenset(candidates)  # usually all of them: one more expansion, not one each
+    return frozenset(p for p in candidates if _only_values_change(network, [p]))
 
 
 def _read_alone(graph: Graph) -> set[str]:
@@ -32,29 +34,32 @@ def _read_alone(graph: Graph) -> set[str]:
     return found
 
 
-def _only_values_change(network: Network, param: str) -> bool:
+def _only_values_change(network: Network, params: list[str]) -> bool:
     from archc.ir.load import load_network
 
-    value = network.params[param]
-    moved = value + 1 if type(value) is int else (value / 2 if value else 0.5)
+    moved = {p: _moved(network.params[p]) for p in params}
     try:
-        other = load_network(network.path, network.variant, {**network.params, param: moved})
+        other = load_network(network.path, network.variant, {**network.params, **moved})
     except (SpecError, OSError, ValueError, TypeError):
         return False
-    return _same_but(network.graph, other.graph, param)
+    return _same_but(network.graph, other.graph, frozenset(params))
 
 
-def _same_but(a: Graph, b: Graph, param: str) -> bool:
-    """Same nodes, inputs and input shapes, and the same attributes except those computed from `param` alone."""
+def _moved(value: int | float) -> int | float:
+    return value + 1 if type(value) is int else (value / 2 if value else 0.5)
+
+
+def _same_but(a: Graph, b: Graph, params: frozenset[str]) -> bool:
+    """Same nodes, inputs and input shapes, and the same attributes except those computed from one of `params` alone."""
     if len(a.nodes) != len(b.nodes) or a.inputs != b.inputs:
         return False
     for x, y in zip(a.nodes, b.nodes):
         if (x.name, x.op, x.block, x.inputs, x.in_shapes) != (y.name, y.op, y.block, y.inputs, y.in_shapes):
             return False
-        moved = {attr for attr, names in x.reads if names == {param}}
+        moved = {attr for attr, names in x.reads if len(names) == 1 and names <= params}
         if not _attrs_equal_but(x.attrs, y.attrs, moved) or not _args_equal_but(x.args, y.args, moved):
             return False
-        if (x.body is None) != (y.body is None) or (x.body is not None and not _same_but(x.body, y.body, param)):  # type: ignore[arg-type]
+        if (x.body is None) != (y.body is None) or (x.body is not None and not _same_but(x.body, y.body, params)):  # type: ignore[arg-type]
             return False
     return True
 
