@@ -153,6 +153,20 @@ def pair(value: int | tuple[int, ...] | list[int], what: str) -> tuple[int, int]
     return (value[0], value[1])
 
 
+def ntuple(value: int | tuple[int, ...], dims: int, what: str) -> tuple[int, ...]:
+    """A size written as one int or one per dim, as a tuple of `dims` ints."""
+    if isinstance(value, int):
+        return (value,) * dims
+    if len(value) != dims:
+        raise ShapeError(f"{what} must be one int or {dims}, got {list(value)}")
+    return tuple(value)
+
+
+def non_default(items: tuple[tuple[str, object, object], ...]) -> tuple[tuple[str, object], ...]:
+    """Keyword arguments that differ from torch's defaults, as torchvision writes them."""
+    return tuple((k, v) for k, v, default in items if v != default or type(v) is not type(default))
+
+
 def expect_rank(shape: Shape, ranks: tuple[int, ...], layout: str) -> None:
     if len(shape) not in ranks:
         raise ShapeError(f"expected a {layout} input, got {fmt(shape)}")

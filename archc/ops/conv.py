@@ -5,7 +5,9 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from archc.ops.base import Attrs, Ctor, Op, keywords, Shape, ShapeError, expect_rank, fmt, numel, pair, pooled_size, register
+from archc.ops.base import (
+    Attrs, Ctor, Op, Shape, ShapeError, expect_rank, fmt, keywords, ntuple, numel, pair, pooled_size, register,
+)
 
 # Sizes are checked here, so a zero kernel or a negative padding is reported at the argument.
 PositivePair = PositiveInt | tuple[PositiveInt, PositiveInt]
@@ -30,7 +32,7 @@ def _check_groups(in_channels: int, a: ConvAttrs) -> None:
 
 
 def _conv_lengths(sizes: Shape, a: ConvAttrs, dims: int) -> Shape:
-    kernel, stride, dilation = (_ntuple(v, dims, n) for v, n in ((a.kernel, "kernel"), (a.stride, "stride"), (a.dilation, "dilation")))
+    kernel, stride, dilation = (ntuple(v, dims, n) for v, n in ((a.kernel, "kernel"), (a.stride, "stride"), (a.dilation, "dilation")))
     if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
         raise ShapeError(f"kernel, stride and dilation must be >= 1, got {kernel}, {stride}, {dilation}")
     if a.padding == "valid":
@@ -40,7 +42,7 @@ def _conv_lengths(sizes: Shape, a: ConvAttrs, dims: int) -> Shape:
             raise ShapeError("padding='same' needs stride 1 (as in PyTorch)")
         return sizes
     else:
-        padding = _ntuple(a.padding, dims, "padding")
+        padding = ntuple(a.padding, dims, "padding")
         if min(padding) < 0:
             raise ShapeError(f"padding must be >= 0, got {a.padding}")
     out = tuple(pooled_size(sizes[i], kernel[i], stride[i], padding[i], dilation[i], False) for i in range(dims))
@@ -52,19 +54,6 @@ def _conv_lengths(sizes: Shape, a: ConvAttrs, dims: int) -> Shape:
             f"padding {fmt(padding)}: the output would be empty"
         )
     return out
-
-
-def _ntuple(value: int | tuple[int, ...], dims: int, what: str) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * dims
-    if len(value) != dims:
-        raise ShapeError(f"{what} must be one int or {dims}, got {list(value)}")
-    return tuple(value)
-
-
-def _non_default(items: tuple[tuple[str, object, object], ...]) -> tuple[tuple[str, object], ...]:
-    """Keyword arguments that differ from torch's defaults, as torchvision writes them."""
-    return tuple((k, v) for k, v, default in items if v != default or type(v) is not type(default))
 
 
 class _Conv(Op):
@@ -81,7 +70,7 @@ class _Conv(Op):
         return ((a.out, *_conv_lengths(x[1:], a, self.dims)),)
 
     def params(self, a: ConvAttrs, ins: tuple[Shape, ...]) -> int:
-        kernel = numel(_ntuple(a.kernel, self.dims, "kernel"))
+        kernel = numel(ntuple(a.kernel, self.dims, "kernel"))
         return a.out * (ins[0][0] // a.groups) * kernel + (a.out if a.bias else 0)
 
     def macs(self, a: ConvAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:

@@ -6,25 +6,12 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, Var, call, expect_rank, fmt, numel, register
+from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, Var, call, expect_rank, fmt, non_default, ntuple, numel, register
 
 
 PositivePair = PositiveInt | tuple[PositiveInt, PositiveInt]
 NonNegativePair = NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt]
 _ALIGNED_MODES = ("linear", "bilinear", "bicubic")
-
-
-def _ntuple(value: int | tuple[int, ...], dims: int, what: str) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * dims
-    if len(value) != dims:
-        raise ShapeError(f"{what} must be one int or {dims}, got {list(value)}")
-    return tuple(value)
-
-
-def _non_default(items: tuple[tuple[str, object, object], ...]) -> tuple[tuple[str, object], ...]:
-    """Keyword arguments that differ from torch's defaults."""
-    return tuple((k, v) for k, v, default in items if v != default or type(v) is not type(default))
 
 
 class InterpolateAttrs(Attrs):
@@ -52,7 +39,7 @@ class _Interpolate(Op):
         if a.align_corners is not None and a.mode not in _ALIGNED_MODES:
             raise ShapeError(f"align_corners only applies to modes {', '.join(_ALIGNED_MODES)}, not {a.mode!r}")
         if a.size is not None:
-            size = _ntuple(a.size, dims, "size")
+            size = ntuple(a.size, dims, "size")
         else:
             scale = a.scale_factor if isinstance(a.scale_factor, tuple) else (a.scale_factor,) * dims
             if len(scale) != dims:
@@ -71,7 +58,7 @@ class _Interpolate(Op):
         return call("F.interpolate", Var(args[0]), **kwargs)
 
     def module(self, a: InterpolateAttrs, ins: tuple[Shape, ...]) -> Ctor:
-        kwargs = _non_default((("size", a.size, None), ("scale_factor", a.scale_factor, None), ("mode", a.mode, "nearest"), ("align_corners", a.align_corners, None)))
+        kwargs = non_default((("size", a.size, None), ("scale_factor", a.scale_factor, None), ("mode", a.mode, "nearest"), ("align_corners", a.align_corners, None)))
         return Ctor("nn.Upsample", (), kwargs)
 
 
@@ -111,7 +98,7 @@ class _ConvTranspose(Op):
         if x[0] % a.groups or a.out % a.groups:
             raise ShapeError(f"groups={a.groups} must divide both the {x[0]} input channels and the {a.out} output channels")
         kernel, stride, padding, extra, dilation = (
-            _ntuple(v, self.dims, n) for v, n in ((a.kernel, "kernel"), (a.stride, "stride"), (a.padding, "padding"),
+            ntuple(v, self.dims, n) for v, n in ((a.kernel, "kernel"), (a.stride, "stride"), (a.padding, "padding"),
                                                     (a.output_padding, "output_padding"), (a.dilation, "dilation")))
         if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
             raise ShapeError(f"output_padding {fmt(extra)} must be smaller than the stride or the dilation ({fmt(stride)}, {fmt(dilation)})")
@@ -121,7 +108,7 @@ class _ConvTranspose(Op):
         return ((a.out, *out),)
 
     def params(self, a: ConvTransposeAttrs, ins: tuple[Shape, ...]) -> int:
-        kernel = numel(_ntuple(a.kernel, self.dims, "kernel"))
+        kernel = numel(ntuple(a.kernel, self.dims, "kernel"))
         return ins[0][0] * (a.out // a.groups) * kernel + (a.out if a.bias else 0)
 
     def macs(self, a: ConvTransposeAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
@@ -134,7 +121,7 @@ class _ConvTranspose(Op):
         return self.dims + 2 if tensor == "weight" else 1
 
     def module(self, a: ConvTransposeAttrs, ins: tuple[Shape, ...]) -> Ctor:
-        kwargs = _non_default((("stride", a.stride, 1), ("padding", a.padding, 0), ("output_padding", a.output_padding, 0),
+        kwargs = non_default((("stride", a.stride, 1), ("padding", a.padding, 0), ("output_padding", a.output_padding, 0),
                                ("groups", a.groups, 1), ("bias", a.bias, True), ("dilation", a.dilation, 1)))
         return Ctor(f"nn.ConvTranspose{self.dims}d", (ins[0][0], a.out, a.kernel), kwargs)
 
