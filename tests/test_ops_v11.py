@@ -54,6 +54,7 @@ SAMPLES = {
     "prelu": ("prelu(init=0.1)", [(3, 4, 4)], lambda m, x: F.prelu(x, torch.full((3,), 0.1))),
     "dropout2d": ("dropout2d(0.3)", [(3, 4, 4)], lambda m, x: x),
     "dropout_path": ("dropout_path(0.3)", [(3, 4, 4)], lambda m, x: x),
+    "scale": ("scale(0.17)", [(3, 4, 4)], lambda m, x: x * 0.17),
 }
 
 

@@ -8,6 +8,7 @@ A body item is written in one of these forms (see README, "The spec language"):
     - layer1: {repeat: 3, op: "bottleneck(64)"}
     - downsample: {from: input, if: "stride != 1", body: [...]}
     - {repeat: 4, body: [...]}              # unnamed: spliced into the parent sequence
+    - {name: repeat, repeat: 10, op: ...}   # `name:` names a node whose name is a key (timm's `repeat`)
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class _Strict(BaseModel):
 class NodeFields(_Strict):
     """The keys a node written as a mapping may have."""
 
+    name: str | None = None  # the node's name, where `- name: {...}` cannot give it (`repeat`, `body`)
     op: str | None = None
     args: dict[str, ParamValue] = {}
     from_: Ref | list[Ref] | None = Field(None, alias="from")
@@ -327,7 +329,8 @@ def decode_item(item: Any, source: Source, path: DataPath) -> NodeSpec:
         )
     if isinstance(item, dict):
         try:
-            return _node(None, validate_model(NodeFields, item, source, path), source, path)
+            fields = validate_model(NodeFields, item, source, path)
+            return _node(fields.name, fields, source, path)
         except SpecError as exc:
             raise _with_indent_hint(exc, item, source, path) from None
     raise spec_error(
@@ -363,7 +366,14 @@ def _named_item(name: str, value: Any, source: Source, path: DataPath) -> NodeSp
     if isinstance(value, list):
         return _node(name, NodeFields(body=value), source, path, body_path=path)
     if isinstance(value, dict):
-        return _node(name, validate_model(NodeFields, value, source, path), source, path)
+        fields = validate_model(NodeFields, value, source, path)
+        if fields.name is not None:
+            fix = (
+                "did you mean 'names' (the names of the repeat's instances)?" if fields.repeat is not None and fields.names is None
+                else f"write '- {{name: ..., ...}}' or '- {name}: {{...}}'"
+            )
+            raise spec_error(source.key_at(path + ("name",)), f"node {name!r} is named twice, by its key and by 'name:'; {fix}")
+        return _node(name, fields, source, path)
     raise spec_error(
         source.at(path),
         f"node {name!r}: expected 'op(args)', a list of items or a mapping, got {described(value)}",
