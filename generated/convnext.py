@@ -76,12 +76,10 @@ class StageWithoutDownsample(nn.Module):
 
 
 class Stage(nn.Module):
-    def __init__(self, in_channels, dim, depth, m0_fc1_out_features, m0_gamma_arg0, ls_init):
+    def __init__(self, in_channels, dim, depth, fc1_out_features, gamma_arg0, ls_init):
         super().__init__()
         self.downsample = nn.Sequential(LayerNorm2d(in_channels, eps=1e-06), nn.Conv2d(in_channels, dim, 2, stride=2))
-        self.blocks = nn.Sequential(
-            *[ConvnextBlock(dim, m0_fc1_out_features, m0_gamma_arg0, ls_init) for _ in range(depth)],
-        )
+        self.blocks = nn.Sequential(*[ConvnextBlock(dim, fc1_out_features, gamma_arg0, ls_init) for _ in range(depth)])
 
     def forward(self, x):
         x = self.downsample(x)

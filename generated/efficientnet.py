@@ -35,9 +35,9 @@ class StochasticDepth(nn.Module):
 
 
 class ConvBnAct(nn.Sequential):
-    def __init__(self, in_channels, out, kernel, stride, groups, m0_padding, bn_eps, bn_momentum):
+    def __init__(self, in_channels, out, kernel, stride, groups, padding, bn_eps, bn_momentum):
         super().__init__(
-            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=m0_padding, groups=groups, bias=False),
+            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, groups=groups, bias=False),
             nn.BatchNorm2d(out, eps=bn_eps, momentum=bn_momentum),
             nn.SiLU(inplace=True),
         )
@@ -85,13 +85,13 @@ class MbconvWithoutStochasticDepth(nn.Module):
 
 
 class MbconvWithoutStochasticDepth_2(nn.Module):
-    def __init__(self, kernel, stride, cin, out, m0_out, bn_eps, bn_momentum, m1_m0_padding, m2_squeeze):
+    def __init__(self, kernel, stride, cin, out, bn_eps, bn_momentum, padding, squeeze, out_2):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(cin, m0_out, 1, 1, 1, 0, bn_eps, bn_momentum),
-            ConvBnAct(m0_out, m0_out, kernel, stride, m0_out, m1_m0_padding, bn_eps, bn_momentum),
-            SqueezeExcitation(m0_out, m2_squeeze),
-            ConvBnAct_2(m0_out, out, bn_eps, bn_momentum),
+            ConvBnAct(cin, out, 1, 1, 1, 0, bn_eps, bn_momentum),
+            ConvBnAct(out, out, kernel, stride, out, padding, bn_eps, bn_momentum),
+            SqueezeExcitation(out, squeeze),
+            ConvBnAct_2(out, out_2, bn_eps, bn_momentum),
         )
 
     def forward(self, x):
@@ -100,13 +100,13 @@ class MbconvWithoutStochasticDepth_2(nn.Module):
 
 
 class Mbconv(nn.Module):
-    def __init__(self, kernel, cin, m0_out, bn_eps, bn_momentum, m1_m0_padding, m2_squeeze, stochastic_depth_p):
+    def __init__(self, kernel, cin, out, bn_eps, bn_momentum, padding, squeeze, stochastic_depth_p):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(cin, m0_out, 1, 1, 1, 0, bn_eps, bn_momentum),
-            ConvBnAct(m0_out, m0_out, kernel, 1, m0_out, m1_m0_padding, bn_eps, bn_momentum),
-            SqueezeExcitation(m0_out, m2_squeeze),
-            ConvBnAct_2(m0_out, cin, bn_eps, bn_momentum),
+            ConvBnAct(cin, out, 1, 1, 1, 0, bn_eps, bn_momentum),
+            ConvBnAct(out, out, kernel, 1, out, padding, bn_eps, bn_momentum),
+            SqueezeExcitation(out, squeeze),
+            ConvBnAct_2(out, cin, bn_eps, bn_momentum),
         )
         self.stochastic_depth = StochasticDepth(stochastic_depth_p, 'row')
 
@@ -128,37 +128,18 @@ class Stage(nn.Sequential):
         kernel,
         cin,
         cout,
-        m0_m0_out,
+        out,
         bn_eps,
         bn_momentum,
-        m0_m1_m0_padding,
-        m0_m2_squeeze,
-        m1_m0_out,
-        m1_m2_squeeze,
-        m1_stochastic_depth_p,
+        padding,
+        squeeze,
+        out_2,
+        squeeze_2,
+        stochastic_depth_p,
     ):
         super().__init__(
-            MbconvWithoutStochasticDepth_2(
-                kernel,
-                2,
-                cin,
-                cout,
-                m0_m0_out,
-                bn_eps,
-                bn_momentum,
-                m0_m1_m0_padding,
-                m0_m2_squeeze,
-            ),
-            Mbconv(
-                kernel,
-                cout,
-                m1_m0_out,
-                bn_eps,
-                bn_momentum,
-                m0_m1_m0_padding,
-                m1_m2_squeeze,
-                m1_stochastic_depth_p,
-            ),
+            MbconvWithoutStochasticDepth_2(kernel, 2, cin, out, bn_eps, bn_momentum, padding, squeeze, cout),
+            Mbconv(kernel, cout, out_2, bn_eps, bn_momentum, padding, squeeze_2, stochastic_depth_p),
         )
 
 
@@ -169,55 +150,27 @@ class Stage_3(nn.Sequential):
         stride,
         cin,
         cout,
-        m0_m0_out,
+        out,
         bn_eps,
         bn_momentum,
-        m0_m1_m0_padding,
-        m0_m2_squeeze,
-        m1_m0_out,
-        m1_m2_squeeze,
-        m1_stochastic_depth_p,
-        m2_stochastic_depth_p,
+        padding,
+        squeeze,
+        out_2,
+        squeeze_2,
+        stochastic_depth_p,
+        stochastic_depth_p_2,
     ):
         super().__init__(
-            MbconvWithoutStochasticDepth_2(
-                kernel,
-                stride,
-                cin,
-                cout,
-                m0_m0_out,
-                bn_eps,
-                bn_momentum,
-                m0_m1_m0_padding,
-                m0_m2_squeeze,
-            ),
-            Mbconv(
-                kernel,
-                cout,
-                m1_m0_out,
-                bn_eps,
-                bn_momentum,
-                m0_m1_m0_padding,
-                m1_m2_squeeze,
-                m1_stochastic_depth_p,
-            ),
-            Mbconv(
-                kernel,
-                cout,
-                m1_m0_out,
-                bn_eps,
-                bn_momentum,
-                m0_m1_m0_padding,
-                m1_m2_squeeze,
-                m2_stochastic_depth_p,
-            ),
+            MbconvWithoutStochasticDepth_2(kernel, stride, cin, out, bn_eps, bn_momentum, padding, squeeze, cout),
+            Mbconv(kernel, cout, out_2, bn_eps, bn_momentum, padding, squeeze_2, stochastic_depth_p),
+            Mbconv(kernel, cout, out_2, bn_eps, bn_momentum, padding, squeeze_2, stochastic_depth_p_2),
         )
 
 
 class Stage_4(nn.Sequential):
     def __init__(self, bn_eps, bn_momentum):
         super().__init__(
-            MbconvWithoutStochasticDepth_2(5, 2, 112, 192, 672, bn_eps, bn_momentum, 2, 28),
+            MbconvWithoutStochasticDepth_2(5, 2, 112, 672, bn_eps, bn_momentum, 2, 28, 192),
             Mbconv(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.15000000000000002),
             Mbconv(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.1625),
             Mbconv(5, 192, 1152, bn_eps, bn_momentum, 2, 48, 0.17500000000000002),
@@ -226,7 +179,7 @@ class Stage_4(nn.Sequential):
 
 class Stage_5(nn.Sequential):
     def __init__(self, bn_eps, bn_momentum):
-        super().__init__(MbconvWithoutStochasticDepth_2(3, 1, 192, 320, 1152, bn_eps, bn_momentum, 1, 48))
+        super().__init__(MbconvWithoutStochasticDepth_2(3, 1, 192, 1152, bn_eps, bn_momentum, 1, 48, 320))
 
 
 class Efficientnet(nn.Module):

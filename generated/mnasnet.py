@@ -14,24 +14,24 @@ VARIANT = '1_0'
 
 
 class InvertedResidual_2(nn.Module):
-    def __init__(self, in_channels, kernel, stride, out, m0_out_channels, m3_padding):
+    def __init__(self, in_channels, kernel, stride, out, out_channels, padding):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(in_channels, m0_out_channels, 1, bias=False),
-            nn.BatchNorm2d(m0_out_channels, momentum=0.00029999999999996696),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
             nn.Conv2d(
-                m0_out_channels,
-                m0_out_channels,
+                out_channels,
+                out_channels,
                 kernel,
                 stride=stride,
-                padding=m3_padding,
-                groups=m0_out_channels,
+                padding=padding,
+                groups=out_channels,
                 bias=False,
             ),
-            nn.BatchNorm2d(m0_out_channels, momentum=0.00029999999999996696),
+            nn.BatchNorm2d(out_channels, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(m0_out_channels, out, 1, bias=False),
+            nn.Conv2d(out_channels, out, 1, bias=False),
             nn.BatchNorm2d(out, momentum=0.00029999999999996696),
         )
 
@@ -41,16 +41,16 @@ class InvertedResidual_2(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, kernel, out, m0_out_channels, m3_padding):
+    def __init__(self, kernel, out, out_channels, padding):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(out, m0_out_channels, 1, bias=False),
-            nn.BatchNorm2d(m0_out_channels, momentum=0.00029999999999996696),
+            nn.Conv2d(out, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(m0_out_channels, m0_out_channels, kernel, padding=m3_padding, groups=m0_out_channels, bias=False),
-            nn.BatchNorm2d(m0_out_channels, momentum=0.00029999999999996696),
+            nn.Conv2d(out_channels, out_channels, kernel, padding=padding, groups=out_channels, bias=False),
+            nn.BatchNorm2d(out_channels, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(m0_out_channels, out, 1, bias=False),
+            nn.Conv2d(out_channels, out, 1, bias=False),
             nn.BatchNorm2d(out, momentum=0.00029999999999996696),
         )
 
@@ -61,10 +61,10 @@ class InvertedResidual(nn.Module):
 
 
 class Stack(nn.Sequential):
-    def __init__(self, in_channels, kernel, out, m0_m0_out_channels, m0_m3_padding, m1_m0_out_channels, count):
+    def __init__(self, in_channels, kernel, out, out_channels, padding, out_channels_2, count):
         super().__init__(
-            InvertedResidual_2(in_channels, kernel, 2, out, m0_m0_out_channels, m0_m3_padding),
-            *[InvertedResidual(kernel, out, m1_m0_out_channels, m0_m3_padding) for _ in range(count)],
+            InvertedResidual_2(in_channels, kernel, 2, out, out_channels, padding),
+            *[InvertedResidual(kernel, out, out_channels_2, padding) for _ in range(count)],
         )
 
 

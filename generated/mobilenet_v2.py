@@ -15,9 +15,9 @@ VARIANT = None
 
 
 class ConvBnRelu6(nn.Sequential):
-    def __init__(self, in_channels, out, kernel, stride, groups, m0_padding):
+    def __init__(self, in_channels, out, kernel, stride, groups, padding):
         super().__init__(
-            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=m0_padding, groups=groups, bias=False),
+            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, groups=groups, bias=False),
             nn.BatchNorm2d(out),
             nn.ReLU6(inplace=True),
         )
@@ -38,12 +38,12 @@ class InvertedResidual_2(nn.Module):
 
 
 class InvertedResidual_3(nn.Module):
-    def __init__(self, in_channels, channels, stride, m0_out):
+    def __init__(self, in_channels, channels, stride, out):
         super().__init__()
         self.conv = nn.Sequential(
-            ConvBnRelu6(in_channels, m0_out, 1, 1, 1, 0),
-            ConvBnRelu6(m0_out, m0_out, 3, stride, m0_out, 1),
-            nn.Conv2d(m0_out, channels, 1, bias=False),
+            ConvBnRelu6(in_channels, out, 1, 1, 1, 0),
+            ConvBnRelu6(out, out, 3, stride, out, 1),
+            nn.Conv2d(out, channels, 1, bias=False),
             nn.BatchNorm2d(channels),
         )
 
@@ -53,12 +53,12 @@ class InvertedResidual_3(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, channels, m0_out):
+    def __init__(self, channels, out):
         super().__init__()
         self.conv = nn.Sequential(
-            ConvBnRelu6(channels, m0_out, 1, 1, 1, 0),
-            ConvBnRelu6(m0_out, m0_out, 3, 1, m0_out, 1),
-            nn.Conv2d(m0_out, channels, 1, bias=False),
+            ConvBnRelu6(channels, out, 1, 1, 1, 0),
+            ConvBnRelu6(out, out, 3, 1, out, 1),
+            nn.Conv2d(out, channels, 1, bias=False),
             nn.BatchNorm2d(channels),
         )
 

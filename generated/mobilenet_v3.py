@@ -14,18 +14,18 @@ VARIANT = 'large'
 
 
 class ConvBnAct(nn.Sequential):
-    def __init__(self, in_channels, out, kernel, stride, groups, m0_padding):
+    def __init__(self, in_channels, out, kernel, stride, groups, padding):
         super().__init__(
-            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=m0_padding, groups=groups, bias=False),
+            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, groups=groups, bias=False),
             nn.BatchNorm2d(out, eps=0.001, momentum=0.01),
             nn.Hardswish(inplace=True),
         )
 
 
 class ConvBnAct_2(nn.Sequential):
-    def __init__(self, in_channels, out, kernel, stride, groups, m0_padding):
+    def __init__(self, in_channels, out, kernel, stride, groups, padding):
         super().__init__(
-            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=m0_padding, groups=groups, bias=False),
+            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, groups=groups, bias=False),
             nn.BatchNorm2d(out, eps=0.001, momentum=0.01),
             nn.ReLU(inplace=True),
         )
@@ -156,12 +156,12 @@ class Bneck(nn.Module):
 
 
 class Bneck_8(nn.Module):
-    def __init__(self, in_channels, kernel, expanded, out, stride, m2_squeeze):
+    def __init__(self, in_channels, kernel, expanded, out, stride, squeeze):
         super().__init__()
         self.block = nn.Sequential(
             ConvBnAct(in_channels, expanded, 1, 1, 1, 0),
             ConvBnAct(expanded, expanded, kernel, stride, expanded, stride),
-            SqueezeExcitation(expanded, m2_squeeze),
+            SqueezeExcitation(expanded, squeeze),
             ConvBnAct_3(expanded, out),
         )
 
@@ -171,12 +171,12 @@ class Bneck_8(nn.Module):
 
 
 class Bneck_9(nn.Module):
-    def __init__(self, kernel, expanded, out, m1_m0_padding, m2_squeeze):
+    def __init__(self, kernel, expanded, out, padding, squeeze):
         super().__init__()
         self.block = nn.Sequential(
             ConvBnAct(out, expanded, 1, 1, 1, 0),
-            ConvBnAct(expanded, expanded, kernel, 1, expanded, m1_m0_padding),
-            SqueezeExcitation(expanded, m2_squeeze),
+            ConvBnAct(expanded, expanded, kernel, 1, expanded, padding),
+            SqueezeExcitation(expanded, squeeze),
             ConvBnAct_3(expanded, out),
         )
 

@@ -19,13 +19,13 @@ VARIANT = 'cifar10'
 
 
 class Mlpconv(nn.Sequential):
-    def __init__(self, in_channels, kernel, padding, m2_out_channels, m4_out_channels):
+    def __init__(self, in_channels, kernel, padding, out_channels, out_channels_2):
         super().__init__(
             nn.Conv2d(in_channels, 192, kernel, padding=padding),
             nn.ReLU(inplace=True),
-            nn.Conv2d(192, m2_out_channels, 1),
+            nn.Conv2d(192, out_channels, 1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(m2_out_channels, m4_out_channels, 1),
+            nn.Conv2d(out_channels, out_channels_2, 1),
             nn.ReLU(inplace=True),
         )
 

@@ -78,11 +78,11 @@ class PreactBottleneck(nn.Module):
 
 
 class Stage(nn.Module):
-    def __init__(self, in_channels, planes, stride, m0_conv_out_channels, blocks_count):
+    def __init__(self, in_channels, planes, stride, conv_out_channels, blocks_count):
         super().__init__()
         self.blocks = nn.Sequential(
-            PreactBottleneckWithDownsample(in_channels, planes, stride, m0_conv_out_channels),
-            *[PreactBottleneck(m0_conv_out_channels, planes) for _ in range(blocks_count)],
+            PreactBottleneckWithDownsample(in_channels, planes, stride, conv_out_channels),
+            *[PreactBottleneck(conv_out_channels, planes) for _ in range(blocks_count)],
         )
 
     def forward(self, x):

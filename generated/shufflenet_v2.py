@@ -36,16 +36,16 @@ class Branch(nn.Sequential):
 
 
 class DownUnit(nn.Module):
-    def __init__(self, in_channels, m2_out_channels):
+    def __init__(self, in_channels, out_channels):
         super().__init__()
         self.branch1 = nn.Sequential(
             nn.Conv2d(in_channels, in_channels, 3, stride=2, padding=1, groups=in_channels, bias=False),
             nn.BatchNorm2d(in_channels),
-            nn.Conv2d(in_channels, m2_out_channels, 1, bias=False),
-            nn.BatchNorm2d(m2_out_channels),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
-        self.branch2 = Branch(in_channels, m2_out_channels, 2)
+        self.branch2 = Branch(in_channels, out_channels, 2)
 
     def forward(self, x):
         out = self.branch1(x)
@@ -69,8 +69,8 @@ class Unit(nn.Module):
 
 
 class Stage(nn.Sequential):
-    def __init__(self, in_channels, m0_m2_out_channels, count):
-        super().__init__(DownUnit(in_channels, m0_m2_out_channels), *[Unit(m0_m2_out_channels) for _ in range(count)])
+    def __init__(self, in_channels, out_channels, count):
+        super().__init__(DownUnit(in_channels, out_channels), *[Unit(out_channels) for _ in range(count)])
 
 
 class ShufflenetV2(nn.Module):

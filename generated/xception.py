@@ -48,19 +48,19 @@ class BlockWithSkipSkipbn(nn.Module):
 
 
 class BlockWithSkipSkipbn_2(nn.Module):
-    def __init__(self, in_channels, out, m1_out):
+    def __init__(self, in_channels, out, out_2):
         super().__init__()
         self.rep = nn.Sequential(
             nn.ReLU(),
-            Separable(in_channels, m1_out),
-            nn.BatchNorm2d(m1_out),
-            nn.ReLU(inplace=True),
-            Separable(m1_out, out),
+            Separable(in_channels, out),
             nn.BatchNorm2d(out),
+            nn.ReLU(inplace=True),
+            Separable(out, out_2),
+            nn.BatchNorm2d(out_2),
             nn.MaxPool2d(3, stride=2, padding=1),
         )
-        self.skip = nn.Conv2d(in_channels, out, 1, stride=2, bias=False)
-        self.skipbn = nn.BatchNorm2d(out)
+        self.skip = nn.Conv2d(in_channels, out_2, 1, stride=2, bias=False)
+        self.skipbn = nn.BatchNorm2d(out_2)
 
     def forward(self, x):
         out = self.rep(x)
@@ -118,7 +118,7 @@ class Xception(nn.Module):
         self.block9 = Block()
         self.block10 = Block()
         self.block11 = Block()
-        self.block12 = BlockWithSkipSkipbn_2(728, 1024, 728)
+        self.block12 = BlockWithSkipSkipbn_2(728, 728, 1024)
         self.conv3 = Separable(1024, 1536)
         self.bn3 = nn.BatchNorm2d(1536)
         self.act3 = nn.ReLU(inplace=True)

@@ -162,7 +162,7 @@ class Generator:
         if node.body is not None:
             cls, args = self._place(node)
             call_reads = dict(node.reads)
-            return Call(str(cls), [slot(v, f"{_word(node.name)}_{p}", reads or call_reads.get(p, frozenset())) for p, v, reads in args])
+            return Call(str(cls), [slot(v, _label(node.name, p), reads or call_reads.get(p, frozenset())) for p, v, reads in args])
         op = OPS[node.op]  # type: ignore[index]
         ctor = op.module(node.attrs, node.in_shapes)
         assert ctor is not None  # is_module() said so
@@ -171,12 +171,11 @@ class Generator:
         if op.module_inplace and not inplace:
             kwargs[-1] = ("inplace", False)
         labels = list(ctor.labels) + [f"arg{k}" for k in range(len(ctor.labels), len(ctor.args))]
-        word = _word(node.name)
         reads = _reads_by_value(node)
         return Call(
             ctor.callee,
-            [slot(v, f"{word}_{label}", reads(v)) for v, label in zip(ctor.args, labels)],
-            [(k, slot(v, f"{word}_{k}", reads(v), defaults.get(k, NO_DEFAULT))) for k, v in kwargs],
+            [slot(v, _label(node.name, label), reads(v)) for v, label in zip(ctor.args, labels)],
+            [(k, slot(v, _label(node.name, k), reads(v), defaults.get(k, NO_DEFAULT))) for k, v in kwargs],
         )
 
     def _sequential(self, node: Node, slots: list[Slot], word: str | None = None) -> Item:
@@ -208,8 +207,7 @@ class Generator:
                 fill[k] = None if _same(values[0], slot.default) else _literal_item(values[0])
                 continue
             if exact not in by_values:
-                word = param if param not in params else f"{param}_{len(params)}"
-                by_values[exact] = str(local.name(word))
+                by_values[exact] = str(local.name(param))
                 reads = frozenset({param}) if param in self.network.params else frozenset()
                 params[by_values[exact]] = (values, reads)
             fill[k] = by_values[exact]
@@ -307,6 +305,11 @@ def _key(node: Node) -> ClassKey:
     if node.block is not None:
         return ("block", node.block)
     return ("group", str(node.location))
+
+
+def _label(node: str, what: str) -> str:
+    """A parameter name for a value: `conv3_out_channels`, or `padding` for an unnamed node."""
+    return what if is_index(node) else f"{node}_{what}"
 
 
 def _word(name: str) -> str:
