@@ -25,7 +25,7 @@ REFERENCES: dict[str, str] = {
     "fractalnet": "paper (Larsson et al., 2017)",
     "googlenet": "torchvision.models.googlenet; the paper",
     "inception_v3": "torchvision.models.inception_v3",
-    "inception_v4": "timm inception_v4",
+    "inception_v4": "timm inception_v4, inception_resnet_v2",
     "lenet5": "paper (LeCun et al., 1998)",
     "mnasnet": "torchvision.models.mnasnet*",
     "mobilenet_v1": "timm mobilenetv1_100",
