@@ -76,7 +76,13 @@ def build_and_run(network: Any) -> None:
     import torch
 
     from archc.backends.pytorch.build import build_network
+    from archc.ir.limits import check_param_count
 
+    try:
+        check_param_count(network, LIMITS.max_params)  # as archc.build does, before any weight exists
+    except SpecError as exc:
+        check_report(exc, Path(network.path))
+        return
     small = network.total_params < 2_000_000 and network.total_macs < 200_000_000
     device = "cpu" if small else "meta"
     model = build_network(network, device=device, seed=0).eval()
