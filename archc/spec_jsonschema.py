@@ -33,7 +33,7 @@ TOP_LEVEL_DOCS = MappingProxyType({
     "params": "Parameters with their defaults (numbers, strings, bools, lists); override with variants, --set or build(**params).",
     "variants": "Named presets of params.",
     "default_variant": "The variant used when none is chosen.",
-    "blocks": "Reusable blocks: `params` (defaults; null marks a required one), `body`, optional `output` and `doc`.",
+    "blocks": "Reusable blocks: `params` (defaults; null marks a required one), `body`, optional `inputs` (names, for a block of several inputs), `output` and `doc`.",
     "body": "The network: a list of nodes.",
     "outputs": "Named outputs: {logits: fc}, or {from: aux1, training_only: true, if: aux_logits}. Default: the last node.",
     "init": "Weight initialisation rules: {match: OP-or-GLOB, weight: SCHEME, bias: SCHEME}; later rules win.",

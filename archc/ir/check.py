@@ -25,7 +25,8 @@ def check_bodies(spec: SpecFields, body: tuple[NodeSpec, ...], blocks: dict[str,
     _check_sequence(body, set(spec.params), inputs, blocks, source, errors)
     for name, items in blocks.items():
         block_params = set(spec.params) | set(spec.blocks[name].params) if name in spec.blocks else set(spec.params)
-        _check_sequence(items, block_params, {INPUT}, blocks, source, errors)
+        declared = spec.blocks[name].inputs if name in spec.blocks else None
+        _check_sequence(items, block_params, set(declared or [INPUT]), blocks, source, errors)
     return errors.diagnostics
 
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from archc.errors import Collector, Diagnostic, Location, SpecError, spec_error
 from archc.ir.bind import argument_order_warning, bind, call_of, evaluate, expression_names, param_value, template, validate_attrs
 from archc.ir.graph import Graph, Node, Output, Ref
-from archc.ir.scope import FAILED, INPUT, Broken, Scope, check_node_name
+from archc.ir.scope import FAILED, INPUT, Broken, Scope, check_node_name, input_names_env, inputs_env
 from archc.ops import OPS, ShapeError
 from archc.ops.base import Shape, fmt
 from archc.spec.expr import did_you_mean
@@ -146,13 +146,13 @@ class Expander:
             return None
         self.count_node(spec)
         scope.current = spec.name
-        if f.if_ is not None and not _reads_input(f.if_) and not self.truth(f.if_, env, self.at(spec, "if")):
+        if f.if_ is not None and not _reads_input(f.if_, scope) and not self.truth(f.if_, env, self.at(spec, "if")):
             # Decided before `from` is resolved: an absent node may name inputs that are absent too.
             scope.skip(self.name(spec, env) if spec.name else None, self.first_input_if_any(spec, scope, env))
             return
         inputs = self.inputs(spec, scope, env)
         local = env | _input_env(scope, inputs)
-        if f.if_ is not None and _reads_input(f.if_) and not self.truth(f.if_, local, self.at(spec, "if")):
+        if f.if_ is not None and _reads_input(f.if_, scope) and not self.truth(f.if_, local, self.at(spec, "if")):
             scope.skip(self.name(spec, env) if spec.name else None, inputs[0])
             return
         if f.repeat is not None:
@@ -177,7 +177,7 @@ class Expander:
             plain = f.model_copy(update={"else_": None, "if_": None})
             cases = [(f.if_, spec.model_copy(update={"fields": plain, "otherwise": None}), self.at(spec, "if"))]
         for condition, case, where in cases:
-            local = env | _input_env(scope, self.inputs(spec, scope, env)) if _reads_input(condition) else env
+            local = env | _input_env(scope, self.inputs(spec, scope, env)) if _reads_input(condition, scope) else env
             if self.truth(condition, local, where):
                 return self.adopt(spec, case, decided=True)
         return self.adopt(spec, spec.otherwise, decided=False) if spec.otherwise is not None else None
@@ -272,10 +272,12 @@ class Expander:
             raise spec_error(where, f"repeat count {count:,} is more than the limit of {self.limits.max_repeat:,} (Limits.max_repeat)")
         return count
 
-    def group(self, name: str, block: str | None, items: tuple[NodeSpec, ...], inputs: list[Ref], scope: Scope, env: dict[str, Any], spec: NodeSpec, depth: int, output: Any = None) -> Node:
-        if len(inputs) != 1:
+    def group(self, name: str, block: str | None, items: tuple[NodeSpec, ...], inputs: list[Ref], scope: Scope, env: dict[str, Any], spec: NodeSpec, depth: int, output: Any = None, input_names: list[str] | None = None) -> Node:
+        """A group or block instance; a block that declares `inputs` names them in its body."""
+        if len(inputs) != 1 and input_names is None:
             raise spec_error(self.at(spec, "from"), f"{'block ' + repr(block) if block else 'a group'} takes one input, got {len(inputs)}")
-        inner = Scope(((INPUT, scope.shape(inputs[0])),))
+        names = input_names or [INPUT]
+        inner = Scope(tuple((n, scope.shape(r)) for n, r in zip(names, inputs)), declared=input_names is not None)
         self.prefix.append(name)
         try:
             self.sequence(items, inner, env, depth + 1)
@@ -339,10 +341,13 @@ class Expander:
             raise spec_error(where, f"block {block!r} uses itself: {cycle}")
         definition: BlockFields = self.spec.blocks[block]
         order = list(definition.params)
+        names = definition.inputs or [INPUT]
+        if len(inputs) != len(names) and definition.inputs is not None:
+            raise self.arity_error(block, names, spec, len(inputs))
         bound = bind(call, spec.fields.args, order, env, where, f"block {block!r}", args_where)
         block_env = dict(self.params)
-        # Defaults may read the params, the block's earlier params and its input's shape.
-        seen = _block_input_env(scope.shape(inputs[0])) if len(inputs) == 1 else {}
+        # Defaults may read the params, the block's earlier params and its inputs' shapes.
+        seen = inputs_env(tuple((n, scope.shape(r)) for n, r in zip(names, inputs)), definition.inputs is not None) if len(inputs) == len(names) else {}
         for param, default in definition.params.items():
             if param in bound:
                 block_env[param] = bound[param].value
@@ -357,11 +362,19 @@ class Expander:
         self.block_seen[block] += 1
         self.stack.append(block)
         try:
-            node = self.group(name, block, self.blocks[block], inputs, scope, block_env, spec, depth, definition.output)
+            node = self.group(name, block, self.blocks[block], inputs, scope, block_env, spec, depth, definition.output, definition.inputs)
         finally:
             self.stack.pop()
         args = tuple((p, block_env[p]) for p in definition.params)
         return replace(node, args=args, reads=_names_read(bound))
+
+    def arity_error(self, block: str, names: list[str], spec: NodeSpec, got: int) -> SpecError:
+        where = self.at(spec, "from") if spec.fields.from_ is not None else self.op_where(spec)
+        message = f"block {block!r} takes {len(names)} input{'s' if len(names) > 1 else ''} ({', '.join(names)}), got {got}"
+        if spec.fields.from_ is None:
+            listed = ", ".join(f"<{n}>" for n in names)
+            return spec_error(where, message, f"without 'from' a node reads the node before it; pass the inputs in order: 'from: [{listed}]'")
+        return spec_error(where, message)
 
     # Helpers ----------------------------------------------------------------------
 
@@ -493,20 +506,19 @@ def _absent_notes(spec: NodeSpec, scope: Scope) -> list[str]:
     return notes
 
 
-def _reads_input(condition: Any) -> bool:
-    return bool(expression_names(condition) & {"in_channels", "in_shape", "input_channels", "input_shape"})
+def _reads_input(condition: Any, scope: Scope) -> bool:
+    """Whether a condition reads a shape, so can only be decided once the inputs are known."""
+    names = expression_names(condition)
+    if names & {"in_channels", "in_shape", "input_channels", "input_shape"}:
+        return True
+    return scope.declared and any(word in names for n, _ in scope.inputs for word in input_names_env(n))
 
 
 def _input_env(scope: Scope, inputs: list[Ref]) -> dict[str, Any]:
     """Names an expression can use to read the shape of the node's (first) input, and of
     the enclosing block's own input (`input_channels`: the same at every node of a block)."""
     shape = scope.shape(inputs[0])
-    block_input = _block_input_env(scope.shapes[INPUT][0]) if INPUT in scope.shapes else {}
-    return {"in_shape": shape, "in_channels": shape[0] if shape else 0} | block_input
-
-
-def _block_input_env(shape: Shape) -> dict[str, Any]:
-    return {"input_shape": shape, "input_channels": shape[0] if shape else 0}
+    return {"in_shape": shape, "in_channels": shape[0] if shape else 0} | scope.input_env()
 
 
 def reads_block_count(spec: SpecFields, body: tuple[NodeSpec, ...], blocks: dict[str, tuple[NodeSpec, ...]]) -> bool:

@@ -13,12 +13,12 @@ from archc.ir.check import check_bodies, raise_merged
 from archc.ops.plugins import load_entry_points
 from archc.ir.graph import Network
 from archc.ir.init_plan import resolve_init
-from archc.ir.scope import INPUT
+from archc.ir.scope import INPUT, input_names_env
 from archc.ops import OPS
 from archc.spec.expr import did_you_mean
 from archc.spec.names import name_problem, variant_problem
 from archc.spec.limits import DEFAULT_LIMITS, Limits
-from archc.spec.schema import NodeSpec, SpecFields, described, parse_spec
+from archc.spec.schema import BlockFields, NodeSpec, SpecFields, described, parse_spec
 from archc.spec.source import Source, load_source, read_spec_text
 
 
@@ -231,6 +231,7 @@ def check_names(spec: SpecFields, source: Source) -> None:
             check(name, ("blocks", name), "block")
         for param in block.params:
             check(param, ("blocks", name, "params", param), "param")
+        _check_block_inputs(name, block, spec, source, errors)
     for param in spec.params:
         check(param, ("params", param), "param")
     for variant, values in spec.variants.items():
@@ -243,6 +244,27 @@ def check_names(spec: SpecFields, source: Source) -> None:
     for name in spec.outputs or {}:
         check(name, ("outputs", name), "output")
     errors.raise_if_any()
+
+
+def _check_block_inputs(name: str, block: BlockFields, spec: SpecFields, source: Source, errors: Collector) -> None:
+    """A block's `inputs`: names by the one rule, each once; their shape names (`x_prev_shape`,
+    `x_prev_channels`) may not be hidden by a param of the same name."""
+    if block.inputs is None:
+        return
+    if not block.inputs:
+        errors.error(source.at(("blocks", name, "inputs")), f"block {name!r}: 'inputs' needs at least one name")
+    seen: set[str] = set()
+    for k, input_name in enumerate(block.inputs):
+        where = source.at(("blocks", name, "inputs", k))
+        problem = name_problem(input_name, "input")
+        if problem:
+            errors.error(where, problem)
+        elif input_name in seen:
+            errors.error(where, f"block {name!r} names input {input_name!r} twice")
+        for word in input_names_env(input_name):
+            if word in block.params or word in spec.params:
+                errors.error(where, f"input {input_name!r} gives the name {word!r} (its shape), which a param of that name would hide; rename one of them")
+        seen.add(input_name)
 
 
 def check_block_cycles(spec: SpecFields, blocks: dict[str, tuple[NodeSpec, ...]], source: Source) -> None:

@@ -19,6 +19,11 @@ def check_node_name(name: str, where: Location) -> None:
         raise spec_error(where, f"{INPUT!r} is reserved: it names the input of the enclosing block")
 
 
+def input_names_env(name: str) -> tuple[str, str]:
+    """The expression names that read the shape of a block input called `name`."""
+    return f"{name}_shape", f"{name}_channels"
+
+
 class Broken(Exception):
     """A node reads a node whose own error is already reported: skip it, report nothing more."""
 
@@ -46,12 +51,18 @@ class Scope:
     broken: set[str] = field(default_factory=set)
     lenient: bool = False
     by_name: dict[str, Node] = field(default_factory=dict)  # `nodes` by name, for node() in constant time
+    declared: bool = False  # a block's body whose `inputs:` names its inputs (`x_prev_shape` is visible)
 
     def __post_init__(self) -> None:
         for name, shape in self.inputs:
             self.shapes[name] = (shape,)
         if self.inputs:
             self.prev = Ref(self.inputs[0][0])
+
+    def input_env(self) -> dict[str, object]:
+        """The names that read the shapes of the enclosing block's inputs: `input_shape` and
+        `input_channels` for the first, and `NAME_shape`, `NAME_channels` for each declared one."""
+        return inputs_env(self.inputs, self.declared)
 
     def shape(self, ref: Ref) -> Shape:
         return self.shapes[ref.node][ref.index]
@@ -66,6 +77,8 @@ class Scope:
         return self.by_name.get(name)
 
     def add(self, node: Node) -> None:
+        if node.name in self.shapes and node.name in dict(self.inputs):
+            raise spec_error(node.location, f"node name {node.name!r} is the name of an input here; rename the node")
         if node.name in self.shapes:
             first = self.defined_at.get(node.name)
             notes = [f"first defined at {first}"] if first else []
@@ -130,6 +143,23 @@ class Scope:
         hint = did_you_mean(name, visible)
         notes = [] if hint else [f"nodes before this one: {_listed(visible)}"]
         return spec_error(where, f"unknown node {name!r}{hint}", *notes)
+
+
+def inputs_env(inputs: tuple[tuple[str, Shape], ...], declared: bool) -> dict[str, object]:
+    """`input_shape`, `input_channels` (the first input, or the one called `input`), and for
+    inputs a block declares, `NAME_shape` and `NAME_channels` for each."""
+    if not declared:
+        shapes = dict(inputs)
+        return _shape_env(INPUT, shapes[INPUT]) if INPUT in shapes else {}
+    env = _shape_env(INPUT, inputs[0][1])
+    for name, shape in inputs:
+        env.update(_shape_env(name, shape))
+    return env
+
+
+def _shape_env(name: str, shape: Shape) -> dict[str, object]:
+    shape_name, channels_name = input_names_env(name)
+    return {shape_name: shape, channels_name: shape[0] if shape else 0}
 
 
 def _listed(names: list[str], most: int = 12) -> str:

@@ -441,6 +441,22 @@ def _scale_depth(num_layers: Any, depth_mult: Any, /) -> int:
     return int(math.ceil(_check(_num("scale_depth", num_layers) * _num("scale_depth", depth_mult))))
 
 
+def _same_pad(shape: Any, kernel: Any, /, stride: Any = 1, dilation: Any = 1) -> Value:
+    """TensorFlow's 'SAME' padding of a CxHxW (or CxL) shape, as `pad` widths (last dim first):
+    the output has ceil(size / stride) positions, and an odd total puts the extra one after,
+    as TF and timm's pad_type='same' (Conv2dSame, MaxPool2dSame) pad at run time."""
+    dims = _seq("same_pad", shape)
+    kernel = _int_arg("same_pad", "kernel", kernel, 1, MAX_INT)
+    stride = _int_arg("same_pad", "stride", stride, 1, MAX_INT)
+    dilation = _int_arg("same_pad", "dilation", dilation, 1, MAX_INT)
+    widths: list[int] = []
+    for size in reversed(dims[1:]):
+        size = _int_arg("same_pad", "shape entry", size, 1, MAX_INT)
+        total = max((-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+        widths += [total // 2, total - total // 2]
+    return tuple(widths)
+
+
 _HELPER_TABLE: dict[str, tuple[Callable[..., Value], str]] = {
     "min": (lambda *values: min(_numbers("min", values)), "min(a, b, ...) or min(sequence)"),
     "max": (lambda *values: max(_numbers("max", values)), "max(a, b, ...) or max(sequence)"),
@@ -458,6 +474,7 @@ _HELPER_TABLE: dict[str, tuple[Callable[..., Value], str]] = {
     "make_divisible": (_make_divisible, "make_divisible(v, divisor=8, min_value=None)"),
     "scale_width": (_scale_width, "scale_width(channels, width_mult, divisor=8)"),
     "scale_depth": (_scale_depth, "scale_depth(num_layers, depth_mult)"),
+    "same_pad": (_same_pad, "same_pad(shape, kernel, stride=1, dilation=1)"),
 }
 HELPERS: Mapping[str, Callable[..., Value]] = MappingProxyType({k: f for k, (f, _) in _HELPER_TABLE.items()})
 _SIGNATURES = {name: inspect.signature(func) for name, func in HELPERS.items()}

@@ -74,6 +74,7 @@ class InitRule(_Strict):
 
 class BlockFields(_Strict):
     doc: str = ""
+    inputs: list[str] | None = None  # names of the block's inputs, in call order; default: one, `input`
     params: dict[str, ParamValue] = {}
     body: list[Any]
     output: Ref | None = None
