@@ -31,6 +31,7 @@ REFERENCES: dict[str, str] = {
     "mobilenet_v1": "timm mobilenetv1_100",
     "mobilenet_v2": "torchvision.models.mobilenet_v2",
     "mobilenet_v3": "torchvision.models.mobilenet_v3_*",
+    "nasnet": "timm nasnetalarge; keras NASNetMobile",
     "nin": "paper (Lin et al., 2014)",
     "resnet": "torchvision.models.resnet*, resnext*, wide_resnet*",
     "resnet_v2": "timm resnetv2_*",

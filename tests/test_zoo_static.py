@@ -29,7 +29,7 @@ def test_the_zoo_is_complete():
             "squeezenet", "mobilenet_v2", "mobilenet_v3", "mnasnet", "inception_v3",
             "mobilenet_v1", "resnet_v2", "senet", "xception", "inception_v4",
             "zfnet", "nin", "wide_resnet_cifar", "cifar_resnet", "fractalnet", "capsnet",
-            "convnext", "vit", "deeplabv3", "unet"} <= names
+            "convnext", "vit", "deeplabv3", "unet", "nasnet"} <= names
 
 
 @pytest.mark.parametrize("spec,variant", CASES, ids=[f"{s}-{v}" for s, v in CASES])

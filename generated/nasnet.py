@@ -1,0 +1,672 @@
+(
+    'nasnet, variant large: written by `archc emit` from nasnet.yaml. Edit the spec, not this '
+    'file.\n\nNASNet-A (Zoph et al., 2018): a stem, then N normal cells, a reduction cell, N '
+    'normal cells, a reduction cell and N normal cells; every cell reads the outputs of the two '
+    "cells before it. `large` is timm's nasnetalarge (6 @ 4032, 331x331), `mobile` keras' "
+    "NASNetMobile (4 @ 1056, 224x224). Both use timm's names at every level (cell_stem_0, "
+    'cell_stem_1, cell_0.., reduction_cell_0, comb_iter_0_left, separable_1.depthwise_conv2d, '
+    "...), the cells numbered on across the stages, and timm's pad_type='same': TensorFlow's "
+    "'SAME' padding (an explicit pad before each strided conv and pool, the extra row and "
+    'column after). skip_reduction: the first cell after a reduction cell reads the reduction '
+    "cell's own second input (large), else the reduction cell's first input (mobile)."
+)
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANT = 'large'
+
+
+class ActConvBn(nn.Module):
+    def __init__(self, in_channels, out):
+        super().__init__()
+        self.act = nn.ReLU()
+        self.conv = nn.Conv2d(in_channels, out, 1, bias=False)
+        self.bn = nn.BatchNorm2d(out, eps=0.001)
+
+    def forward(self, x):
+        x = self.act(x)
+        x = self.conv(x)
+        x = self.bn(x)
+        return x
+
+
+class Separable_2(nn.Module):
+    def __init__(self, in_channels, out):
+        super().__init__()
+        self.depthwise_conv2d = nn.Conv2d(in_channels, in_channels, 5, stride=2, groups=in_channels, bias=False)
+        self.pointwise_conv2d = nn.Conv2d(in_channels, out, 1, bias=False)
+
+    def forward(self, x):
+        x = F.pad(x, (2, 2, 2, 2))
+        x = self.depthwise_conv2d(x)
+        x = self.pointwise_conv2d(x)
+        return x
+
+
+class Separable(nn.Module):
+    def __init__(self, out, kernel, depthwise_conv2d_padding):
+        super().__init__()
+        self.depthwise_conv2d = nn.Conv2d(out, out, kernel, padding=depthwise_conv2d_padding, groups=out, bias=False)
+        self.pointwise_conv2d = nn.Conv2d(out, out, 1, bias=False)
+
+    def forward(self, x):
+        x = self.depthwise_conv2d(x)
+        x = self.pointwise_conv2d(x)
+        return x
+
+
+class Separable_3(nn.Module):
+    def __init__(self, in_channels, out):
+        super().__init__()
+        self.depthwise_conv2d = nn.Conv2d(in_channels, in_channels, 7, stride=2, groups=in_channels, bias=False)
+        self.pointwise_conv2d = nn.Conv2d(in_channels, out, 1, bias=False)
+
+    def forward(self, x):
+        x = F.pad(x, (3, 3, 3, 3))
+        x = self.depthwise_conv2d(x)
+        x = self.pointwise_conv2d(x)
+        return x
+
+
+class Separable_4(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.depthwise_conv2d = nn.Conv2d(336, 336, 5, stride=2, groups=336, bias=False)
+        self.pointwise_conv2d = nn.Conv2d(336, 336, 1, bias=False)
+
+    def forward(self, x):
+        x = F.pad(x, (1, 2, 1, 2))  # N x 336 x 45 x 45
+        x = self.depthwise_conv2d(x)  # N x 336 x 21 x 21
+        x = self.pointwise_conv2d(x)  # N x 336 x 21 x 21
+        return x
+
+
+class Separable_5(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.depthwise_conv2d = nn.Conv2d(336, 336, 7, stride=2, groups=336, bias=False)
+        self.pointwise_conv2d = nn.Conv2d(336, 336, 1, bias=False)
+
+    def forward(self, x):
+        x = F.pad(x, (2, 3, 2, 3))  # N x 336 x 47 x 47
+        x = self.depthwise_conv2d(x)  # N x 336 x 21 x 21
+        x = self.pointwise_conv2d(x)  # N x 336 x 21 x 21
+        return x
+
+
+class BranchSeparables_2(nn.Module):
+    def __init__(self, in_channels, out):
+        super().__init__()
+        self.act_1 = nn.ReLU()
+        self.separable_1 = Separable_2(in_channels, out)
+        self.bn_sep_1 = nn.BatchNorm2d(out, eps=0.001)
+        self.act_2 = nn.ReLU(inplace=True)
+        self.separable_2 = Separable(out, 5, 2)
+        self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
+
+    def forward(self, x):
+        x = self.act_1(x)
+        x = self.separable_1(x)
+        x = self.bn_sep_1(x)
+        x = self.act_2(x)
+        x = self.separable_2(x)
+        x = self.bn_sep_2(x)
+        return x
+
+
+class BranchSeparables_3(nn.Module):
+    def __init__(self, in_channels, out):
+        super().__init__()
+        self.act_1 = nn.ReLU()
+        self.separable_1 = Separable_3(in_channels, out)
+        self.bn_sep_1 = nn.BatchNorm2d(out, eps=0.001)
+        self.act_2 = nn.ReLU(inplace=True)
+        self.separable_2 = Separable(out, 7, 3)
+        self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
+
+    def forward(self, x):
+        x = self.act_1(x)
+        x = self.separable_1(x)
+        x = self.bn_sep_1(x)
+        x = self.act_2(x)
+        x = self.separable_2(x)
+        x = self.bn_sep_2(x)
+        return x
+
+
+class BranchSeparables(nn.Module):
+    def __init__(self, out, kernel, separable_1_depthwise_conv2d_padding):
+        super().__init__()
+        self.act_1 = nn.ReLU()
+        self.separable_1 = Separable(out, kernel, separable_1_depthwise_conv2d_padding)
+        self.bn_sep_1 = nn.BatchNorm2d(out, eps=0.001)
+        self.act_2 = nn.ReLU(inplace=True)
+        self.separable_2 = Separable(out, kernel, separable_1_depthwise_conv2d_padding)
+        self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
+
+    def forward(self, x):
+        x = self.act_1(x)
+        x = self.separable_1(x)
+        x = self.bn_sep_1(x)
+        x = self.act_2(x)
+        x = self.separable_2(x)
+        x = self.bn_sep_2(x)
+        return x
+
+
+class BranchSeparables_4(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act_1 = nn.ReLU()
+        self.separable_1 = Separable_4()
+        self.bn_sep_1 = nn.BatchNorm2d(336, eps=0.001)
+        self.act_2 = nn.ReLU(inplace=True)
+        self.separable_2 = Separable(336, 5, 2)
+        self.bn_sep_2 = nn.BatchNorm2d(336, eps=0.001)
+
+    def forward(self, x):
+        x = self.act_1(x)  # N x 336 x 42 x 42
+        x = self.separable_1(x)  # N x 336 x 21 x 21
+        x = self.bn_sep_1(x)  # N x 336 x 21 x 21
+        x = self.act_2(x)  # N x 336 x 21 x 21
+        x = self.separable_2(x)  # N x 336 x 21 x 21
+        x = self.bn_sep_2(x)  # N x 336 x 21 x 21
+        return x
+
+
+class BranchSeparables_5(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act_1 = nn.ReLU()
+        self.separable_1 = Separable_5()
+        self.bn_sep_1 = nn.BatchNorm2d(336, eps=0.001)
+        self.act_2 = nn.ReLU(inplace=True)
+        self.separable_2 = Separable(336, 7, 3)
+        self.bn_sep_2 = nn.BatchNorm2d(336, eps=0.001)
+
+    def forward(self, x):
+        x = self.act_1(x)  # N x 336 x 42 x 42
+        x = self.separable_1(x)  # N x 336 x 21 x 21
+        x = self.bn_sep_1(x)  # N x 336 x 21 x 21
+        x = self.act_2(x)  # N x 336 x 21 x 21
+        x = self.separable_2(x)  # N x 336 x 21 x 21
+        x = self.bn_sep_2(x)  # N x 336 x 21 x 21
+        return x
+
+
+class Path(nn.Module):
+    def __init__(self, in_channels, conv_out_channels):
+        super().__init__()
+        self.avgpool = nn.AvgPool2d(1, stride=2)
+        self.conv = nn.Conv2d(in_channels, conv_out_channels, 1, bias=False)
+
+    def forward(self, x):
+        x = F.pad(x, (-1, 1, -1, 1))
+        x = self.avgpool(x)
+        x = self.conv(x)
+        return x
+
+
+class ReductionCell(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv_1x1 = ActConvBn(96, 42)
+        self.comb_iter_0_left = BranchSeparables_2(42, 42)
+        self.comb_iter_0_right = BranchSeparables_3(96, 42)
+        self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
+        self.comb_iter_1_right = BranchSeparables_3(96, 42)
+        self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
+        self.comb_iter_2_right = BranchSeparables_2(96, 42)
+        self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_4_left = BranchSeparables(42, 3, 1)
+        self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x, x_prev):
+        x = self.conv_1x1(x)  # N x 42 x 165 x 165
+        out = self.comb_iter_0_left(x)  # N x 42 x 83 x 83
+        comb_iter_0_right = self.comb_iter_0_right(x_prev)  # N x 42 x 83 x 83
+        out = out.add_(comb_iter_0_right)  # N x 42 x 83 x 83
+        max_padded = F.pad(x, (1, 1, 1, 1), value=-1e+30)  # N x 42 x 167 x 167
+        out_2 = self.comb_iter_1_left(max_padded)  # N x 42 x 83 x 83
+        comb_iter_1_right = self.comb_iter_1_right(x_prev)  # N x 42 x 83 x 83
+        out_2 = out_2.add_(comb_iter_1_right)  # N x 42 x 83 x 83
+        out_3 = F.pad(x, (1, 1, 1, 1))  # N x 42 x 167 x 167
+        out_3 = self.comb_iter_2_left(out_3)  # N x 42 x 83 x 83
+        comb_iter_2_right = self.comb_iter_2_right(x_prev)  # N x 42 x 83 x 83
+        out_3 = out_3.add_(comb_iter_2_right)  # N x 42 x 83 x 83
+        out_4 = self.comb_iter_3_right(out)  # N x 42 x 83 x 83
+        out_4 = out_4.add_(out_2)  # N x 42 x 83 x 83
+        out_5 = self.comb_iter_4_left(out)  # N x 42 x 83 x 83
+        comb_iter_4_right = self.comb_iter_4_right(max_padded)  # N x 42 x 83 x 83
+        out_5 = out_5.add_(comb_iter_4_right)  # N x 42 x 83 x 83
+        x17 = torch.cat([out_2, out_3, out_4, out_5], 1)  # N x 168 x 83 x 83
+        return x17
+
+
+class ReductionCellWithActPath1(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.ReLU()
+        self.path_1 = nn.Sequential(OrderedDict([
+            ('avgpool', nn.AvgPool2d(1, stride=2)),
+            ('conv', nn.Conv2d(96, 42, 1, bias=False)),
+        ]))
+        self.path_2 = Path(96, 42)
+        self.final_path_bn = nn.BatchNorm2d(84, eps=0.001)
+        self.conv_1x1 = ActConvBn(168, 84)
+        self.comb_iter_0_left = BranchSeparables_2(84, 84)
+        self.comb_iter_0_right = BranchSeparables_3(84, 84)
+        self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
+        self.comb_iter_1_right = BranchSeparables_3(84, 84)
+        self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
+        self.comb_iter_2_right = BranchSeparables_2(84, 84)
+        self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_4_left = BranchSeparables(84, 3, 1)
+        self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x, x_prev):
+        x_prev = self.act(x_prev)  # N x 96 x 165 x 165
+        out = self.path_1(x_prev)  # N x 42 x 83 x 83
+        path_2 = self.path_2(x_prev)  # N x 42 x 83 x 83
+        out = torch.cat([out, path_2], 1)  # N x 84 x 83 x 83
+        out = self.final_path_bn(out)  # N x 84 x 83 x 83
+        x = self.conv_1x1(x)  # N x 84 x 83 x 83
+        out_2 = self.comb_iter_0_left(x)  # N x 84 x 42 x 42
+        comb_iter_0_right = self.comb_iter_0_right(out)  # N x 84 x 42 x 42
+        out_2 = out_2.add_(comb_iter_0_right)  # N x 84 x 42 x 42
+        max_padded = F.pad(x, (1, 1, 1, 1), value=-1e+30)  # N x 84 x 85 x 85
+        out_3 = self.comb_iter_1_left(max_padded)  # N x 84 x 42 x 42
+        comb_iter_1_right = self.comb_iter_1_right(out)  # N x 84 x 42 x 42
+        out_3 = out_3.add_(comb_iter_1_right)  # N x 84 x 42 x 42
+        out_4 = F.pad(x, (1, 1, 1, 1))  # N x 84 x 85 x 85
+        out_4 = self.comb_iter_2_left(out_4)  # N x 84 x 42 x 42
+        comb_iter_2_right = self.comb_iter_2_right(out)  # N x 84 x 42 x 42
+        out_4 = out_4.add_(comb_iter_2_right)  # N x 84 x 42 x 42
+        out_5 = self.comb_iter_3_right(out_2)  # N x 84 x 42 x 42
+        out_5 = out_5.add_(out_3)  # N x 84 x 42 x 42
+        out_6 = self.comb_iter_4_left(out_2)  # N x 84 x 42 x 42
+        comb_iter_4_right = self.comb_iter_4_right(max_padded)  # N x 84 x 42 x 42
+        out_6 = out_6.add_(comb_iter_4_right)  # N x 84 x 42 x 42
+        x22 = torch.cat([out_3, out_4, out_5, out_6], 1)  # N x 336 x 42 x 42
+        return x22
+
+
+class ReductionCellWithConvPrev1x1(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv_prev_1x1 = ActConvBn(1008, 336)
+        self.conv_1x1 = ActConvBn(1008, 336)
+        self.comb_iter_0_left = BranchSeparables_4()
+        self.comb_iter_0_right = BranchSeparables_5()
+        self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
+        self.comb_iter_1_right = BranchSeparables_5()
+        self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
+        self.comb_iter_2_right = BranchSeparables_4()
+        self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_4_left = BranchSeparables(336, 3, 1)
+        self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x, x_prev):
+        x_prev = self.conv_prev_1x1(x_prev)  # N x 336 x 42 x 42
+        x = self.conv_1x1(x)  # N x 336 x 42 x 42
+        out = self.comb_iter_0_left(x)  # N x 336 x 21 x 21
+        comb_iter_0_right = self.comb_iter_0_right(x_prev)  # N x 336 x 21 x 21
+        out = out.add_(comb_iter_0_right)  # N x 336 x 21 x 21
+        max_padded = F.pad(x, (0, 1, 0, 1), value=-1e+30)  # N x 336 x 43 x 43
+        out_2 = self.comb_iter_1_left(max_padded)  # N x 336 x 21 x 21
+        comb_iter_1_right = self.comb_iter_1_right(x_prev)  # N x 336 x 21 x 21
+        out_2 = out_2.add_(comb_iter_1_right)  # N x 336 x 21 x 21
+        out_3 = F.pad(x, (0, 1, 0, 1))  # N x 336 x 43 x 43
+        out_3 = self.comb_iter_2_left(out_3)  # N x 336 x 21 x 21
+        comb_iter_2_right = self.comb_iter_2_right(x_prev)  # N x 336 x 21 x 21
+        out_3 = out_3.add_(comb_iter_2_right)  # N x 336 x 21 x 21
+        out_4 = self.comb_iter_3_right(out)  # N x 336 x 21 x 21
+        out_4 = out_4.add_(out_2)  # N x 336 x 21 x 21
+        out_5 = self.comb_iter_4_left(out)  # N x 336 x 21 x 21
+        comb_iter_4_right = self.comb_iter_4_right(max_padded)  # N x 336 x 21 x 21
+        out_5 = out_5.add_(comb_iter_4_right)  # N x 336 x 21 x 21
+        x18 = torch.cat([out_2, out_3, out_4, out_5], 1)  # N x 1344 x 21 x 21
+        return x18
+
+
+class ReductionCellWithConvPrev1x1_2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv_prev_1x1 = ActConvBn(2016, 672)
+        self.conv_1x1 = ActConvBn(2016, 672)
+        self.comb_iter_0_left = BranchSeparables_2(672, 672)
+        self.comb_iter_0_right = BranchSeparables_3(672, 672)
+        self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
+        self.comb_iter_1_right = BranchSeparables_3(672, 672)
+        self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
+        self.comb_iter_2_right = BranchSeparables_2(672, 672)
+        self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_4_left = BranchSeparables(672, 3, 1)
+        self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x, x_prev):
+        x_prev = self.conv_prev_1x1(x_prev)  # N x 672 x 21 x 21
+        x = self.conv_1x1(x)  # N x 672 x 21 x 21
+        out = self.comb_iter_0_left(x)  # N x 672 x 11 x 11
+        comb_iter_0_right = self.comb_iter_0_right(x_prev)  # N x 672 x 11 x 11
+        out = out.add_(comb_iter_0_right)  # N x 672 x 11 x 11
+        max_padded = F.pad(x, (1, 1, 1, 1), value=-1e+30)  # N x 672 x 23 x 23
+        out_2 = self.comb_iter_1_left(max_padded)  # N x 672 x 11 x 11
+        comb_iter_1_right = self.comb_iter_1_right(x_prev)  # N x 672 x 11 x 11
+        out_2 = out_2.add_(comb_iter_1_right)  # N x 672 x 11 x 11
+        out_3 = F.pad(x, (1, 1, 1, 1))  # N x 672 x 23 x 23
+        out_3 = self.comb_iter_2_left(out_3)  # N x 672 x 11 x 11
+        comb_iter_2_right = self.comb_iter_2_right(x_prev)  # N x 672 x 11 x 11
+        out_3 = out_3.add_(comb_iter_2_right)  # N x 672 x 11 x 11
+        out_4 = self.comb_iter_3_right(out)  # N x 672 x 11 x 11
+        out_4 = out_4.add_(out_2)  # N x 672 x 11 x 11
+        out_5 = self.comb_iter_4_left(out)  # N x 672 x 11 x 11
+        comb_iter_4_right = self.comb_iter_4_right(max_padded)  # N x 672 x 11 x 11
+        out_5 = out_5.add_(comb_iter_4_right)  # N x 672 x 11 x 11
+        x18 = torch.cat([out_2, out_3, out_4, out_5], 1)  # N x 2688 x 11 x 11
+        return x18
+
+
+class NormalCell_2(nn.Module):
+    def __init__(self, in_channels, out, conv_in_channels):
+        super().__init__()
+        self.act = nn.ReLU()
+        self.path_1 = nn.Sequential(OrderedDict([
+            ('avgpool', nn.AvgPool2d(1, stride=2)),
+            ('conv', nn.Conv2d(conv_in_channels, out // 2, 1, bias=False)),
+        ]))
+        self.path_2 = Path(conv_in_channels, out // 2)
+        self.final_path_bn = nn.BatchNorm2d(out, eps=0.001)
+        self.conv_1x1 = ActConvBn(in_channels, out)
+        self.comb_iter_0_left = BranchSeparables(out, 5, 2)
+        self.comb_iter_0_right = BranchSeparables(out, 3, 1)
+        self.comb_iter_1_left = BranchSeparables(out, 5, 2)
+        self.comb_iter_1_right = BranchSeparables(out, 3, 1)
+        self.comb_iter_2_left = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_3_left = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_4_left = BranchSeparables(out, 3, 1)
+
+    def forward(self, x, x_prev):
+        x_prev = self.act(x_prev)
+        out = self.path_1(x_prev)
+        path_2 = self.path_2(x_prev)
+        out = torch.cat([out, path_2], 1)
+        out = self.final_path_bn(out)
+        x = self.conv_1x1(x)
+        out_2 = self.comb_iter_0_left(x)
+        comb_iter_0_right = self.comb_iter_0_right(out)
+        out_2 = out_2.add_(comb_iter_0_right)
+        out_3 = self.comb_iter_1_left(out)
+        comb_iter_1_right = self.comb_iter_1_right(out)
+        out_3 = out_3.add_(comb_iter_1_right)
+        out_4 = self.comb_iter_2_left(x)
+        out_4 = out_4.add_(out)
+        out_5 = self.comb_iter_3_left(out)
+        comb_iter_3_right = self.comb_iter_3_right(out)
+        out_5 = out_5.add_(comb_iter_3_right)
+        out_6 = self.comb_iter_4_left(x)
+        out_6 = out_6.add_(x)
+        x19 = torch.cat([out, out_2, out_3, out_4, out_5, out_6], 1)
+        return x19
+
+
+class NormalCell(nn.Module):
+    def __init__(self, in_channels, out, conv_prev_1x1_in_channels):
+        super().__init__()
+        self.conv_prev_1x1 = ActConvBn(conv_prev_1x1_in_channels, out)
+        self.conv_1x1 = ActConvBn(in_channels, out)
+        self.comb_iter_0_left = BranchSeparables(out, 5, 2)
+        self.comb_iter_0_right = BranchSeparables(out, 3, 1)
+        self.comb_iter_1_left = BranchSeparables(out, 5, 2)
+        self.comb_iter_1_right = BranchSeparables(out, 3, 1)
+        self.comb_iter_2_left = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_3_left = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_4_left = BranchSeparables(out, 3, 1)
+
+    def forward(self, x, x_prev):
+        x_prev = self.conv_prev_1x1(x_prev)
+        x = self.conv_1x1(x)
+        out = self.comb_iter_0_left(x)
+        comb_iter_0_right = self.comb_iter_0_right(x_prev)
+        out = out.add_(comb_iter_0_right)
+        out_2 = self.comb_iter_1_left(x_prev)
+        comb_iter_1_right = self.comb_iter_1_right(x_prev)
+        out_2 = out_2.add_(comb_iter_1_right)
+        out_3 = self.comb_iter_2_left(x)
+        out_3 = out_3.add_(x_prev)
+        out_4 = self.comb_iter_3_left(x_prev)
+        comb_iter_3_right = self.comb_iter_3_right(x_prev)
+        out_4 = out_4.add_(comb_iter_3_right)
+        out_5 = self.comb_iter_4_left(x)
+        out_5 = out_5.add_(x)
+        x15 = torch.cat([x_prev, out, out_2, out_3, out_4, out_5], 1)
+        return x15
+
+
+class Nasnet(nn.Module):
+    (
+        'NASNet-A (Zoph et al., 2018): a stem, then N normal cells, a reduction cell, N normal '
+        'cells, a reduction cell and N normal cells; every cell reads the outputs of the two cells '
+        "before it. `large` is timm's nasnetalarge (6 @ 4032, 331x331), `mobile` keras' "
+        "NASNetMobile (4 @ 1056, 224x224). Both use timm's names at every level (cell_stem_0, "
+        'cell_stem_1, cell_0.., reduction_cell_0, comb_iter_0_left, separable_1.depthwise_conv2d, '
+        "...), the cells numbered on across the stages, and timm's pad_type='same': TensorFlow's "
+        "'SAME' padding (an explicit pad before each strided conv and pool, the extra row and "
+        'column after). skip_reduction: the first cell after a reduction cell reads the reduction '
+        "cell's own second input (large), else the reduction cell's first input (mobile)."
+    )
+
+    def __init__(self, drop_rate=0.0, num_classes=1000):
+        super().__init__()
+        self.conv0 = nn.Sequential(OrderedDict([
+            ('conv', nn.Conv2d(3, 96, 3, stride=2, bias=False)),
+            ('bn', nn.BatchNorm2d(96, eps=0.001)),
+        ]))
+        self.cell_stem_0 = ReductionCell()
+        self.cell_stem_1 = ReductionCellWithActPath1()
+        self.cell_0 = NormalCell_2(336, 168, 168)
+        self.cell_1 = NormalCell(1008, 168, 336)
+        self.cell_2 = NormalCell(1008, 168, 1008)
+        self.cell_3 = NormalCell(1008, 168, 1008)
+        self.cell_4 = NormalCell(1008, 168, 1008)
+        self.cell_5 = NormalCell(1008, 168, 1008)
+        self.reduction_cell_0 = ReductionCellWithConvPrev1x1()
+        self.cell_6 = NormalCell_2(1344, 336, 1008)
+        self.cell_7 = NormalCell(2016, 336, 1344)
+        self.cell_8 = NormalCell(2016, 336, 2016)
+        self.cell_9 = NormalCell(2016, 336, 2016)
+        self.cell_10 = NormalCell(2016, 336, 2016)
+        self.cell_11 = NormalCell(2016, 336, 2016)
+        self.reduction_cell_1 = ReductionCellWithConvPrev1x1_2()
+        self.cell_12 = NormalCell_2(2688, 672, 2016)
+        self.cell_13 = NormalCell(4032, 672, 2688)
+        self.cell_14 = NormalCell(4032, 672, 4032)
+        self.cell_15 = NormalCell(4032, 672, 4032)
+        self.cell_16 = NormalCell(4032, 672, 4032)
+        self.cell_17 = NormalCell(4032, 672, 4032)
+        self.act = nn.ReLU(inplace=True)
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.head_drop = nn.Dropout(drop_rate)
+        self.last_linear = nn.Linear(4032, num_classes)
+
+    def forward(self, x):
+        x = self.conv0(x)  # N x 96 x 165 x 165
+        cell_stem_0 = self.cell_stem_0(x, x)  # N x 168 x 83 x 83
+        cell_stem_1 = self.cell_stem_1(cell_stem_0, x)  # N x 336 x 42 x 42
+        cell_0 = self.cell_0(cell_stem_1, cell_stem_0)  # N x 1008 x 42 x 42
+        cell_1 = self.cell_1(cell_0, cell_stem_1)  # N x 1008 x 42 x 42
+        cell_2 = self.cell_2(cell_1, cell_0)  # N x 1008 x 42 x 42
+        cell_3 = self.cell_3(cell_2, cell_1)  # N x 1008 x 42 x 42
+        cell_4 = self.cell_4(cell_3, cell_2)  # N x 1008 x 42 x 42
+        out = self.cell_5(cell_4, cell_3)  # N x 1008 x 42 x 42
+        out = self.reduction_cell_0(out, cell_4)  # N x 1344 x 21 x 21
+        cell_6 = self.cell_6(out, cell_4)  # N x 2016 x 21 x 21
+        cell_7 = self.cell_7(cell_6, out)  # N x 2016 x 21 x 21
+        cell_8 = self.cell_8(cell_7, cell_6)  # N x 2016 x 21 x 21
+        cell_9 = self.cell_9(cell_8, cell_7)  # N x 2016 x 21 x 21
+        cell_10 = self.cell_10(cell_9, cell_8)  # N x 2016 x 21 x 21
+        out_2 = self.cell_11(cell_10, cell_9)  # N x 2016 x 21 x 21
+        out_2 = self.reduction_cell_1(out_2, cell_10)  # N x 2688 x 11 x 11
+        cell_12 = self.cell_12(out_2, cell_10)  # N x 4032 x 11 x 11
+        cell_13 = self.cell_13(cell_12, out_2)  # N x 4032 x 11 x 11
+        cell_14 = self.cell_14(cell_13, cell_12)  # N x 4032 x 11 x 11
+        cell_15 = self.cell_15(cell_14, cell_13)  # N x 4032 x 11 x 11
+        out_3 = self.cell_16(cell_15, cell_14)  # N x 4032 x 11 x 11
+        out_3 = self.cell_17(out_3, cell_15)  # N x 4032 x 11 x 11
+        out_3 = self.act(out_3)  # N x 4032 x 11 x 11
+        out_3 = self.global_pool(out_3)  # N x 4032 x 1 x 1
+        out_3 = torch.flatten(out_3, 1)  # N x 4032
+        out_3 = self.head_drop(out_3)  # N x 4032
+        out_3 = self.last_linear(out_3)  # N x 1000
+        return out_3
+
+
+# (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
+INIT = (
+)
+
+
+def init_weights(model: nn.Module, empty: bool = False) -> None:
+    """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
+
+    `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
+    each weight once): a module holding a tensor that no rule sets is first given PyTorch's
+    own default initialisation, its `reset_parameters()`.
+    """
+    plan = _init_plan(model, empty)
+    if plan is None:
+        raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
+    _run(plan)
+
+
+def create(variant=None, **params) -> Nasnet:
+    """The network as archc builds it from the spec: `create(num_classes=10)`."""
+    if variant is not None and variant != VARIANT:
+        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
+    if not INIT:
+        return Nasnet(**params)  # PyTorch's default initialisation throughout: drawn once
+    # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
+    # twice): tensors are allocated uninitialised, and each gets its value once, below.
+    with _Undrawn():
+        model = Nasnet(**params)
+    plan = _init_plan(model, empty=True)
+    if plan is None:
+        model = Nasnet(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model)
+        return model
+    _run(plan)
+    return model
+
+
+class _Undrawn(torch.overrides.TorchFunctionMode):
+    """Construction that leaves the random state as it was and skips torch.nn.init's draws.
+
+    Calls of torch.nn.init's functions return their tensor as it is (uninitialised memory),
+    which is most of what reset_parameters() draws; anything else a constructor draws is drawn
+    from a copy of the random state, which is then put back. As on the meta device, but cheaper:
+    the tensors are allocated where they stay, with no meta kernels and no second allocation.
+    """
+
+    def __enter__(self):
+        device = torch.get_default_device()
+        self._rng = torch.random.fork_rng([] if device.type == "cpu" else [device], device_type=device.type)
+        self._rng.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        return self._rng.__exit__(*exc)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__module__", None) == "torch.nn.init" and func.__name__.endswith("_"):
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **(kwargs or {}))
+
+
+def _run(plan: list) -> None:
+    with torch.no_grad():
+        for module, calls, reset in plan:
+            if reset is not None:
+                reset()
+            for tensor, function, kwargs in calls:
+                _initialise(getattr(module, tensor), function, kwargs)
+
+
+def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
+    """torch.nn.init.<function>(tensor, **kwargs).
+
+    trunc_normal_ with both bounds 8 or more standard deviations out is drawn by normal_ (then
+    clamped): the same distribution, as the mass cut off is 1e-15, four times faster than its
+    inverse-CDF sampling (GoogLeNet's std 0.01 within +-2 cuts at 200 standard deviations).
+    """
+    if function == "trunc_normal_":
+        mean, std, a, b = kwargs["mean"], kwargs["std"], kwargs["a"], kwargs["b"]
+        if min(b - mean, mean - a) >= 8 * std:
+            tensor.normal_(mean, std).clamp_(a, b)
+            return
+    getattr(nn.init, function)(tensor, **kwargs)
+
+
+def _init_plan(model: nn.Module, empty: bool) -> list | None:
+    """[(module, its init calls, the reset to run first or None)], in module order.
+
+    None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
+    """
+    rules = _init_rules()
+    plan = []
+    for path, module in model.named_modules():
+        calls = _calls(rules, path, module)
+        reset = _reset(module, calls) if empty and _keeps_default(module, calls) else None
+        if reset is _NO_RESET:
+            return None
+        if calls or reset is not None:
+            plan.append((module, calls, reset))
+    return plan
+
+
+def _init_rules() -> dict:
+    """{module path, or "type " and a class name: [(tensor, init function, arguments)]}."""
+    rules = {}
+    for tensor, function, kwargs, where in INIT:
+        for key in ((f"type {where}",) if isinstance(where, str) else where):
+            rules.setdefault(key, []).append((tensor, function, kwargs))
+    return rules
+
+
+def _calls(rules: dict, path: str, module: nn.Module) -> list:
+    """A module's init calls, by its path and by its type, in tensor order."""
+    return sorted(rules.get(path, []) + rules.get(f"type {type(module).__name__}", []), key=lambda call: call[0])
+
+
+def _keeps_default(module: nn.Module, calls) -> bool:
+    """Whether the module holds a buffer, or a parameter that no rule sets."""
+    ruled = {tensor for tensor, _, _ in calls}
+    return any(True for _ in module.buffers(recurse=False)) or any(
+        name not in ruled for name, _ in module.named_parameters(recurse=False)
+    )
+
+
+_NO_RESET = object()
+
+
+def _reset(module: nn.Module, calls):
+    """What gives the module's tensors that no rule sets their default values: its running
+    statistics' reset where the rules set every parameter, else reset_parameters(), which
+    is trusted with buffers only where it resets running statistics; else _NO_RESET."""
+    has_buffers = any(True for _ in module.buffers(recurse=False))
+    stats = getattr(module, "reset_running_stats", None)
+    ruled = {tensor for tensor, _, _ in calls}
+    if stats is not None and all(name in ruled for name, _ in module.named_parameters(recurse=False)):
+        return stats
+    if hasattr(module, "reset_parameters") and (not has_buffers or stats is not None):
+        return module.reset_parameters
+    return _NO_RESET
+
+
+def nasnet_large(**params) -> Nasnet:
+    return create(**params)
