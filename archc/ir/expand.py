@@ -163,9 +163,10 @@ class Expander:
         else:
             name = self.name(spec, env) if spec.name else str(scope.position)
             if spec.items is not None:
-                scope.add(self.group(name, None, spec.items, inputs, scope, env, spec, depth))
+                node = self.group(name, None, spec.items, inputs, scope, env, spec, depth)
             else:
-                scope.add(self.call(name, spec, inputs, scope, local, depth))
+                node = self.call(name, spec, inputs, scope, local, depth)
+            scope.add(replace(node, condition=f.if_) if isinstance(f.if_, str) else node)
 
     def alternative(self, spec: NodeSpec, scope: Scope, env: dict[str, Any]) -> NodeSpec | None:
         """The node a `switch` (first case whose `if` holds) or an `if`/`else` stands for, named
@@ -332,7 +333,7 @@ class Expander:
         return Node(
             name, tuple(inputs), in_shapes, outs, self.where(spec), op=op_name, attrs=attrs,
             own_params=op.params(attrs, in_shapes), own_macs=op.macs(attrs, in_shapes, outs),
-            reads=_names_read(bound),
+            reads=_names_read(bound), sources=_sources(bound),
         )
 
     def block_node(self, name, block, call, spec, inputs, scope, env, where, args_where, depth) -> Node:
@@ -366,7 +367,7 @@ class Expander:
         finally:
             self.stack.pop()
         args = tuple((p, block_env[p]) for p in definition.params)
-        return replace(node, args=args, reads=_names_read(bound))
+        return replace(node, args=args, reads=_names_read(bound), sources=_sources(bound))
 
     def arity_error(self, block: str, names: list[str], spec: NodeSpec, got: int) -> SpecError:
         where = self.at(spec, "from") if spec.fields.from_ is not None else self.op_where(spec)
@@ -445,6 +446,11 @@ def _names_inside(items: tuple[NodeSpec, ...]) -> list[str]:
         if s.fields.names:
             names.append(s.fields.names)
     return names
+
+
+def _sources(bound: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Per argument written as an expression, its text (`planes * 4`)."""
+    return tuple((name, a.source) for name, a in bound.items() if a.source)
 
 
 def _names_read(bound: Mapping[str, Any]) -> tuple[tuple[str, frozenset[str]], ...]:

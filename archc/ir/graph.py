@@ -44,6 +44,10 @@ class Node:
     # expression reads (so emitted source can keep `num_classes` a parameter).
     args: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
     reads: tuple[tuple[str, frozenset[str]], ...] = field(default=(), compare=False)
+    # The source of the `if:` that kept an optional node, so that emitted source can decide
+    # its presence at construction (`if stride != 1: self.downsample = ...`).
+    condition: str | None = field(default=None, compare=False)
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # per argument, its expression
 
     @property
     def is_op(self) -> bool:
@@ -154,6 +158,8 @@ class Network:
     extracted: tuple[str, ...] = ()
     # Where the spec names the network, for errors about the whole of it (too many parameters).
     location: Location | None = None
+    # Each block's params whose default is a plain number or bool, for emitted constructors' defaults.
+    block_defaults: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
 
     @property
     def total_params(self) -> int:

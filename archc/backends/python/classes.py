@@ -20,15 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archc.backends.python.forward import forward_source, inplace_candidates, is_module, output_fields
+from archc.backends.python.exprs import python_expression
 from archc.backends.python.lift import liftable_params
 from archc.backends.python.layout import Call, Item, compress_runs, flat, substitute
 from archc.ir.graph import Network, Node
 from archc.ops import OPS
-from archc.pysource import Namespace, Var, literal
-from archc.spec.names import class_name, is_index
+from archc.pysource import Namespace, Var, attribute, literal
+from archc.spec.expr import ExprError, parse_expr
+from archc.spec.names import class_name, is_checked, is_index
 
 ClassKey = tuple[str, str]
 NO_DEFAULT: Any = type("NoDefault", (), {"__repr__": lambda self: "NO_DEFAULT"})()
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()  # a slot of an absent node
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Slot:
     label: str  # the parameter name the value gets when nothing better fits
     reads: frozenset[str]  # spec names the value was computed from
     default: Any = NO_DEFAULT  # torch's default for a keyword argument, which can be left out
+    source: str | None = None  # the spec expression the value came from (`planes * 4`)
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Instance:
     forward: list[str]
     slots: list[Slot]
     sequential: bool = False  # a block that is a chain of unnamed modules: an nn.Sequential subclass
+    at: dict[str, tuple[int, str, str | None]] = field(default_factory=dict)  # forward.py's Forward.at
 
     @property
     def template(self) -> str:
@@ -65,6 +70,10 @@ class ClassDef:
     doc: str = ""
     output_types: list[tuple[Var, tuple[str, ...]]] = field(default_factory=list)
     sequential: bool = False  # init is one entry: the nn.Sequential's children
+    # Optional nodes decided at construction: {module attribute: condition}, and for
+    # optional functional nodes (flag attribute, condition), as torchvision's use_res_connect.
+    conditions: dict[str, str] = field(default_factory=dict)
+    flags: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Generator:
@@ -77,6 +86,7 @@ class Generator:
         self.instances: dict[ClassKey, list[Node]] = {}
         self.placed: dict[int, tuple[Var, list[tuple[str, Any, frozenset[str]]]]] = {}
         self.keep_alive: list[Node] = []
+        self.defaults: dict[str, dict[str, Any]] = {}  # per block class, its parameters' defaults
         self.liftable = liftable_params(network)
         self._collect(network.graph.nodes)
 
@@ -125,6 +135,18 @@ class Generator:
             by_template.setdefault(inst.template, []).append(inst)
         base = class_name(key[1] if key[0] == "block" else _group_word(nodes[0].name), "Group")
         groups = list(by_template.values())
+        if len(groups) > 1:
+            try:
+                name = self.class_names.name(base)
+                cls, arguments = self._union(name, written)
+            except _NoUnion:
+                self.class_names.taken.discard(str(name))
+            else:
+                self._defaults(key, cls)
+                self.classes.append(cls)
+                for inst, args in zip(written, arguments):
+                    self.placed[id(inst.node)] = (name, args)
+                return
         main = max(groups, key=len)
         names = {id(main): self.class_names.name(base)}
         for members in groups:
@@ -133,6 +155,7 @@ class Generator:
         for members in groups:
             name = names[id(members)]
             cls, arguments = self._unify(name, members, network=False)
+            self._defaults(key, cls)
             self.classes.append(cls)
             for inst, args in zip(members, arguments):
                 self.placed[id(inst.node)] = (name, args)
@@ -148,11 +171,11 @@ class Generator:
         needed = graph.nodes_needed(training=True)
         init = [(child.name, self._constructor(child, slots, child.name in forward.inplace))
                 for child in graph.nodes if is_module(child) and child.name in needed]
-        return _renumbered(Instance(node, init, forward.lines, slots))
+        return _renumbered(Instance(node, init, forward.lines, slots, at=forward.at))
 
     def _constructor(self, node: Node, slots: list[Slot], inplace: bool) -> Item:
-        def slot(value: Any, label: str, reads: frozenset[str], default: Any = NO_DEFAULT) -> str:
-            slots.append(Slot(value, label, reads, default))
+        def slot(value: Any, label: str, reads: frozenset[str], default: Any = NO_DEFAULT, source: str | None = None) -> str:
+            slots.append(Slot(value, label, reads, default, source))
             return f"\x00{len(slots) - 1}\x00"
 
         if node.body is not None and _sequential(node):
@@ -162,7 +185,14 @@ class Generator:
         if node.body is not None:
             cls, args = self._place(node)
             call_reads = dict(node.reads)
-            return Call(str(cls), [slot(v, _label(node.name, p), reads or call_reads.get(p, frozenset())) for p, v, reads in args])
+            call_sources, defaults = dict(node.sources), self.defaults.get(str(cls), {})
+
+            def argument(p: str, v: Any, reads: frozenset[str]) -> str:
+                return slot(v, _label(node.name, p), reads or call_reads.get(p, frozenset()), defaults.get(p, NO_DEFAULT),
+                            call_sources.get(p) if p in call_reads else None)
+
+            return Call(str(cls), [argument(p, v, r) for p, v, r in args if p not in defaults],
+                        [(p, argument(p, v, r)) for p, v, r in args if p in defaults])
         op = OPS[node.op]  # type: ignore[index]
         ctor = op.module(node.attrs, node.in_shapes)
         assert ctor is not None  # is_module() said so
@@ -171,11 +201,11 @@ class Generator:
         if op.module_inplace and not inplace:
             kwargs[-1] = ("inplace", False)
         labels = list(ctor.labels) + [f"arg{k}" for k in range(len(ctor.labels), len(ctor.args))]
-        reads = _reads_by_value(node)
+        reads, sources = _reads_by_value(node), _source_by_value(node)
         return Call(
             ctor.callee,
-            [slot(v, _label(node.name, label), reads(v)) for v, label in zip(ctor.args, labels)],
-            [(k, slot(v, _label(node.name, k), reads(v), defaults.get(k, NO_DEFAULT))) for k, v in kwargs],
+            [slot(v, _label(node.name, label), reads(v), NO_DEFAULT, sources(v)) for v, label in zip(ctor.args, labels)],
+            [(k, slot(v, _label(node.name, k), reads(v), defaults.get(k, NO_DEFAULT), sources(v))) for k, v in kwargs],
         )
 
     def _sequential(self, node: Node, slots: list[Slot], word: str | None = None) -> Item:
@@ -198,21 +228,45 @@ class Generator:
         params: dict[str, tuple[list[Any], frozenset[str]]] = {}
         fill: dict[int, Item | None] = {}
         by_values: dict[tuple, str] = {}
+        expressions: dict[tuple, str] = {}
+        written: dict[str, list[Any]] = {}  # each expression, with the values it gives
         local = Namespace()
         for k, slot in enumerate(first.slots):
             values = [m.slots[k].value for m in members]
             exact = tuple((type(v), v) for v in values)
-            param = self._spec_param(members, k) or (None if _constant(values) else self._param_name(members, k))
+            present = [v for v in values if v is not MISSING]
+            param = self._spec_param(members, k) or (None if _constant(present) else self._param_name(members, k))
             if param is None:
                 fill[k] = None if _same(values[0], slot.default) else _literal_item(values[0])
                 continue
+            if exact in expressions:
+                fill[k] = expressions[exact]
+                continue
+            if param == slot.label and not network:
+                # Not a param of its own but the spec's expression over the others: `planes * 4`.
+                text = self._expression(members, k, params, by_values, local)
+                if text is not None:
+                    fill[k] = expressions[exact] = text
+                    written[text] = values
+                    continue
+            if exact not in by_values and MISSING in values:
+                # A slot of an optional node: the parameter it agrees with where the node exists.
+                known = next((p for p, (vs, _) in params.items() if _agree(vs, values)), None)
+                known = known or next((t for t, vs in written.items() if _agree(vs, values)), None)
+                if known is not None:
+                    fill[k] = known
+                    continue
+            elif exact not in by_values and param in params and _agree(values, params[param][0]):
+                # The parameter an optional node's slot made, now known for every instance.
+                params[param] = (values, params[param][1])
+                by_values[exact] = param
             if exact not in by_values:
                 by_values[exact] = str(local.name(param))
                 reads = frozenset({param}) if param in self.network.params else frozenset()
                 params[by_values[exact]] = (values, reads)
             fill[k] = by_values[exact]
         ordered = _ordered(params, first)
-        arguments = [[(p, params[p][0][j], params[p][1]) for p in ordered] for j in range(len(members))]
+        arguments = [[(p, _argument(m, p, params[p][0][j]), params[p][1]) for p in ordered] for j, m in enumerate(members)]
         spec_defaults = [(Var(p), params[p][0][0] if network else NO_DEFAULT) for p in ordered]
 
         def filled(text: str) -> Item | None:
@@ -224,6 +278,159 @@ class Generator:
         init = [(attr, compress_runs(substitute(ctor, filled))) for attr, ctor in first.init]
         return ClassDef(name, spec_defaults, init, _shared_comments(members), sequential=first.sequential), arguments
 
+    def _expression(self, members: list[Instance], k: int, params: dict[str, tuple[list[Any], frozenset[str]]],
+                    by_values: dict[tuple, str], local: Namespace) -> str | None:
+        """Slot k as the spec's expression in Python over the constructor's parameters (and
+        block params it reads, which become parameters), if it gives every instance's value."""
+        sources = {m.slots[k].source for m in members if m.slots[k].value is not MISSING}
+        if len(sources) != 1 or None in sources or members[0].node is None:
+            return None
+        (source,) = sources
+        expression = parse_expr(source)  # type: ignore[arg-type]
+        block_params = dict(members[0].node.args)
+        names: dict[str, Var] = {}
+        values: dict[str, Any] = {}
+        added: dict[str, list[Any]] = {}
+        for word in expression.names():
+            if word in params:
+                names[word] = Var(word)
+            elif word == "input_channels" and "in_channels" in params:
+                names[word] = Var("in_channels")
+            elif word in block_params and is_checked(word) and word not in local.taken:
+                names[word] = Var(word)
+                added[word] = [dict(m.node.args)[word] for m in members]  # type: ignore[union-attr]
+            elif word in self.network.params and word not in block_params and word not in _LOCAL_NAMES:
+                values[word] = self.network.params[word]
+            else:
+                return None
+        text = python_expression(source, names, values)  # type: ignore[arg-type]
+        if text is None:
+            return None
+        for j, m in enumerate(members):
+            if m.slots[k].value is MISSING:
+                continue
+            env = {**values, **{w: vs[j] for w, vs in added.items()}}
+            env |= {w: params[str(v)][0][j] for w, v in names.items() if str(v) in params}
+            if any(v is MISSING for v in env.values()):
+                return None
+            try:
+                if not _same(expression.evaluate(env), m.slots[k].value):
+                    return None
+            except ExprError:
+                return None
+        for word, vs in added.items():
+            issued = str(local.name(word))
+            params[issued] = (vs, frozenset())
+            by_values.setdefault(tuple((type(v), v) for v in vs), issued)
+        return text
+
+    def _defaults(self, key: ClassKey, cls: ClassDef) -> None:
+        """The block's own defaults (`stride=1`) for the constructor's last parameters named after them."""
+        own = self.network.block_defaults.get(key[1], {}) if key[0] == "block" else {}
+        for k in range(len(cls.params) - 1, -1, -1):
+            param = str(cls.params[k][0])
+            if param not in own:
+                break
+            cls.params[k] = (cls.params[k][0], own[param])
+        self.defaults[str(cls.name)] = {str(p): d for p, d in cls.params if d is not NO_DEFAULT}
+
+    def _union(self, name: Var, members: list[Instance]) -> tuple[ClassDef, list[list[tuple[str, Any, frozenset[str]]]]]:
+        """One class for instances that differ only in which optional nodes (`if:`) they have,
+        as torchvision's Bottleneck with its `downsample`: each optional module is built
+        under its condition, written in Python over the constructor's parameters, and
+        `forward` checks for it. Raises _NoUnion unless the condition gives each instance's
+        structure and each instance's forward is the class's with its absent nodes left out."""
+        full = max(members, key=lambda m: len(m.node.body.nodes))  # type: ignore[union-attr]
+        order = [n.name for n in full.node.body.nodes]  # type: ignore[union-attr]
+        if any(m.sequential for m in members):
+            raise _NoUnion("a sequential")
+        have = [set(order) - set(_absent(full.node.body.nodes, m.node.body.nodes)) for m in members]  # type: ignore[union-attr]
+        optional = [n for n in order if any(n not in h for h in have)]
+        nodes = {n: full.node.body.node(n) for n in optional}  # type: ignore[union-attr]
+        if any(is_index(n) or nodes[n].condition is None or n not in full.at or not full.forward[full.at[n][0]].startswith("    ")
+               or full.forward[full.at[n][0]].startswith("        ") for n in optional):
+            raise _NoUnion("an optional node without a condition")
+        aligned = [_aligned(full, m) for m in members]
+        comments = {}
+        for m, h in zip(members, have):
+            lines = _without(full, [n for n in optional if n not in h])
+            if _canonical([line for _, line in lines]) != _canonical(m.forward):
+                raise _NoUnion("another forward")
+            kept = [k for k, line in lines if not line.startswith(_ALIAS)]
+            for k, line in zip(kept, m.forward):
+                comments[k] = comments.get(k, True) and line == full.forward[k]
+        lead = members.index(full)
+        order_of = list(range(len(members)))
+        for seq in (aligned, have, order_of):
+            seq.insert(0, seq.pop(lead))
+        cls, arguments = self._unify(name, aligned, network=False)
+        attributes = set(order) | {a for a, _ in full.init}
+        for n in optional:
+            condition = self._condition(nodes[n], full, aligned, have, cls, arguments, n)
+            if is_module(nodes[n]):
+                cls.conditions[n] = condition
+            else:
+                flag = f"use_{n}"
+                if flag in attributes or not is_checked(flag):
+                    raise _NoUnion("no name for the flag")
+                attributes.add(flag)
+                cls.flags.append((flag, condition))
+        rank = {p: i for i, p in enumerate(["in_channels", *[p for p, _ in full.node.args]])}  # type: ignore[union-attr]
+        cls.params.sort(key=lambda p: rank.get(str(p[0]), len(rank)))
+        for args in arguments:
+            args.sort(key=lambda a: rank.get(a[0], len(rank)))
+        cls.forward = _guarded(full, optional, {n: is_module(nodes[n]) for n in optional}, comments)
+        return cls, [arguments[order_of.index(i)] for i in range(len(members))]
+
+    def _condition(self, node: Node, full: Instance, aligned: list[Instance], have: list[set[str]], cls: ClassDef,
+                   arguments: list[list[tuple[str, Any, frozenset[str]]]], name: str) -> str:
+        """The node's `if:` in Python over the constructor's parameters, checked on every instance."""
+        condition = parse_expr(node.condition)  # type: ignore[arg-type]
+        graph = full.node.body  # type: ignore[union-attr]
+        reads_input = bool(node.inputs) and node.inputs[0].node == graph.inputs[0][0]
+        values: dict[str, Any] = {}
+        for word in condition.names():
+            if word in {str(p) for p, _ in cls.params}:
+                continue
+            if word == "input_channels" or (word == "in_channels" and reads_input):
+                self._add_param(cls, aligned, arguments, "in_channels", lambda m: m.node.in_shapes[0][0])
+                continue
+            if word in dict(full.node.args):  # type: ignore[union-attr]
+                self._add_param(cls, aligned, arguments, word, lambda m, w=word: dict(m.node.args)[w])
+                continue
+            if word in self.network.params and word not in {"in_channels", "in_shape", "input_shape", "i"}:
+                values[word] = self.network.params[word]
+                continue
+            raise _NoUnion(f"the condition reads {word!r}")
+        names = {str(p): p for p, _ in cls.params}
+        if "input_channels" in condition.names():
+            names["input_channels"] = Var("in_channels")
+        text = python_expression(node.condition, names, values)  # type: ignore[arg-type]
+        if text is None:
+            raise _NoUnion("a condition outside the written subset")
+        for m, h, args in zip(aligned, have, arguments):
+            env = {**values, **{p: v for p, v, _ in args}}
+            env.setdefault("input_channels", env.get("in_channels"))
+            try:
+                holds = condition.evaluate(env)
+            except ExprError:
+                raise _NoUnion("the condition fails on an instance") from None
+            if holds is not (name in h):
+                raise _NoUnion("the condition does not give the structure")
+        return text
+
+    @staticmethod
+    def _add_param(cls: ClassDef, aligned: list[Instance], arguments: list[list[tuple[str, Any, frozenset[str]]]],
+                   param: str, value: Any) -> None:
+        """A constructor parameter that only a condition reads (`expand_ratio`)."""
+        if param in {str(p) for p, _ in cls.params}:
+            return
+        if not is_checked(param):
+            raise _NoUnion(f"not a name: {param!r}")
+        cls.params.append((Var(param), NO_DEFAULT))
+        for m, args in zip(aligned, arguments):
+            args.append((param, value(m), frozenset()))
+
     def _spec_param(self, members: list[Instance], k: int) -> str | None:
         """The spec param a slot is, when every instance computed it from that param alone."""
         reads = members[0].slots[k].reads
@@ -231,13 +438,14 @@ class Generator:
             return None
         (p,) = reads
         if p in self.liftable:
-            if all(m.slots[k].reads == reads and _same(m.slots[k].value, self.network.params[p]) for m in members):
+            if all(m.slots[k].reads == reads and _same(m.slots[k].value, self.network.params[p])
+                   for m in members if m.slots[k].value is not MISSING):
                 return p
         return None
 
     def _param_name(self, members: list[Instance], k: int) -> str:
-        values = [m.slots[k].value for m in members]
-        nodes = [m.node for m in members]
+        pairs = [(m.node, m.slots[k].value) for m in members if m.slots[k].value is not MISSING]
+        nodes, values = [n for n, _ in pairs], [v for _, v in pairs]
         reads = members[0].slots[k].reads
         block_params = [p for p, _ in nodes[0].args] if nodes[0] is not None else []
         block_params.sort(key=lambda p: p not in reads)  # a param the expression reads wins a tie
@@ -247,6 +455,28 @@ class Generator:
         if all(n is not None and n.in_shapes[0] and _same(n.in_shapes[0][0], v) for n, v in zip(nodes, values)):
             return "in_channels"
         return members[0].slots[k].label
+
+
+# Names an expression may read that are no spec param, though a spec param may have their name.
+_LOCAL_NAMES = frozenset({"in_channels", "in_shape", "input_channels", "input_shape", "i", "block_index", "block_count"})
+
+
+def _argument(member: Instance, param: str, value: Any) -> Any:
+    """A constructor argument; for a slot of a node the instance lacks, the value of the
+    block param (or the input width) the parameter is named after."""
+    if value is not MISSING:
+        return value
+    node = member.node
+    args = dict(node.args) if node is not None else {}
+    if param in args:
+        return args[param]
+    if param == "in_channels" and node is not None and node.in_shapes and node.in_shapes[0]:
+        return node.in_shapes[0][0]
+    raise _NoUnion(f"no value for {param!r}")
+
+
+class _NoUnion(Exception):
+    """Instances that one class with optional nodes cannot stand for."""
 
 
 def _reads_by_value(node: Node) -> Any:
@@ -259,6 +489,18 @@ def _reads_by_value(node: Node) -> Any:
         # Two attributes of one value (padding=1, groups=1) leave it unknown which one this is.
         found = {reads.get(name, frozenset()) for name, v in attrs.items() if _same(_frozen(v), _frozen(value))}
         return next(iter(found)) if len(found) == 1 else frozenset()
+
+    return of
+
+
+def _source_by_value(node: Node) -> Any:
+    """The expression a constructor argument was written as, when one attribute has its value."""
+    attrs = node.attrs.model_dump() if node.attrs is not None else {}
+    sources = dict(node.sources)
+
+    def of(value: Any) -> str | None:
+        found = [name for name, v in attrs.items() if _same(_frozen(v), _frozen(value))]
+        return sources.get(found[0]) if len(found) == 1 else None
 
     return of
 
@@ -355,7 +597,7 @@ def _renumbered(instance: Instance) -> Instance:
 
     init = [(attr, substitute(ctor, renumber)) for attr, ctor in instance.init]
     slots = [instance.slots[k] for k in sorted(order, key=order.__getitem__)]
-    return Instance(instance.node, init, instance.forward, slots, instance.sequential)
+    return Instance(instance.node, init, instance.forward, slots, instance.sequential, instance.at)
 
 
 def _loops(children: list[tuple[str, Item]], slots: list[Slot], word: str, named: bool) -> list[Item]:
@@ -465,3 +707,123 @@ def _chain(body: Any) -> bool:
 def _inplace_in_chain(graph: Any) -> set[str]:
     """Modules of a chain that may overwrite their input (nn.ReLU(inplace=True) after a conv)."""
     return inplace_candidates(graph)
+
+
+def _slot_ids(item: Item) -> list[int]:
+    return [int(k) for k in flat(item).split("\x00")[1::2]]
+
+
+def _aligned(full: Instance, member: Instance) -> Instance:
+    """The member's slots in the order of the instance with every optional node, MISSING
+    for the slots of the nodes it lacks."""
+    if [k for _, ctor in full.init for k in _slot_ids(ctor)] != list(range(len(full.slots))):
+        raise _NoUnion("slots out of order")
+    if member is full:
+        return member
+    mine = dict(member.init)
+    if [a for a, _ in member.init] != [a for a, _ in full.init if a in mine]:
+        raise _NoUnion("other modules")
+    slots: list[Slot] = []
+    for attr, ctor in full.init:
+        if attr not in mine:
+            slots += [Slot(MISSING, "", frozenset())] * len(_slot_ids(ctor))
+        elif _MARKER.sub("#", flat(mine[attr])) != _MARKER.sub("#", flat(ctor)):
+            raise _NoUnion("another constructor")
+        else:
+            slots += [member.slots[k] for k in _slot_ids(mine[attr])]
+    return Instance(member.node, full.init, full.forward, slots, at=full.at)
+
+
+def _without(full: Instance, absent: list[str]) -> list[tuple[int, str]]:
+    """The full instance's forward (line index, line) with each absent node's line replaced
+    by an alias: its variable then holds what an absent node passes on, its first input."""
+    dropped = {}
+    for name in absent:
+        index, target, first = full.at[name]
+        if first is None:
+            raise _NoUnion("an optional node without inputs")
+        dropped[index] = f"{_ALIAS}{target} {first}"
+    return [(k, dropped.get(k, line)) for k, line in enumerate(full.forward)]
+
+
+_ALIAS = "\x00alias "
+
+
+def _guarded(full: Instance, optional: list[str], modules: dict[str, bool], comments: dict[int, bool]) -> list[str]:
+    """The class's forward: each optional node's line runs only where the node exists, and
+    its variable otherwise holds what the absent node passes on."""
+    guards = {full.at[n][0]: n for n in optional}
+    lines = []
+    for k, line in enumerate(full.forward):
+        text = line if comments.get(k, True) else _code(line)
+        if k not in guards:
+            lines.append(text)
+            continue
+        name = guards[k]
+        _, target, first = full.at[name]
+        check = f"{attribute(Var('self'), name)} is not None" if modules[name] else f"self.use_{name}"
+        if target != first:
+            lines.append(f"    {target} = {first}")
+        lines += [f"    if {check}:", "    " + text]
+    return lines
+
+
+def _absent(full: tuple[Node, ...], mine: tuple[Node, ...]) -> list[str]:
+    """The named nodes of `full` that `mine` lacks, `mine` being `full` without them. Unnamed
+    nodes are numbered by position, so after an absent node their numbers differ by one."""
+    absent, k = [], 0
+    for node in full:
+        if k < len(mine) and (mine[k].name == node.name or (
+                is_index(mine[k].name) and is_index(node.name) and mine[k].op == node.op and mine[k].op is not None)):
+            k += 1
+        elif is_index(node.name):
+            raise _NoUnion("an unnamed optional node")
+        else:
+            absent.append(node.name)
+    if k != len(mine):
+        raise _NoUnion("not one node list")
+    return absent
+
+
+def _agree(known: list[Any], values: list[Any]) -> bool:
+    """Whether `values` equals `known` wherever it is not MISSING (and `known` has a value)."""
+    return all(v is MISSING or (k is not MISSING and _same(k, v)) for k, v in zip(known, values))
+
+
+_TOKEN = re.compile(r"\w+|\S")
+
+
+def _canonical(lines: list[str]) -> list[str]:
+    """A forward with its local variables numbered by assignment, as in SSA form, so that
+    forwards that compute the same thing under other variable names compare equal. An alias
+    line (`_without`) makes a variable another name for a value, and is no line itself."""
+    env: dict[str, str] = {}
+    out = []
+    made = 0
+    for line in lines:
+        if line.startswith(_ALIAS):
+            target, first = line[len(_ALIAS):].split(" ")
+            env[target] = env.get(first, first)
+            continue
+        code = _code(line)
+        indent = code[: len(code) - len(code.lstrip())]
+        text = code.strip()
+        if text.startswith("def forward("):
+            params = [p.strip() for p in text[len("def forward("):].split(")")[0].split(",")[1:]]
+            env = {p: f"%p{k}" for k, p in enumerate(params)}
+            out.append(f"def forward({len(params)})")
+            continue
+        assigns = " = " in text and not text.startswith(("return ", "if "))
+        targets, rhs = text.split(" = ", 1) if assigns else ("", text)
+        tokens = _TOKEN.findall(rhs)
+        rhs = " ".join(env.get(t, t) if k == 0 or tokens[k - 1] != "." else t for k, t in enumerate(tokens))
+        if assigns:
+            names = [t.strip().split(":")[0].strip() for t in targets.split(",")]
+            for name in names:
+                made += 1
+                env[name] = f"%a{made}"
+            targets = ", ".join(env[name] for name in names)
+            out.append(f"{indent}{targets} = {rhs}")
+        else:
+            out.append(f"{indent}{rhs}")
+    return out

@@ -24,7 +24,7 @@ from archc.spec.names import identifier, is_index
 RUNTIME = Path(__file__).resolve().parent.parent / "pytorch" / "runtime.py"
 SELF = Var("self")
 # Names the emitted module defines besides its classes.
-MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "Optional", "create", "init_weights", "VARIANT", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_reset", "_NO_RESET", "_init_plan", "_run", "_initialise"})
+MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "Optional", "create", "init_weights", "VARIANT", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_reset", "_NO_RESET", "_init_plan", "_run", "_initialise", "_Undrawn"})
 
 _TEMPLATE = jinja2.Environment(
     loader=jinja2.PackageLoader("archc.backends.python", "templates"),
@@ -83,8 +83,15 @@ def class_source(cls: ClassDef) -> str:
         call = Call("super().__init__", chain.args) if isinstance(chain, Call) else chain
         return "\n".join(lines + [head, "        " + render(call, "        ", WIDTH - 8)])
     lines += [head, "        super().__init__()"]
+    lines += [f"        {attribute(SELF, flag)} = {condition}" for flag, condition in cls.flags]
     for attr, ctor in cls.init:
-        if is_index(attr):
+        if attr in cls.conditions:
+            # An optional module, built where its condition holds, else None (as torchvision's downsample).
+            target = attribute(SELF, attr)
+            lines.append(f"        if {cls.conditions[attr]}:")
+            lines.append(f"            {target} = {render(ctor, '            ', WIDTH - 15 - len(target))}")
+            lines += ["        else:", f"            {target} = None"]
+        elif is_index(attr):
             # An unnamed module keeps its index as its name, as in nn.Sequential.
             text = render(ctor, "        ", WIDTH - 30)
             lines.append(f"        self.add_module({literal(attr)}, {text})")

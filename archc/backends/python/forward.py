@@ -13,7 +13,7 @@ alive until `return` made ResNet-50 several percent slower than torchvision.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from archc.ir.graph import Graph, Node, Output, Ref
 from archc.ops import OPS
@@ -45,6 +45,8 @@ class Forward:
 
     lines: list[str]
     inplace: set[str]  # module nodes (nn.ReLU and the like) that may overwrite their input
+    # Per node: the index of its line, the variable it assigns and the one its first input is in.
+    at: dict[str, tuple[int, str, str | None]] = field(default_factory=dict)
 
 
 def forward_source(graph: Graph, style: str, output_type: Var | None = None, eval_type: Var | None = None) -> Forward:
@@ -64,6 +66,7 @@ def forward_source(graph: Graph, style: str, output_type: Var | None = None, eva
     inplace: set[str] = set()
     in_training_block = False
     declared: set[str] = set()
+    at: dict[str, tuple[int, str, str | None]] = {}
     for node in graph.nodes:
         if node.name not in train_needed:
             continue
@@ -80,6 +83,8 @@ def forward_source(graph: Graph, style: str, output_type: Var | None = None, eva
         may_overwrite = bool(node.inputs) and _may_overwrite(node.inputs[0], graph, consumers, by_name)
         if is_module(node) and node.body is None and OPS[node.op].can_run_inplace and may_overwrite:  # type: ignore[index]
             inplace.add(node.name)
+        first = str(names[(node.inputs[0].node, node.inputs[0].index)]) if node.inputs else None
+        at[node.name] = (len(lines), str(names[(node.name, 0)]), first)
         lines.append(("        " if training_only else "    ") + _line(node, names, may_overwrite))
     eval_outputs = [o for o in graph.outputs if not o.training_only]
     if len(eval_outputs) != len(graph.outputs):
@@ -90,7 +95,7 @@ def forward_source(graph: Graph, style: str, output_type: Var | None = None, eva
         lines.append("    if not self.training:")
         lines.append("        return " + _result(eval_outputs, names, style, eval_type))
     lines.append("    return " + _result(list(graph.outputs), names, style, output_type))
-    return Forward(lines, inplace)
+    return Forward(lines, inplace, at)
 
 
 def _assigned_in_block(graph: Graph, start: Node, names: dict[tuple[str, int], Var], eval_needed: set[str],
