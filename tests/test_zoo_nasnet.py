@@ -8,6 +8,7 @@ import torch
 from timm.models.nasnet import NASNetALarge
 
 import archc
+from test_init import assert_same_distribution
 from zoo import SPECS, assert_matches_reference, param_count
 
 SPEC = SPECS / "nasnet.yaml"
@@ -108,3 +109,12 @@ def test_emitted_cells_take_two_inputs():
     assert "def forward(self, x, x_prev):" in source
     assert re.search(r"self\.cell_stem_1\(cell_stem_0, \w+\)", source)
     assert "self.cell_5(cell_4, reduction_cell_0)" in source
+
+
+def test_initialisation_matches_timm():
+    torch.manual_seed(0)
+    theirs = _mobile_state_dict(_timm_mobile())
+    ours = dict(archc.build(SPEC, "mobile", seed=1).named_parameters())
+    assert set(ours) <= set(theirs)
+    for name, tensor in ours.items():
+        assert_same_distribution(name, tensor, theirs[name])
