@@ -149,8 +149,7 @@ def inputs_env(inputs: tuple[tuple[str, Shape], ...], declared: bool) -> dict[st
     """`input_shape`, `input_channels` (the first input, or the one called `input`), and for
     inputs a block declares, `NAME_shape` and `NAME_channels` for each."""
     if not declared:
-        shapes = dict(inputs)
-        return _shape_env(INPUT, shapes[INPUT]) if INPUT in shapes else {}
+        return next((_shape_env(INPUT, shape) for name, shape in inputs if name == INPUT), {})
     env = _shape_env(INPUT, inputs[0][1])
     for name, shape in inputs:
         env.update(_shape_env(name, shape))
