@@ -493,6 +493,9 @@ def _call_helper(name: str, args: list[Value], kwargs: dict[str, Value]) -> Valu
 
 # --- evaluation ------------------------------------------------------------------------------
 
+_SHAPE_NAMES = frozenset({"in_shape", "in_channels", "input_shape", "input_channels"})
+
+
 class _Evaluator:
     """Walks a validated tree; every method may assume only whitelisted nodes reach it."""
 
@@ -526,7 +529,13 @@ class _Evaluator:
                 raise _Fail(f"value of {name!r} cannot be used in expressions: {e.message}", node) from None
         if name in HELPERS:
             raise _Fail(f"{name!r} is a function; call it as {name}(...)", node)
-        raise _Fail(f"unknown name {name!r}{did_you_mean(name, self.env)}", node)
+        hint = did_you_mean(name, self.env)
+        prefix, _, suffix = name.rpartition("_")
+        if suffix in ("shape", "channels") and "input_shape" in self.env and not did_you_mean(prefix, ["in", "input"]):
+            # `x_prev_channels` where no block input is called `x_prev`: not a misspelt `in_channels`.
+            hint = did_you_mean(name, [n for n in self.env if n not in _SHAPE_NAMES]) or (
+                "; NAME_shape and NAME_channels read the shapes of the inputs a block names in 'inputs: [...]'")
+        raise _Fail(f"unknown name {name!r}{hint}", node)
 
     def _Tuple(self, node: ast.Tuple | ast.List) -> Value:
         return self._at(node, _check, tuple(self.walk(item) for item in node.elts))
