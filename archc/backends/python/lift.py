@@ -19,9 +19,17 @@ def liftable_params(network: Network) -> frozenset[str]:
     if network.extracted:
         return frozenset()
     candidates = sorted(_read_alone(network.graph) & {p for p, v in network.params.items() if type(v) in (int, float)})
-    if candidates and _only_values_change(network, candidates):
-        return frozenset(candidates)  # usually all of them: one more expansion, not one each
-    return frozenset(p for p in candidates if _only_values_change(network, [p]))
+    # A param that some expression also reads with other names (`scale_width(cout, width_mult)`)
+    # usually sets sizes and fails. The others are checked together first (usually the only
+    # extra expansion), then the rest one at a time, each with all that passed: what is lifted
+    # is checked as a whole, in 1 + (params read with others) expansions where all else passes.
+    mixed = _read_with_others(network.graph)
+    first = [p for p in candidates if p not in mixed]
+    lifted = first if first and _only_values_change(network, first) else []
+    for p in candidates:
+        if p not in lifted and _only_values_change(network, [*lifted, p]):
+            lifted.append(p)
+    return frozenset(lifted)
 
 
 def _read_alone(graph: Graph) -> set[str]:
@@ -32,6 +40,11 @@ def _read_alone(graph: Graph) -> set[str]:
             if len(names) == 1:
                 found |= names
     return found
+
+
+def _read_with_others(graph: Graph) -> set[str]:
+    """Names that some argument expression reads together with other names."""
+    return {name for _, node in graph.walk() for _, names in node.reads if len(names) > 1 for name in names}
 
 
 def _only_values_change(network: Network, params: list[str]) -> bool:
