@@ -194,7 +194,17 @@ def emit(
     `create()` in that module builds exactly what `archc.build` builds with the same
     arguments: built models run this very source. Never imports torch.
     """
-    from archc.backends.python.emit import emit_network
+    from archc.backends.python.emit import emit_variants
 
     network = load_spec(path, variant, outputs=outputs, params=params, limits=limits, **more_params)
-    return emit_network(network).source
+    return emit_variants(every_variant(network, variant, outputs, params or more_params, limits)).source
+
+
+def every_variant(network: Network, variant: str | None, outputs: Any, params: Any, limits: Limits | None) -> list[Network]:
+    """What `emit` writes: every variant of the spec (the default first), unless a variant,
+    outputs or params were asked for; then that one network."""
+    if variant is not None or outputs or params or len(network.variants) < 2 or not Path(network.path).is_file():
+        return [network]
+    from archc.ir.load import load_network
+
+    return [network] + [load_network(network.path, v, {}, limits) for v in network.variants[1:]]

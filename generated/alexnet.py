@@ -1,9 +1,9 @@
 (
-    'alexnet, variant torchvision: written by `archc emit` from alexnet.yaml. Edit the spec, '
-    "not this file.\n\nAlexNet. `torchvision` is torchvision's single-tower network (Krizhevsky's "
-    '2014 "one weird trick" widths 64/192/384/256/256, no LRN, a 6x6 adaptive pool before the '
-    "classifier). `original` is the 2012 paper's two-GPU network on 227x227 input: "
-    "96/256/384/384/256 filters, conv2, conv4 and conv5 seeing only their own GPU's maps "
+    'alexnet, variants torchvision, original: written by `archc emit` from alexnet.yaml. Edit '
+    "the spec, not this file.\n\nAlexNet. `torchvision` is torchvision's single-tower network "
+    '(Krizhevsky\'s 2014 "one weird trick" widths 64/192/384/256/256, no LRN, a 6x6 adaptive '
+    "pool before the classifier). `original` is the 2012 paper's two-GPU network on 227x227 "
+    "input: 96/256/384/384/256 filters, conv2, conv4 and conv5 seeing only their own GPU's maps "
     '(groups=2), response normalisation after the ReLUs of conv1 and conv2, overlapping 3x3/2 '
     'max-pooling.'
 )
@@ -60,38 +60,93 @@ class Alexnet(nn.Module):
         return x
 
 
+class AlexnetOriginal(nn.Module):
+    (
+        'AlexNet. `torchvision` is torchvision\'s single-tower network (Krizhevsky\'s 2014 "one weird '
+        'trick" widths 64/192/384/256/256, no LRN, a 6x6 adaptive pool before the classifier). '
+        "`original` is the 2012 paper's two-GPU network on 227x227 input: 96/256/384/384/256 "
+        "filters, conv2, conv4 and conv5 seeing only their own GPU's maps (groups=2), response "
+        'normalisation after the ReLUs of conv1 and conv2, overlapping 3x3/2 max-pooling.'
+    )
+
+    def __init__(self, stem_padding=0, dropout=0.5, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 96, 11, stride=4, padding=stem_padding),
+            nn.ReLU(inplace=True),
+            nn.LocalResponseNorm(5, 0.0005, 0.75, 2.0),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(96, 256, 5, padding=2, groups=2),
+            nn.ReLU(inplace=True),
+            nn.LocalResponseNorm(5, 0.0005, 0.75, 2.0),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(256, 384, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, 3, padding=1, groups=2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1, groups=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(9216, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        x = self.features(x)  # N x 256 x 6 x 6
+        x = torch.flatten(x, 1)  # N x 9216
+        x = self.classifier(x)  # N x 1000
+        return x
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'torchvision': (Alexnet, {}),
+    'original': (AlexnetOriginal, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> Alexnet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Alexnet(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('torchvision')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Alexnet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Alexnet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -154,12 +209,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -172,10 +227,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -203,5 +258,11 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def alexnet_torchvision(**params) -> Alexnet:
-    return create(**params)
+
+
+def alexnet_torchvision(**params) -> nn.Module:
+    return create('torchvision', **params)
+
+
+def alexnet_original(**params) -> nn.Module:
+    return create('original', **params)

@@ -1,13 +1,13 @@
 (
-    'capsnet, variant mnist: written by `archc emit` from capsnet.yaml. Edit the spec, not this '
-    'file.\n\nCapsNet (Sabour, Frosst & Hinton, 2017) for 28x28 MNIST digits. Conv1: 256 9x9 '
-    'filters and ReLU (20x20). PrimaryCaps: a 9x9/2 conv to 32 capsule types of 8 dims on a 6x6 '
-    'grid, read as 1,152 8-D capsules and squashed. DigitCaps: 10 16-D capsules from every '
-    'primary capsule by routing-by-agreement (3 iterations) through W (1152 x 10 x 16 x 8, no '
-    'bias); their lengths are the class scores. The reconstruction decoder (FC 512, 1024, 784 '
-    "with sigmoid) sees only one digit capsule: the label's in training (the second input, "
-    'one-hot) and the longest one in eval. 8,215,568 parameters with the decoder (paper 8.2M), '
-    '6,804,224 without (paper 6.8M).'
+    'capsnet, variants mnist, no_decoder: written by `archc emit` from capsnet.yaml. Edit the '
+    'spec, not this file.\n\nCapsNet (Sabour, Frosst & Hinton, 2017) for 28x28 MNIST digits. '
+    'Conv1: 256 9x9 filters and ReLU (20x20). PrimaryCaps: a 9x9/2 conv to 32 capsule types of '
+    '8 dims on a 6x6 grid, read as 1,152 8-D capsules and squashed. DigitCaps: 10 16-D capsules '
+    'from every primary capsule by routing-by-agreement (3 iterations) through W (1152 x 10 x '
+    '16 x 8, no bias); their lengths are the class scores. The reconstruction decoder (FC 512, '
+    "1024, 784 with sigmoid) sees only one digit capsule: the label's in training (the second "
+    'input, one-hot) and the longest one in eval. 8,215,568 parameters with the decoder (paper '
+    '8.2M), 6,804,224 without (paper 6.8M).'
 )
 from typing import NamedTuple
 
@@ -130,38 +130,75 @@ class Capsnet(nn.Module):
         return CapsnetOutputs(lengths=lengths, reconstruction=out)
 
 
+class CapsnetNoDecoder(nn.Module):
+    (
+        'CapsNet (Sabour, Frosst & Hinton, 2017) for 28x28 MNIST digits. Conv1: 256 9x9 filters and '
+        'ReLU (20x20). PrimaryCaps: a 9x9/2 conv to 32 capsule types of 8 dims on a 6x6 grid, read '
+        'as 1,152 8-D capsules and squashed. DigitCaps: 10 16-D capsules from every primary capsule '
+        'by routing-by-agreement (3 iterations) through W (1152 x 10 x 16 x 8, no bias); their '
+        'lengths are the class scores. The reconstruction decoder (FC 512, 1024, 784 with sigmoid) '
+        "sees only one digit capsule: the label's in training (the second input, one-hot) and the "
+        'longest one in eval. 8,215,568 parameters with the decoder (paper 8.2M), 6,804,224 without '
+        '(paper 6.8M).'
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 256, 9)
+        self.primary = Primary()
+        self.digit = CapsuleRouting(1152, 8, 10, 16, 3)
+
+    def forward(self, image, label):
+        image = self.conv1(image)  # N x 256 x 20 x 20
+        image = torch.relu_(image)  # N x 256 x 20 x 20
+        image = self.primary(image)  # N x 1152 x 8
+        image = self.digit(image)  # N x 10 x 16
+        image = torch.linalg.vector_norm(image, dim=-1)  # N x 10
+        return image
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'mnist': (Capsnet, {}),
+    'no_decoder': (CapsnetNoDecoder, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> Capsnet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Capsnet(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('mnist')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Capsnet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Capsnet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -224,12 +261,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -242,10 +279,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -273,5 +310,11 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def capsnet_mnist(**params) -> Capsnet:
-    return create(**params)
+
+
+def capsnet_mnist(**params) -> nn.Module:
+    return create('mnist', **params)
+
+
+def capsnet_no_decoder(**params) -> nn.Module:
+    return create('no_decoder', **params)

@@ -1,16 +1,16 @@
 (
-    'cifar_resnet, variant 110: written by `archc emit` from cifar_resnet.yaml. Edit the spec, '
-    'not this file.\n\nThe CIFAR-10 residual networks of He et al. (2015, section 4.2): a 3x3 '
-    'conv to 16 maps, three stages of n basic blocks with 16, 32 and 64 filters on 32x32, 16x16 '
-    'and 8x8 maps (depth 6n + 2), global average pooling and a 10-way linear layer. Shortcuts '
-    'are identities; where the shape changes, option A subsamples by 2 and pads the new '
-    'channels with zeros (no parameters), option B projects with a 1x1 conv and batch norm. '
-    '`p_L` < 1 adds stochastic depth (Huang et al., 2016): block l of L survives in training '
-    'with probability p_l = 1 - l / L (1 - p_L) (the paper: p_L = 0.5), one draw per mini-batch '
-    "(`sd_mode: row`: one per sample). As torchvision's StochasticDepth, a surviving branch is "
-    "scaled by 1 / p_l in training and left as it is at test time: the paper's scaling by p_l "
-    'at test time, moved. ResNet-110: 1,727,962 parameters (paper 1.7M); ResNet-1202: '
-    '19,421,274 (paper 19.4M).'
+    'cifar_resnet, variants 110, 20, 32, 44, 56, 1202: written by `archc emit` from '
+    'cifar_resnet.yaml. Edit the spec, not this file.\n\nThe CIFAR-10 residual networks of He et '
+    'al. (2015, section 4.2): a 3x3 conv to 16 maps, three stages of n basic blocks with 16, 32 '
+    'and 64 filters on 32x32, 16x16 and 8x8 maps (depth 6n + 2), global average pooling and a '
+    '10-way linear layer. Shortcuts are identities; where the shape changes, option A '
+    'subsamples by 2 and pads the new channels with zeros (no parameters), option B projects '
+    'with a 1x1 conv and batch norm. `p_L` < 1 adds stochastic depth (Huang et al., 2016): '
+    'block l of L survives in training with probability p_l = 1 - l / L (1 - p_L) (the paper: '
+    "p_L = 0.5), one draw per mini-batch (`sd_mode: row`: one per sample). As torchvision's "
+    'StochasticDepth, a surviving branch is scaled by 1 / p_l in training and left as it is at '
+    "test time: the paper's scaling by p_l at test time, moved. ResNet-110: 1,727,962 "
+    'parameters (paper 1.7M); ResNet-1202: 19,421,274 (paper 19.4M).'
 )
 
 import torch
@@ -116,13 +116,13 @@ class CifarResnet(nn.Module):
         '19,421,274 (paper 19.4M).'
     )
 
-    def __init__(self, num_classes=10):
+    def __init__(self, layer1_count=18, layer2_count=17, num_classes=10):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
-        self.layer1 = nn.Sequential(*[Basic(16) for _ in range(18)])
-        self.layer2 = nn.Sequential(Basic_2(), *[Basic(32) for _ in range(17)])
-        self.layer3 = nn.Sequential(Basic_3(), *[Basic(64) for _ in range(17)])
+        self.layer1 = nn.Sequential(*[Basic(16) for _ in range(layer1_count)])
+        self.layer2 = nn.Sequential(Basic_2(), *[Basic(32) for _ in range(layer2_count)])
+        self.layer3 = nn.Sequential(Basic_3(), *[Basic(64) for _ in range(layer2_count)])
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(64, num_classes)
 
@@ -139,6 +139,16 @@ class CifarResnet(nn.Module):
         return x
 
 
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    '110': (CifarResnet, {}),
+    '20': (CifarResnet, {'layer1_count': 3, 'layer2_count': 2}),
+    '32': (CifarResnet, {'layer1_count': 5, 'layer2_count': 4}),
+    '44': (CifarResnet, {'layer1_count': 7, 'layer2_count': 6}),
+    '56': (CifarResnet, {'layer1_count': 9, 'layer2_count': 8}),
+    '1202': (CifarResnet, {'layer1_count': 200, 'layer2_count': 199}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
     ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, 'Conv2d'),
@@ -147,33 +157,37 @@ INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> CifarResnet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return CifarResnet(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('110')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = CifarResnet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = CifarResnet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -236,12 +250,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -254,10 +268,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -285,5 +299,27 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def cifar_resnet_110(**params) -> CifarResnet:
-    return create(**params)
+    return create('110', **params)
+
+
+def cifar_resnet_20(**params) -> CifarResnet:
+    return create('20', **params)
+
+
+def cifar_resnet_32(**params) -> CifarResnet:
+    return create('32', **params)
+
+
+def cifar_resnet_44(**params) -> CifarResnet:
+    return create('44', **params)
+
+
+def cifar_resnet_56(**params) -> CifarResnet:
+    return create('56', **params)
+
+
+def cifar_resnet_1202(**params) -> CifarResnet:
+    return create('1202', **params)

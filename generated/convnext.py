@@ -1,9 +1,9 @@
 (
-    'convnext, variant tiny: written by `archc emit` from convnext.yaml. Edit the spec, not '
-    'this file.\n\nConvNeXt (Liu et al., 2022) as timm builds it: a 4x4/4 patchify stem, four '
-    'stages of blocks (7x7 depthwise conv, LayerNorm and a GELU MLP in channels-last layout, a '
-    'learned per-channel scale, residual), LayerNorm + 2x2/2 conv between stages, and a '
-    'LayerNorm head.'
+    'convnext, variants tiny, small, base: written by `archc emit` from convnext.yaml. Edit the '
+    'spec, not this file.\n\nConvNeXt (Liu et al., 2022) as timm builds it: a 4x4/4 patchify '
+    'stem, four stages of blocks (7x7 depthwise conv, LayerNorm and a GELU MLP in channels-last '
+    'layout, a learned per-channel scale, residual), LayerNorm + 2x2/2 conv between stages, and '
+    'a LayerNorm head.'
 )
 from collections import OrderedDict
 
@@ -92,28 +92,49 @@ class Convnext(nn.Module):
         'head.'
     )
 
-    def __init__(self, ls_init=1e-06, num_classes=1000):
+    def __init__(
+        self,
+        out_channels=96,
+        gamma_arg0=(96,),
+        ls_init=1e-06,
+        dim=192,
+        gamma_arg0_2=(192,),
+        dim_2=384,
+        depth=9,
+        gamma_arg0_3=(384,),
+        dim_3=768,
+        gamma_arg0_4=(768,),
+        num_classes=1000,
+    ):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 96, 4, stride=4), LayerNorm2d(96, eps=1e-06))
+        self.stem = nn.Sequential(nn.Conv2d(3, out_channels, 4, stride=4), LayerNorm2d(out_channels, eps=1e-06))
         self.stages = nn.Sequential(
-            Stage(96, 96, 3, True, (96,), ls_init),
-            Stage(96, 192, 3, False, (192,), ls_init),
-            Stage(192, 384, 9, False, (384,), ls_init),
-            Stage(384, 768, 3, False, (768,), ls_init),
+            Stage(out_channels, out_channels, 3, True, gamma_arg0, ls_init),
+            Stage(out_channels, dim, 3, False, gamma_arg0_2, ls_init),
+            Stage(dim, dim_2, depth, False, gamma_arg0_3, ls_init),
+            Stage(dim_2, dim_3, 3, False, gamma_arg0_4, ls_init),
         )
         self.head = nn.Sequential(OrderedDict([
             ('global_pool', nn.AdaptiveAvgPool2d(1)),
-            ('norm', LayerNorm2d(768, eps=1e-06)),
+            ('norm', LayerNorm2d(dim_3, eps=1e-06)),
             ('2', nn.Flatten()),
-            ('fc', nn.Linear(768, num_classes)),
+            ('fc', nn.Linear(dim_3, num_classes)),
         ]))
 
     def forward(self, x):
-        x = self.stem(x)  # N x 96 x 56 x 56
-        x = self.stages(x)  # N x 768 x 7 x 7
+        x = self.stem(x)
+        x = self.stages(x)
         x = self.head(x)  # N x 1000
         return x
 
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'tiny': (Convnext, {}),
+    'small': (Convnext, {'depth': 27}),
+    'base': (Convnext, {'out_channels': 128, 'gamma_arg0': (128,), 'dim': 256, 'gamma_arg0_2': (256,),
+        'dim_2': 512, 'depth': 27, 'gamma_arg0_3': (512,), 'dim_3': 1024, 'gamma_arg0_4': (1024,)}),
+}
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -124,33 +145,37 @@ INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> Convnext:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Convnext(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('tiny')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Convnext(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Convnext(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -213,12 +238,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -231,10 +256,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -262,5 +287,15 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def convnext_tiny(**params) -> Convnext:
-    return create(**params)
+    return create('tiny', **params)
+
+
+def convnext_small(**params) -> Convnext:
+    return create('small', **params)
+
+
+def convnext_base(**params) -> Convnext:
+    return create('base', **params)

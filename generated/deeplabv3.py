@@ -1,8 +1,8 @@
 (
-    'deeplabv3, variant resnet50: written by `archc emit` from deeplabv3.yaml. Edit the spec, '
-    'not this file.\n\nDeepLabV3 (Chen et al., 2017) as torchvision builds it: a ResNet backbone '
-    'whose last two stages trade stride for dilation (output stride 8), atrous spatial pyramid '
-    'pooling (a 1x1 conv, three dilated 3x3 convs and image pooling, concatenated and '
+    'deeplabv3, variants resnet50, resnet101: written by `archc emit` from deeplabv3.yaml. Edit '
+    'the spec, not this file.\n\nDeepLabV3 (Chen et al., 2017) as torchvision builds it: a ResNet '
+    'backbone whose last two stages trade stride for dilation (output stride 8), atrous spatial '
+    'pyramid pooling (a 1x1 conv, three dilated 3x3 convs and image pooling, concatenated and '
     'projected), a 3x3 conv head, and bilinear upsampling to the input size. Optional FCN '
     'auxiliary head on layer3.'
 )
@@ -49,7 +49,7 @@ class Bottleneck(nn.Module):
 
 
 class Backbone(nn.Module):
-    def __init__(self):
+    def __init__(self, layer3_count):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -57,7 +57,10 @@ class Backbone(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.layer1 = nn.Sequential(Bottleneck(64, 64), *[Bottleneck(256, 64) for _ in range(2)])
         self.layer2 = nn.Sequential(Bottleneck(256, 128, stride=2), *[Bottleneck(512, 128) for _ in range(3)])
-        self.layer3 = nn.Sequential(Bottleneck(512, 256), *[Bottleneck(1024, 256, dilation=2) for _ in range(5)])
+        self.layer3 = nn.Sequential(
+            Bottleneck(512, 256),
+            *[Bottleneck(1024, 256, dilation=2) for _ in range(layer3_count)],
+        )
         self.layer4 = nn.Sequential(
             Bottleneck(1024, 512, dilation=2),
             *[Bottleneck(2048, 512, dilation=4) for _ in range(2)],
@@ -143,9 +146,9 @@ class Deeplabv3(nn.Module):
         'head, and bilinear upsampling to the input size. Optional FCN auxiliary head on layer3.'
     )
 
-    def __init__(self):
+    def __init__(self, backbone_layer3_count=5):
         super().__init__()
-        self.backbone = Backbone()
+        self.backbone = Backbone(backbone_layer3_count)
         self.classifier = nn.Sequential(
             Aspp(),
             nn.Conv2d(256, 256, 3, padding=1, bias=False),
@@ -161,6 +164,12 @@ class Deeplabv3(nn.Module):
         out = self.out(out)  # N x 21 x 520 x 520
         return out
 
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'resnet50': (Deeplabv3, {}),
+    'resnet101': (Deeplabv3, {'backbone_layer3_count': 22}),
+}
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -180,35 +189,72 @@ INIT = (
         'backbone.layer1.0.downsample.0', 'backbone.layer2.0.downsample.0', 'backbone.layer3.0.downsample.0',
         'backbone.layer4.0.downsample.0')),
 )
+# The variants whose init rules give other arguments (computed from their params).
+VARIANT_INIT = {
+    'resnet101': (
+        ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, ('backbone.conv1',
+        'backbone.layer1.0.conv1', 'backbone.layer1.0.conv2', 'backbone.layer1.0.conv3', 'backbone.layer1.1.conv1',
+        'backbone.layer1.1.conv2', 'backbone.layer1.1.conv3', 'backbone.layer1.2.conv1', 'backbone.layer1.2.conv2',
+        'backbone.layer1.2.conv3', 'backbone.layer2.0.conv1', 'backbone.layer2.0.conv2', 'backbone.layer2.0.conv3',
+        'backbone.layer2.1.conv1', 'backbone.layer2.1.conv2', 'backbone.layer2.1.conv3', 'backbone.layer2.2.conv1',
+        'backbone.layer2.2.conv2', 'backbone.layer2.2.conv3', 'backbone.layer2.3.conv1', 'backbone.layer2.3.conv2',
+        'backbone.layer2.3.conv3', 'backbone.layer3.0.conv1', 'backbone.layer3.0.conv2', 'backbone.layer3.0.conv3',
+        'backbone.layer3.1.conv1', 'backbone.layer3.1.conv2', 'backbone.layer3.1.conv3', 'backbone.layer3.2.conv1',
+        'backbone.layer3.2.conv2', 'backbone.layer3.2.conv3', 'backbone.layer3.3.conv1', 'backbone.layer3.3.conv2',
+        'backbone.layer3.3.conv3', 'backbone.layer3.4.conv1', 'backbone.layer3.4.conv2', 'backbone.layer3.4.conv3',
+        'backbone.layer3.5.conv1', 'backbone.layer3.5.conv2', 'backbone.layer3.5.conv3', 'backbone.layer3.6.conv1',
+        'backbone.layer3.6.conv2', 'backbone.layer3.6.conv3', 'backbone.layer3.7.conv1', 'backbone.layer3.7.conv2',
+        'backbone.layer3.7.conv3', 'backbone.layer3.8.conv1', 'backbone.layer3.8.conv2', 'backbone.layer3.8.conv3',
+        'backbone.layer3.9.conv1', 'backbone.layer3.9.conv2', 'backbone.layer3.9.conv3', 'backbone.layer3.10.conv1',
+        'backbone.layer3.10.conv2', 'backbone.layer3.10.conv3', 'backbone.layer3.11.conv1', 'backbone.layer3.11.conv2',
+        'backbone.layer3.11.conv3', 'backbone.layer3.12.conv1', 'backbone.layer3.12.conv2', 'backbone.layer3.12.conv3',
+        'backbone.layer3.13.conv1', 'backbone.layer3.13.conv2', 'backbone.layer3.13.conv3', 'backbone.layer3.14.conv1',
+        'backbone.layer3.14.conv2', 'backbone.layer3.14.conv3', 'backbone.layer3.15.conv1', 'backbone.layer3.15.conv2',
+        'backbone.layer3.15.conv3', 'backbone.layer3.16.conv1', 'backbone.layer3.16.conv2', 'backbone.layer3.16.conv3',
+        'backbone.layer3.17.conv1', 'backbone.layer3.17.conv2', 'backbone.layer3.17.conv3', 'backbone.layer3.18.conv1',
+        'backbone.layer3.18.conv2', 'backbone.layer3.18.conv3', 'backbone.layer3.19.conv1', 'backbone.layer3.19.conv2',
+        'backbone.layer3.19.conv3', 'backbone.layer3.20.conv1', 'backbone.layer3.20.conv2', 'backbone.layer3.20.conv3',
+        'backbone.layer3.21.conv1', 'backbone.layer3.21.conv2', 'backbone.layer3.21.conv3', 'backbone.layer3.22.conv1',
+        'backbone.layer3.22.conv2', 'backbone.layer3.22.conv3', 'backbone.layer4.0.conv1', 'backbone.layer4.0.conv2',
+        'backbone.layer4.0.conv3', 'backbone.layer4.1.conv1', 'backbone.layer4.1.conv2', 'backbone.layer4.1.conv3',
+        'backbone.layer4.2.conv1', 'backbone.layer4.2.conv2', 'backbone.layer4.2.conv3',
+        'backbone.layer1.0.downsample.0', 'backbone.layer2.0.downsample.0', 'backbone.layer3.0.downsample.0',
+        'backbone.layer4.0.downsample.0')),
+    ),
+}
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, VARIANT_INIT.get(variant, INIT))
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> Deeplabv3:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Deeplabv3(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('resnet50')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = VARIANT_INIT.get(variant, INIT)
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Deeplabv3(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Deeplabv3(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -271,12 +317,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -289,10 +335,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -320,5 +366,11 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def deeplabv3_resnet50(**params) -> Deeplabv3:
-    return create(**params)
+    return create('resnet50', **params)
+
+
+def deeplabv3_resnet101(**params) -> Deeplabv3:
+    return create('resnet101', **params)

@@ -1,8 +1,9 @@
 (
-    'densenet, variant 121: written by `archc emit` from densenet.yaml. Edit the spec, not this '
-    'file.\n\nDensely connected networks (Huang et al., 2017), DenseNet-BC as torchvision builds '
-    'them: each dense layer (BN-ReLU-1x1 conv-BN-ReLU-3x3 conv) appends growth_rate channels to '
-    'its input; transitions between blocks halve channels and resolution.'
+    'densenet, variants 121, 161, 169, 201, 264: written by `archc emit` from densenet.yaml. '
+    'Edit the spec, not this file.\n\nDensely connected networks (Huang et al., 2017), '
+    'DenseNet-BC as torchvision builds them: each dense layer (BN-ReLU-1x1 conv-BN-ReLU-3x3 '
+    'conv) appends growth_rate channels to its input; transitions between blocks halve channels '
+    'and resolution.'
 )
 from collections import OrderedDict
 
@@ -14,14 +15,14 @@ VARIANT = '121'
 
 
 class DenseLayer(nn.Module):
-    def __init__(self, in_channels):
+    def __init__(self, in_channels, growth_rate=32):
         super().__init__()
         self.norm1 = nn.BatchNorm2d(in_channels)
         self.relu1 = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(in_channels, 128, 1, bias=False)
-        self.norm2 = nn.BatchNorm2d(128)
+        self.conv1 = nn.Conv2d(in_channels, 4 * growth_rate, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(4 * growth_rate)
         self.relu2 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(128, 32, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(4 * growth_rate, growth_rate, 3, padding=1, bias=False)
 
     def forward(self, x):
         out = self.norm1(x)
@@ -41,55 +42,94 @@ class Densenet(nn.Module):
         'input; transitions between blocks halve channels and resolution.'
     )
 
-    def __init__(self, num_classes=1000):
+    def __init__(
+        self,
+        conv0_out_channels=64,
+        denselayer1_in_channels_step=32,
+        norm_num_features=256,
+        conv_out_channels=128,
+        norm_num_features_2=512,
+        denseblock3_count=24,
+        norm_num_features_3=1024,
+        conv_out_channels_2=512,
+        denseblock4_count=16,
+        norm5_num_features=1024,
+        num_classes=1000,
+    ):
         super().__init__()
         self.features = nn.Sequential(OrderedDict([
-            ('conv0', nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)),
-            ('norm0', nn.BatchNorm2d(64)),
+            ('conv0', nn.Conv2d(3, conv0_out_channels, 7, stride=2, padding=3, bias=False)),
+            ('norm0', nn.BatchNorm2d(conv0_out_channels)),
             ('relu0', nn.ReLU(inplace=True)),
             ('pool0', nn.MaxPool2d(3, stride=2, padding=1)),
             ('denseblock1', nn.Sequential(OrderedDict([
-                *[('denselayer%d' % (i + 1), DenseLayer(64 + 32 * i)) for i in range(6)],
+                *[('denselayer%d' % (i + 1), DenseLayer(
+                    conv0_out_channels + denselayer1_in_channels_step * i,
+                    growth_rate=denselayer1_in_channels_step,
+                )) for i in range(6)],
             ]))),
             ('transition1', nn.Sequential(OrderedDict([
-                ('norm', nn.BatchNorm2d(256)),
+                ('norm', nn.BatchNorm2d(norm_num_features)),
                 ('relu', nn.ReLU(inplace=True)),
-                ('conv', nn.Conv2d(256, 128, 1, bias=False)),
+                ('conv', nn.Conv2d(norm_num_features, conv_out_channels, 1, bias=False)),
                 ('pool', nn.AvgPool2d(2)),
             ]))),
             ('denseblock2', nn.Sequential(OrderedDict([
-                *[('denselayer%d' % (i + 1), DenseLayer(128 + 32 * i)) for i in range(12)],
+                *[('denselayer%d' % (i + 1), DenseLayer(
+                    conv_out_channels + denselayer1_in_channels_step * i,
+                    growth_rate=denselayer1_in_channels_step,
+                )) for i in range(12)],
             ]))),
             ('transition2', nn.Sequential(OrderedDict([
-                ('norm', nn.BatchNorm2d(512)),
+                ('norm', nn.BatchNorm2d(norm_num_features_2)),
                 ('relu', nn.ReLU(inplace=True)),
-                ('conv', nn.Conv2d(512, 256, 1, bias=False)),
+                ('conv', nn.Conv2d(norm_num_features_2, norm_num_features, 1, bias=False)),
                 ('pool', nn.AvgPool2d(2)),
             ]))),
             ('denseblock3', nn.Sequential(OrderedDict([
-                *[('denselayer%d' % (i + 1), DenseLayer(256 + 32 * i)) for i in range(24)],
+                *[('denselayer%d' % (i + 1), DenseLayer(
+                    norm_num_features + denselayer1_in_channels_step * i,
+                    growth_rate=denselayer1_in_channels_step,
+                )) for i in range(denseblock3_count)],
             ]))),
             ('transition3', nn.Sequential(OrderedDict([
-                ('norm', nn.BatchNorm2d(1024)),
+                ('norm', nn.BatchNorm2d(norm_num_features_3)),
                 ('relu', nn.ReLU(inplace=True)),
-                ('conv', nn.Conv2d(1024, 512, 1, bias=False)),
+                ('conv', nn.Conv2d(norm_num_features_3, conv_out_channels_2, 1, bias=False)),
                 ('pool', nn.AvgPool2d(2)),
             ]))),
             ('denseblock4', nn.Sequential(OrderedDict([
-                *[('denselayer%d' % (i + 1), DenseLayer(512 + 32 * i)) for i in range(16)],
+                *[('denselayer%d' % (i + 1), DenseLayer(
+                    conv_out_channels_2 + denselayer1_in_channels_step * i,
+                    growth_rate=denselayer1_in_channels_step,
+                )) for i in range(denseblock4_count)],
             ]))),
-            ('norm5', nn.BatchNorm2d(1024)),
+            ('norm5', nn.BatchNorm2d(norm5_num_features)),
         ]))
-        self.classifier = nn.Linear(1024, num_classes)
+        self.classifier = nn.Linear(norm5_num_features, num_classes)
 
     def forward(self, x):
-        x = self.features(x)  # N x 1024 x 7 x 7
-        x = torch.relu_(x)  # N x 1024 x 7 x 7
-        x = F.adaptive_avg_pool2d(x, (1, 1))  # N x 1024 x 1 x 1
-        x = torch.flatten(x, 1)  # N x 1024
+        x = self.features(x)
+        x = torch.relu_(x)
+        x = F.adaptive_avg_pool2d(x, (1, 1))
+        x = torch.flatten(x, 1)
         x = self.classifier(x)  # N x 1000
         return x
 
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    '121': (Densenet, {}),
+    '161': (Densenet, {'conv0_out_channels': 96, 'denselayer1_in_channels_step': 48, 'norm_num_features': 384,
+        'conv_out_channels': 192, 'norm_num_features_2': 768, 'denseblock3_count': 36, 'norm_num_features_3': 2112,
+        'conv_out_channels_2': 1056, 'denseblock4_count': 24, 'norm5_num_features': 2208}),
+    '169': (Densenet, {'denseblock3_count': 32, 'norm_num_features_3': 1280, 'conv_out_channels_2': 640,
+        'denseblock4_count': 32, 'norm5_num_features': 1664}),
+    '201': (Densenet, {'denseblock3_count': 48, 'norm_num_features_3': 1792, 'conv_out_channels_2': 896,
+        'denseblock4_count': 32, 'norm5_num_features': 1920}),
+    '264': (Densenet, {'denseblock3_count': 64, 'norm_num_features_3': 2304, 'conv_out_channels_2': 1152,
+        'denseblock4_count': 48, 'norm5_num_features': 2688}),
+}
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -100,33 +140,37 @@ INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> Densenet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Densenet(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('121')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Densenet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Densenet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -189,12 +233,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -207,10 +251,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -238,5 +282,23 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def densenet_121(**params) -> Densenet:
-    return create(**params)
+    return create('121', **params)
+
+
+def densenet_161(**params) -> Densenet:
+    return create('161', **params)
+
+
+def densenet_169(**params) -> Densenet:
+    return create('169', **params)
+
+
+def densenet_201(**params) -> Densenet:
+    return create('201', **params)
+
+
+def densenet_264(**params) -> Densenet:
+    return create('264', **params)

@@ -1,6 +1,6 @@
 (
-    'fractalnet, variant c3: written by `archc emit` from fractalnet.yaml. Edit the spec, not '
-    'this file.\n\nFractalNet (Larsson, Maire & Shakhnarovich, 2016) for CIFAR: B = 5 fractal '
+    'fractalnet, variants c3, c4: written by `archc emit` from fractalnet.yaml. Edit the spec, '
+    'not this file.\n\nFractalNet (Larsson, Maire & Shakhnarovich, 2016) for CIFAR: B = 5 fractal '
     'blocks of 64, 128, 256, 512, 512 filters, each followed by 2x2 max-pooling, and a linear '
     'classifier. A block with C columns follows the expansion rule f_1(z) = conv(z), f_C+1(z) = '
     'join(f_C(f_C(z)), conv(z)), where a join takes the element-wise mean of the columns that '
@@ -143,6 +143,24 @@ class Fractal3(nn.Module):
         return out
 
 
+class Fractal4(nn.Module):
+    def __init__(self, in_channels, planes, drop, p_local):
+        super().__init__()
+        self.deep1 = Fractal3(in_channels, planes, drop, p_local)
+        self.join = FractalJoin(p_local, (True,), 3)
+        self.deep2 = Fractal3(planes, planes, drop, p_local)
+        self.shallow = Conv(in_channels, planes, drop=drop)
+        self.columns = Columns((True, False))
+
+    def forward(self, x):
+        out = self.deep1(x)
+        out = self.join(out)
+        out = self.deep2(out)
+        shallow = self.shallow(x)
+        out = self.columns(out, shallow)
+        return out
+
+
 class Fractalnet(nn.Module):
     (
         'FractalNet (Larsson, Maire & Shakhnarovich, 2016) for CIFAR: B = 5 fractal blocks of 64, '
@@ -200,38 +218,105 @@ class Fractalnet(nn.Module):
         return x
 
 
+class FractalnetC4(nn.Module):
+    (
+        'FractalNet (Larsson, Maire & Shakhnarovich, 2016) for CIFAR: B = 5 fractal blocks of 64, '
+        '128, 256, 512, 512 filters, each followed by 2x2 max-pooling, and a linear classifier. A '
+        'block with C columns follows the expansion rule f_1(z) = conv(z), f_C+1(z) = '
+        'join(f_C(f_C(z)), conv(z)), where a join takes the element-wise mean of the columns that '
+        "end there (so joins deeper in the block merge up to C columns, as in the paper's Figure 1: "
+        "`columns` gathers a sub-fractal's column outputs for its parent's join). Each conv is 3x3 "
+        'conv (bias), dropout (0, .1, .2, .3, .4 by block), batch norm without scale or shift (the '
+        "authors' Caffe) and ReLU. In training, each mini-batch uses local drop-path (every join "
+        'drops each input with probability 0.15, keeping at least one) or, for half of them, global '
+        'drop-path (one column, drawn once, is the only path through every block). C=3 (20 layers): '
+        '33,714,314 parameters; C=4 (40 layers): 76,084,554. archc blocks cannot call themselves, '
+        'so each level of the rule is a block of its own (fractal2 .. fractal4); a deeper C needs '
+        'one more such block of four lines.'
+    )
+
+    def __init__(self, global_fraction=0.5, p_local=0.15, num_classes=10):
+        super().__init__()
+        self.drop_path = DropPathPlan(4, global_fraction)
+        self.features = nn.Sequential(
+            nn.Sequential(OrderedDict([
+                ('fractal', Fractal4(3, 64, 0.0, p_local)),
+                ('join', FractalJoin(p_local, (True,), 4)),
+                ('pool', nn.MaxPool2d(2)),
+            ])),
+            nn.Sequential(OrderedDict([
+                ('fractal', Fractal4(64, 128, 0.1, p_local)),
+                ('join', FractalJoin(p_local, (True,), 4)),
+                ('pool', nn.MaxPool2d(2)),
+            ])),
+            nn.Sequential(OrderedDict([
+                ('fractal', Fractal4(128, 256, 0.2, p_local)),
+                ('join', FractalJoin(p_local, (True,), 4)),
+                ('pool', nn.MaxPool2d(2)),
+            ])),
+            nn.Sequential(OrderedDict([
+                ('fractal', Fractal4(256, 512, 0.3, p_local)),
+                ('join', FractalJoin(p_local, (True,), 4)),
+                ('pool', nn.MaxPool2d(2)),
+            ])),
+            nn.Sequential(OrderedDict([
+                ('fractal', Fractal4(512, 512, 0.4, p_local)),
+                ('join', FractalJoin(p_local, (True,), 4)),
+                ('pool', nn.MaxPool2d(2)),
+            ])),
+        )
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.drop_path(x)  # N x 3 x 32 x 32
+        x = self.features(x)  # N x 512 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 512
+        x = self.fc(x)  # N x 10
+        return x
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'c3': (Fractalnet, {}),
+    'c4': (FractalnetC4, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> Fractalnet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Fractalnet(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('c3')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Fractalnet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Fractalnet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -294,12 +379,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -312,10 +397,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -343,5 +428,11 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def fractalnet_c3(**params) -> Fractalnet:
-    return create(**params)
+
+
+def fractalnet_c3(**params) -> nn.Module:
+    return create('c3', **params)
+
+
+def fractalnet_c4(**params) -> nn.Module:
+    return create('c4', **params)

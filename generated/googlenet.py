@@ -1,6 +1,6 @@
 (
-    'googlenet, variant torchvision: written by `archc emit` from googlenet.yaml. Edit the '
-    'spec, not this file.\n\nGoogLeNet / Inception v1 (Szegedy et al., 2014) as torchvision '
+    'googlenet, variants torchvision, paper: written by `archc emit` from googlenet.yaml. Edit '
+    'the spec, not this file.\n\nGoogLeNet / Inception v1 (Szegedy et al., 2014) as torchvision '
     'builds it: every conv is conv (no bias) + batch norm (eps 0.001) + relu, ceil-mode max '
     'pools, and two auxiliary classifiers after inception4a and inception4d that run only in '
     "training mode. Variant `paper` gives the third branch the paper's true 5x5 kernels "
@@ -36,11 +36,14 @@ class BasicConv2d(nn.Module):
 
 
 class Inception(nn.Module):
-    def __init__(self, in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj):
+    def __init__(self, in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, branch3_kernel=3):
         super().__init__()
         self.branch1 = BasicConv2d(in_channels, ch1x1, 1)
         self.branch2 = nn.Sequential(BasicConv2d(in_channels, ch3x3red, 1), BasicConv2d(ch3x3red, ch3x3, 3, padding=1))
-        self.branch3 = nn.Sequential(BasicConv2d(in_channels, ch5x5red, 1), BasicConv2d(ch5x5red, ch5x5, 3, padding=1))
+        self.branch3 = nn.Sequential(
+            BasicConv2d(in_channels, ch5x5red, 1),
+            BasicConv2d(ch5x5red, ch5x5, branch3_kernel, padding=branch3_kernel // 2),
+        )
         self.branch4 = nn.Sequential(
             nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
             BasicConv2d(in_channels, pool_proj, 1),
@@ -83,26 +86,26 @@ class Googlenet(nn.Module):
         'rest stays as torchvision builds it.'
     )
 
-    def __init__(self, dropout_aux=0.7, num_classes=1000, dropout=0.2):
+    def __init__(self, inception3a_branch3_kernel=3, dropout_aux=0.7, num_classes=1000, dropout=0.2):
         super().__init__()
         self.conv1 = BasicConv2d(3, 64, 7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = BasicConv2d(64, 64, 1)
         self.conv3 = BasicConv2d(64, 192, 3, padding=1)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)
-        self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64)
+        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32, branch3_kernel=inception3a_branch3_kernel)
+        self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64, branch3_kernel=inception3a_branch3_kernel)
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)
+        self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64, branch3_kernel=inception3a_branch3_kernel)
         self.aux1 = InceptionAux(512, dropout_aux, num_classes)
-        self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64)
-        self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64)
-        self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64)
+        self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64, branch3_kernel=inception3a_branch3_kernel)
+        self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64, branch3_kernel=inception3a_branch3_kernel)
+        self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64, branch3_kernel=inception3a_branch3_kernel)
         self.aux2 = InceptionAux(528, dropout_aux, num_classes)
-        self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128)
+        self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128, branch3_kernel=inception3a_branch3_kernel)
         self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
-        self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
-        self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
+        self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128, branch3_kernel=inception3a_branch3_kernel)
+        self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128, branch3_kernel=inception3a_branch3_kernel)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(1024, num_classes)
@@ -141,6 +144,12 @@ class Googlenet(nn.Module):
         return GooglenetOutputs(logits=out_2, aux_logits2=aux2, aux_logits1=aux1)
 
 
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'torchvision': (Googlenet, {}),
+    'paper': (Googlenet, {'inception3a_branch3_kernel': 5}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
     ('weight', 'trunc_normal_', {'mean': 0.0, 'std': 0.01, 'a': -2, 'b': 2}, 'Conv2d'),
@@ -150,33 +159,37 @@ INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> Googlenet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Googlenet(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('torchvision')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Googlenet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Googlenet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -239,12 +252,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -257,10 +270,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -288,5 +301,11 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def googlenet_torchvision(**params) -> Googlenet:
-    return create(**params)
+    return create('torchvision', **params)
+
+
+def googlenet_paper(**params) -> Googlenet:
+    return create('paper', **params)

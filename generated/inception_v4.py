@@ -1,15 +1,15 @@
 (
-    'inception_v4, variant v4: written by `archc emit` from inception_v4.yaml. Edit the spec, '
-    'not this file.\n\nInception-v4 and Inception-ResNet-v2 (Szegedy et al., 2016) as timm builds '
-    'them (inception_v4, inception_resnet_v2): every conv is conv (no bias) + batch norm (eps '
-    "0.001) + ReLU. `v4`: the paper's stem (Figure 3: mixed_3a, 4a, 5a), 4 x Inception-A, "
-    'Reduction-A, 7 x Inception-B, Reduction-B, 3 x Inception-C (Figures 4-8). `resnet_v2`: '
-    "TF-slim's stem (conv2d_1a .. maxpool_5a, mixed_5b), 10 x Inception-ResNet-A, Reduction-A, "
-    '20 x Inception-ResNet-B, Reduction-B, 10 x Inception-ResNet-C (Figures 16-19), each '
-    'residual branch projected back by a 1x1 conv with bias, scaled (0.17, 0.1, 0.2; the last '
-    "block 1.0 and no ReLU) and added to the block's input; then a 1x1 conv to 1536. Both end "
-    'in global average pooling and a linear classifier; average-pool branches do not count the '
-    'padding.'
+    'inception_v4, variants v4, resnet_v2: written by `archc emit` from inception_v4.yaml. Edit '
+    'the spec, not this file.\n\nInception-v4 and Inception-ResNet-v2 (Szegedy et al., 2016) as '
+    'timm builds them (inception_v4, inception_resnet_v2): every conv is conv (no bias) + batch '
+    "norm (eps 0.001) + ReLU. `v4`: the paper's stem (Figure 3: mixed_3a, 4a, 5a), 4 x "
+    'Inception-A, Reduction-A, 7 x Inception-B, Reduction-B, 3 x Inception-C (Figures 4-8). '
+    "`resnet_v2`: TF-slim's stem (conv2d_1a .. maxpool_5a, mixed_5b), 10 x Inception-ResNet-A, "
+    'Reduction-A, 20 x Inception-ResNet-B, Reduction-B, 10 x Inception-ResNet-C (Figures '
+    '16-19), each residual branch projected back by a 1x1 conv with bias, scaled (0.17, 0.1, '
+    "0.2; the last block 1.0 and no ReLU) and added to the block's input; then a 1x1 conv to "
+    '1536. Both end in global average pooling and a linear classifier; average-pool branches do '
+    'not count the padding.'
 )
 
 import torch
@@ -94,17 +94,17 @@ class InceptionA(nn.Module):
 
 
 class ReductionA(nn.Module):
-    def __init__(self):
+    def __init__(self, in_channels, k, l, m):
         super().__init__()
-        self.branch0 = ConvBn(384, 384, 3, stride=2)
-        self.branch1 = nn.Sequential(ConvBn(384, 192, 1), ConvBn(192, 224, 3, padding=1), ConvBn(224, 256, 3, stride=2))
+        self.branch0 = ConvBn(in_channels, 384, 3, stride=2)
+        self.branch1 = nn.Sequential(ConvBn(in_channels, k, 1), ConvBn(k, l, 3, padding=1), ConvBn(l, m, 3, stride=2))
         self.branch2 = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x):
         out = self.branch0(x)  # N x 384 x 17 x 17
-        branch1 = self.branch1(x)  # N x 256 x 17 x 17
-        branch2 = self.branch2(x)  # N x 384 x 17 x 17
-        out = torch.cat([out, branch1, branch2], 1)  # N x 1024 x 17 x 17
+        branch1 = self.branch1(x)
+        branch2 = self.branch2(x)
+        out = torch.cat([out, branch1, branch2], 1)
         return out
 
 
@@ -190,6 +190,132 @@ class InceptionC(nn.Module):
         return out
 
 
+class Mixed5b(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = ConvBn(192, 96, 1)
+        self.branch1 = nn.Sequential(ConvBn(192, 48, 1), ConvBn(48, 64, 5, padding=2))
+        self.branch2 = nn.Sequential(ConvBn(192, 64, 1), ConvBn(64, 96, 3, padding=1), ConvBn(96, 96, 3, padding=1))
+        self.branch3 = nn.Sequential(nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), ConvBn(192, 64, 1))
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 96 x 35 x 35
+        branch1 = self.branch1(x)  # N x 64 x 35 x 35
+        branch2 = self.branch2(x)  # N x 96 x 35 x 35
+        branch3 = self.branch3(x)  # N x 64 x 35 x 35
+        out = torch.cat([out, branch1, branch2, branch3], 1)  # N x 320 x 35 x 35
+        return out
+
+
+class Block35(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = ConvBn(320, 32, 1)
+        self.branch1 = nn.Sequential(ConvBn(320, 32, 1), ConvBn(32, 32, 3, padding=1))
+        self.branch2 = nn.Sequential(ConvBn(320, 32, 1), ConvBn(32, 48, 3, padding=1), ConvBn(48, 64, 3, padding=1))
+        self.conv2d = nn.Conv2d(128, 320, 1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 32 x 35 x 35
+        branch1 = self.branch1(x)  # N x 32 x 35 x 35
+        branch2 = self.branch2(x)  # N x 64 x 35 x 35
+        out = torch.cat([out, branch1, branch2], 1)  # N x 128 x 35 x 35
+        out = self.conv2d(out)  # N x 320 x 35 x 35
+        out = out * 0.17  # N x 320 x 35 x 35
+        out = out.add_(x)  # N x 320 x 35 x 35
+        out = self.act(out)  # N x 320 x 35 x 35
+        return out
+
+
+class Block17(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = ConvBn(1088, 192, 1)
+        self.branch1 = nn.Sequential(
+            ConvBn(1088, 128, 1),
+            ConvBn(128, 160, (1, 7), padding=(0, 3)),
+            ConvBn(160, 192, (7, 1), padding=(3, 0)),
+        )
+        self.conv2d = nn.Conv2d(384, 1088, 1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 192 x 17 x 17
+        branch1 = self.branch1(x)  # N x 192 x 17 x 17
+        out = torch.cat([out, branch1], 1)  # N x 384 x 17 x 17
+        out = self.conv2d(out)  # N x 1088 x 17 x 17
+        out = out * 0.1  # N x 1088 x 17 x 17
+        out = out.add_(x)  # N x 1088 x 17 x 17
+        out = self.act(out)  # N x 1088 x 17 x 17
+        return out
+
+
+class Mixed7a(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = nn.Sequential(ConvBn(1088, 256, 1), ConvBn(256, 384, 3, stride=2))
+        self.branch1 = nn.Sequential(ConvBn(1088, 256, 1), ConvBn(256, 288, 3, stride=2))
+        self.branch2 = nn.Sequential(
+            ConvBn(1088, 256, 1),
+            ConvBn(256, 288, 3, padding=1),
+            ConvBn(288, 320, 3, stride=2),
+        )
+        self.branch3 = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 384 x 8 x 8
+        branch1 = self.branch1(x)  # N x 288 x 8 x 8
+        branch2 = self.branch2(x)  # N x 320 x 8 x 8
+        branch3 = self.branch3(x)  # N x 1088 x 8 x 8
+        out = torch.cat([out, branch1, branch2, branch3], 1)  # N x 2080 x 8 x 8
+        return out
+
+
+class Block8(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = ConvBn(2080, 192, 1)
+        self.branch1 = nn.Sequential(
+            ConvBn(2080, 192, 1),
+            ConvBn(192, 224, (1, 3), padding=(0, 1)),
+            ConvBn(224, 256, (3, 1), padding=(1, 0)),
+        )
+        self.conv2d = nn.Conv2d(448, 2080, 1)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 192 x 8 x 8
+        branch1 = self.branch1(x)  # N x 256 x 8 x 8
+        out = torch.cat([out, branch1], 1)  # N x 448 x 8 x 8
+        out = self.conv2d(out)  # N x 2080 x 8 x 8
+        out = out * 0.2  # N x 2080 x 8 x 8
+        out = out.add_(x)  # N x 2080 x 8 x 8
+        out = self.relu(out)  # N x 2080 x 8 x 8
+        return out
+
+
+class Block8WithoutRelu(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.branch0 = ConvBn(2080, 192, 1)
+        self.branch1 = nn.Sequential(
+            ConvBn(2080, 192, 1),
+            ConvBn(192, 224, (1, 3), padding=(0, 1)),
+            ConvBn(224, 256, (3, 1), padding=(1, 0)),
+        )
+        self.conv2d = nn.Conv2d(448, 2080, 1)
+
+    def forward(self, x):
+        out = self.branch0(x)  # N x 192 x 8 x 8
+        branch1 = self.branch1(x)  # N x 256 x 8 x 8
+        out = torch.cat([out, branch1], 1)  # N x 448 x 8 x 8
+        out = self.conv2d(out)  # N x 2080 x 8 x 8
+        out = out * 1.0  # N x 2080 x 8 x 8
+        out = out.add_(x)  # N x 2080 x 8 x 8
+        return out
+
+
 class InceptionV4(nn.Module):
     (
         'Inception-v4 and Inception-ResNet-v2 (Szegedy et al., 2016) as timm builds them '
@@ -213,7 +339,7 @@ class InceptionV4(nn.Module):
             Mixed4a(),
             Mixed5a(),
             *[InceptionA() for _ in range(4)],
-            ReductionA(),
+            ReductionA(384, 192, 224, 256),
             *[InceptionB() for _ in range(7)],
             ReductionB(),
             *[InceptionC() for _ in range(3)],
@@ -229,38 +355,103 @@ class InceptionV4(nn.Module):
         return x
 
 
+class InceptionV4ResnetV2(nn.Module):
+    (
+        'Inception-v4 and Inception-ResNet-v2 (Szegedy et al., 2016) as timm builds them '
+        '(inception_v4, inception_resnet_v2): every conv is conv (no bias) + batch norm (eps 0.001) '
+        "+ ReLU. `v4`: the paper's stem (Figure 3: mixed_3a, 4a, 5a), 4 x Inception-A, Reduction-A, "
+        "7 x Inception-B, Reduction-B, 3 x Inception-C (Figures 4-8). `resnet_v2`: TF-slim's stem "
+        '(conv2d_1a .. maxpool_5a, mixed_5b), 10 x Inception-ResNet-A, Reduction-A, 20 x '
+        'Inception-ResNet-B, Reduction-B, 10 x Inception-ResNet-C (Figures 16-19), each residual '
+        'branch projected back by a 1x1 conv with bias, scaled (0.17, 0.1, 0.2; the last block 1.0 '
+        "and no ReLU) and added to the block's input; then a 1x1 conv to 1536. Both end in global "
+        'average pooling and a linear classifier; average-pool branches do not count the padding.'
+    )
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv2d_1a = ConvBn(3, 32, 3, stride=2)
+        self.conv2d_2a = ConvBn(32, 32, 3)
+        self.conv2d_2b = ConvBn(32, 64, 3, padding=1)
+        self.maxpool_3a = nn.MaxPool2d(3, stride=2)
+        self.conv2d_3b = ConvBn(64, 80, 1)
+        self.conv2d_4a = ConvBn(80, 192, 3)
+        self.maxpool_5a = nn.MaxPool2d(3, stride=2)
+        self.mixed_5b = Mixed5b()
+        self.repeat = nn.Sequential(*[Block35() for _ in range(10)])
+        self.mixed_6a = ReductionA(320, 256, 256, 384)
+        self.repeat_1 = nn.Sequential(*[Block17() for _ in range(20)])
+        self.mixed_7a = Mixed7a()
+        self.repeat_2 = nn.Sequential(*[Block8() for _ in range(9)])
+        self.block8 = Block8WithoutRelu()
+        self.conv2d_7b = ConvBn(2080, 1536, 1)
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.classif = nn.Linear(1536, num_classes)
+
+    def forward(self, x):
+        x = self.conv2d_1a(x)  # N x 32 x 149 x 149
+        x = self.conv2d_2a(x)  # N x 32 x 147 x 147
+        x = self.conv2d_2b(x)  # N x 64 x 147 x 147
+        x = self.maxpool_3a(x)  # N x 64 x 73 x 73
+        x = self.conv2d_3b(x)  # N x 80 x 73 x 73
+        x = self.conv2d_4a(x)  # N x 192 x 71 x 71
+        x = self.maxpool_5a(x)  # N x 192 x 35 x 35
+        x = self.mixed_5b(x)  # N x 320 x 35 x 35
+        x = self.repeat(x)  # N x 320 x 35 x 35
+        x = self.mixed_6a(x)  # N x 1088 x 17 x 17
+        x = self.repeat_1(x)  # N x 1088 x 17 x 17
+        x = self.mixed_7a(x)  # N x 2080 x 8 x 8
+        x = self.repeat_2(x)  # N x 2080 x 8 x 8
+        x = self.block8(x)  # N x 2080 x 8 x 8
+        x = self.conv2d_7b(x)  # N x 1536 x 8 x 8
+        x = self.global_pool(x)  # N x 1536 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 1536
+        x = self.classif(x)  # N x 1000
+        return x
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'v4': (InceptionV4, {}),
+    'resnet_v2': (InceptionV4ResnetV2, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> InceptionV4:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return InceptionV4(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('v4')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = InceptionV4(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = InceptionV4(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -323,12 +514,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -341,10 +532,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -372,5 +563,11 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def inception_v4_v4(**params) -> InceptionV4:
-    return create(**params)
+
+
+def inception_v4_v4(**params) -> nn.Module:
+    return create('v4', **params)
+
+
+def inception_v4_resnet_v2(**params) -> nn.Module:
+    return create('resnet_v2', **params)

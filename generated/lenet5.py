@@ -1,14 +1,14 @@
 (
-    'lenet5, variant classic: written by `archc emit` from lenet5.yaml. Edit the spec, not this '
-    'file.\n\nLeNet-5 (LeCun et al., 1998) in its two common modern forms: `classic` keeps the '
-    "paper's 32x32 input, tanh, parameter-free average subsampling and C5 as a 5x5 convolution "
-    '(full C3 connectivity, linear output instead of RBF units); `mnist` takes 28x28 digits '
-    'without padding (28->24->12->8->4) with ReLU, max-pooling and C5 as a fully connected '
-    'layer on 16*4*4 inputs. `paper` is the 1998 network itself: the scaled tanh 1.7159 '
-    'tanh(2a/3) after every layer, trainable subsampling (each 2x2 sum times a coefficient plus '
-    "a bias, per map), C3 wired by the sparse Table I (6 maps see 3 of S2's maps, 9 see 4, one "
-    'sees all 6) and Euclidean RBF output units with fixed +-1 centres (a buffer, not trained): '
-    '60,000 trainable parameters.'
+    'lenet5, variants classic, mnist, paper: written by `archc emit` from lenet5.yaml. Edit the '
+    'spec, not this file.\n\nLeNet-5 (LeCun et al., 1998) in its two common modern forms: '
+    "`classic` keeps the paper's 32x32 input, tanh, parameter-free average subsampling and C5 "
+    'as a 5x5 convolution (full C3 connectivity, linear output instead of RBF units); `mnist` '
+    'takes 28x28 digits without padding (28->24->12->8->4) with ReLU, max-pooling and C5 as a '
+    'fully connected layer on 16*4*4 inputs. `paper` is the 1998 network itself: the scaled '
+    'tanh 1.7159 tanh(2a/3) after every layer, trainable subsampling (each 2x2 sum times a '
+    "coefficient plus a bias, per map), C3 wired by the sparse Table I (6 maps see 3 of S2's "
+    'maps, 9 see 4, one sees all 6) and Euclidean RBF output units with fixed +-1 centres (a '
+    'buffer, not trained): 60,000 trainable parameters.'
 )
 
 import torch
@@ -16,6 +16,46 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 VARIANT = 'classic'
+
+
+class TrainableSubsample(nn.Module):
+    """LeNet-5's S2/S4: sum over each window, times a trainable coefficient, plus a bias, per map."""
+
+    def __init__(self, channels: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total = F.avg_pool2d(x, self.kernel, self.stride, divisor_override=1)
+        return total * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class TableConv2d(nn.Module):
+    """A convolution whose output map j sees only the input maps table[j] (LeNet-5's C3).
+
+    `weight` holds one k x k kernel per connection, in table order; the input maps are gathered
+    by connection, convolved depthwise, and summed into their output maps.
+    """
+
+    def __init__(self, table: tuple[tuple[int, ...], ...], kernel: int, bias: bool = True) -> None:
+        super().__init__()
+        sources = [i for inputs in table for i in inputs]
+        owners = [j for j, inputs in enumerate(table) for _ in inputs]
+        self.out_channels = len(table)
+        self.register_buffer("sources", torch.tensor(sources), persistent=False)
+        self.register_buffer("owners", torch.tensor(owners), persistent=False)
+        fan_in = kernel * kernel * max(len(t) for t in table)
+        bound = 1.0 / fan_in ** 0.5  # as nn.Conv2d's default initialisation, per output map's fan-in
+        self.weight = nn.Parameter(torch.empty(len(sources), 1, kernel, kernel).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(len(table)).uniform_(-bound, bound)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        per_connection = F.conv2d(x.index_select(1, self.sources), self.weight, groups=self.weight.shape[0])
+        out = per_connection.new_zeros(x.shape[0], self.out_channels, *per_connection.shape[2:])
+        out = out.index_add(1, self.owners, per_connection)
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
 
 class RBF(nn.Module):
@@ -73,38 +113,150 @@ class Lenet5(nn.Module):
         return x
 
 
+class Lenet5Mnist(nn.Module):
+    (
+        "LeNet-5 (LeCun et al., 1998) in its two common modern forms: `classic` keeps the paper's "
+        '32x32 input, tanh, parameter-free average subsampling and C5 as a 5x5 convolution (full C3 '
+        'connectivity, linear output instead of RBF units); `mnist` takes 28x28 digits without '
+        'padding (28->24->12->8->4) with ReLU, max-pooling and C5 as a fully connected layer on '
+        '16*4*4 inputs. `paper` is the 1998 network itself: the scaled tanh 1.7159 tanh(2a/3) after '
+        'every layer, trainable subsampling (each 2x2 sum times a coefficient plus a bias, per '
+        "map), C3 wired by the sparse Table I (6 maps see 3 of S2's maps, 9 see 4, one sees all 6) "
+        'and Euclidean RBF output units with fixed +-1 centres (a buffer, not trained): 60,000 '
+        'trainable parameters.'
+    )
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 6, 5)
+        self.s2 = nn.MaxPool2d(2)
+        self.c3 = nn.Conv2d(6, 16, 5)
+        self.s4 = nn.MaxPool2d(2)
+        self.c5 = nn.Linear(256, 120)
+        self.f6 = nn.Linear(120, 84)
+        self.output = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = self.c1(x)  # N x 6 x 24 x 24
+        x = torch.relu_(x)  # N x 6 x 24 x 24
+        x = self.s2(x)  # N x 6 x 12 x 12
+        x = self.c3(x)  # N x 16 x 8 x 8
+        x = torch.relu_(x)  # N x 16 x 8 x 8
+        x = self.s4(x)  # N x 16 x 4 x 4
+        x = torch.flatten(x, 1)  # N x 256
+        x = self.c5(x)  # N x 120
+        x = torch.relu_(x)  # N x 120
+        x = self.f6(x)  # N x 84
+        x = torch.relu_(x)  # N x 84
+        x = self.output(x)  # N x 10
+        return x
+
+
+class Lenet5Paper(nn.Module):
+    (
+        "LeNet-5 (LeCun et al., 1998) in its two common modern forms: `classic` keeps the paper's "
+        '32x32 input, tanh, parameter-free average subsampling and C5 as a 5x5 convolution (full C3 '
+        'connectivity, linear output instead of RBF units); `mnist` takes 28x28 digits without '
+        'padding (28->24->12->8->4) with ReLU, max-pooling and C5 as a fully connected layer on '
+        '16*4*4 inputs. `paper` is the 1998 network itself: the scaled tanh 1.7159 tanh(2a/3) after '
+        'every layer, trainable subsampling (each 2x2 sum times a coefficient plus a bias, per '
+        "map), C3 wired by the sparse Table I (6 maps see 3 of S2's maps, 9 see 4, one sees all 6) "
+        'and Euclidean RBF output units with fixed +-1 centres (a buffer, not trained): 60,000 '
+        'trainable parameters.'
+    )
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 6, 5)
+        self.s2 = TrainableSubsample(6, 2, 2)
+        self.c3 = TableConv2d(
+            (
+                (0, 1, 2),
+                (1, 2, 3),
+                (2, 3, 4),
+                (3, 4, 5),
+                (0, 4, 5),
+                (0, 1, 5),
+                (0, 1, 2, 3),
+                (1, 2, 3, 4),
+                (2, 3, 4, 5),
+                (0, 3, 4, 5),
+                (0, 1, 4, 5),
+                (0, 1, 2, 5),
+                (0, 1, 3, 4),
+                (1, 2, 4, 5),
+                (0, 2, 3, 5),
+                (0, 1, 2, 3, 4, 5),
+            ),
+            5,
+            True,
+        )
+        self.s4 = TrainableSubsample(16, 2, 2)
+        self.c5 = nn.Conv2d(16, 120, 5)
+        self.f6 = nn.Linear(120, 84)
+        self.output = RBF(84, num_classes)
+
+    def forward(self, x):
+        x = self.c1(x)  # N x 6 x 28 x 28
+        x = torch.mul(torch.tanh(torch.mul(x, 0.6666666666666666)), 1.7159)  # N x 6 x 28 x 28
+        x = self.s2(x)  # N x 6 x 14 x 14
+        x = torch.mul(torch.tanh(torch.mul(x, 0.6666666666666666)), 1.7159)  # N x 6 x 14 x 14
+        x = self.c3(x)  # N x 16 x 10 x 10
+        x = torch.mul(torch.tanh(torch.mul(x, 0.6666666666666666)), 1.7159)  # N x 16 x 10 x 10
+        x = self.s4(x)  # N x 16 x 5 x 5
+        x = torch.mul(torch.tanh(torch.mul(x, 0.6666666666666666)), 1.7159)  # N x 16 x 5 x 5
+        x = self.c5(x)  # N x 120 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 120
+        x = torch.mul(torch.tanh(torch.mul(x, 0.6666666666666666)), 1.7159)  # N x 120
+        x = self.f6(x)  # N x 84
+        x = torch.mul(torch.tanh(torch.mul(x, 0.6666666666666666)), 1.7159)  # N x 84
+        x = self.output(x)  # N x 10
+        return x
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'classic': (Lenet5, {}),
+    'mnist': (Lenet5Mnist, {}),
+    'paper': (Lenet5Paper, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> Lenet5:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Lenet5(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('classic')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Lenet5(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Lenet5(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -167,12 +319,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -185,10 +337,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -216,5 +368,15 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def lenet5_classic(**params) -> Lenet5:
-    return create(**params)
+
+
+def lenet5_classic(**params) -> nn.Module:
+    return create('classic', **params)
+
+
+def lenet5_mnist(**params) -> nn.Module:
+    return create('mnist', **params)
+
+
+def lenet5_paper(**params) -> nn.Module:
+    return create('paper', **params)

@@ -1,9 +1,9 @@
 (
-    'mnasnet, variant 1_0: written by `archc emit` from mnasnet.yaml. Edit the spec, not this '
-    'file.\n\nMNASNet-B1 (Tan et al., 2019) as torchvision builds it: a separable-conv stem, then '
-    'stacks of MobileNetV2-style inverted residuals (ReLU, identity shortcut where the shape is '
-    'kept), every width scaled by the depth multiplier alpha and rounded to a multiple of 8 '
-    '(up, unless that adds more than 10%).'
+    'mnasnet, variants 1_0, 0_5, 0_75, 1_3: written by `archc emit` from mnasnet.yaml. Edit the '
+    'spec, not this file.\n\nMNASNet-B1 (Tan et al., 2019) as torchvision builds it: a '
+    'separable-conv stem, then stacks of MobileNetV2-style inverted residuals (ReLU, identity '
+    'shortcut where the shape is kept), every width scaled by the depth multiplier alpha and '
+    'rounded to a multiple of 8 (up, unless that adds more than 10%).'
 )
 
 import torch
@@ -69,13 +69,13 @@ class Stack(nn.Sequential):
 
 
 class Stack_2(nn.Sequential):
-    def __init__(self):
-        super().__init__(InvertedResidual_2(80, 6, 3, 1, 96, 1), InvertedResidual(3, 96, 576, 1))
+    def __init__(self, in_channels, out, out_channels):
+        super().__init__(InvertedResidual_2(in_channels, 6, 3, 1, out, 1), InvertedResidual(3, out, out_channels, 1))
 
 
 class Stack_3(nn.Sequential):
-    def __init__(self):
-        super().__init__(InvertedResidual_2(192, 6, 3, 1, 320, 1))
+    def __init__(self, in_channels, out):
+        super().__init__(InvertedResidual_2(in_channels, 6, 3, 1, out, 1))
 
 
 class Mnasnet(nn.Module):
@@ -86,24 +86,41 @@ class Mnasnet(nn.Module):
         'unless that adds more than 10%).'
     )
 
-    def __init__(self, dropout=0.2, num_classes=1000):
+    def __init__(
+        self,
+        out_channels=32,
+        out_channels_2=16,
+        out=24,
+        out_channels_3=72,
+        out_2=40,
+        out_channels_4=120,
+        out_3=80,
+        out_channels_5=480,
+        out_4=96,
+        out_channels_6=576,
+        out_5=192,
+        out_channels_7=1152,
+        out_6=320,
+        dropout=0.2,
+        num_classes=1000,
+    ):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(32, momentum=0.00029999999999996696),
+            nn.Conv2d(3, out_channels, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),
-            nn.BatchNorm2d(32, momentum=0.00029999999999996696),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, groups=out_channels, bias=False),
+            nn.BatchNorm2d(out_channels, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(32, 16, 1, bias=False),
-            nn.BatchNorm2d(16, momentum=0.00029999999999996696),
-            Stack(16, 3, 3, 24, 1, 72, 2),
-            Stack(24, 3, 5, 40, 2, 120, 2),
-            Stack(40, 6, 5, 80, 2, 480, 2),
-            Stack_2(),
-            Stack(96, 6, 5, 192, 2, 1152, 3),
-            Stack_3(),
-            nn.Conv2d(320, 1280, 1, bias=False),
+            nn.Conv2d(out_channels, out_channels_2, 1, bias=False),
+            nn.BatchNorm2d(out_channels_2, momentum=0.00029999999999996696),
+            Stack(out_channels_2, 3, 3, out, 1, out_channels_3, 2),
+            Stack(out, 3, 5, out_2, 2, out_channels_4, 2),
+            Stack(out_2, 6, 5, out_3, 2, out_channels_5, 2),
+            Stack_2(out_3, out_4, out_channels_6),
+            Stack(out_4, 6, 5, out_5, 2, out_channels_7, 3),
+            Stack_3(out_5, out_6),
+            nn.Conv2d(out_6, 1280, 1, bias=False),
             nn.BatchNorm2d(1280, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
         )
@@ -116,6 +133,19 @@ class Mnasnet(nn.Module):
         return x
 
 
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    '1_0': (Mnasnet, {}),
+    '0_5': (Mnasnet, {'out_channels': 16, 'out_channels_2': 8, 'out': 16, 'out_channels_3': 48, 'out_2': 24,
+        'out_channels_4': 72, 'out_3': 40, 'out_channels_5': 240, 'out_4': 48, 'out_channels_6': 288, 'out_5': 96,
+        'out_channels_7': 576, 'out_6': 160}),
+    '0_75': (Mnasnet, {'out_channels': 24, 'out_2': 32, 'out_channels_4': 96, 'out_3': 64, 'out_channels_5': 384,
+        'out_4': 72, 'out_channels_6': 432, 'out_5': 144, 'out_channels_7': 864, 'out_6': 240}),
+    '1_3': (Mnasnet, {'out_channels': 40, 'out_channels_2': 24, 'out': 32, 'out_channels_3': 96, 'out_2': 56,
+        'out_channels_4': 168, 'out_3': 104, 'out_channels_5': 624, 'out_4': 128, 'out_channels_6': 768, 'out_5': 248,
+        'out_channels_7': 1488, 'out_6': 416}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
     ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, 'Conv2d'),
@@ -126,33 +156,37 @@ INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> Mnasnet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Mnasnet(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('1_0')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Mnasnet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Mnasnet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -215,12 +249,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -233,10 +267,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -264,5 +298,19 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def mnasnet_1_0(**params) -> Mnasnet:
-    return create(**params)
+    return create('1_0', **params)
+
+
+def mnasnet_0_5(**params) -> Mnasnet:
+    return create('0_5', **params)
+
+
+def mnasnet_0_75(**params) -> Mnasnet:
+    return create('0_75', **params)
+
+
+def mnasnet_1_3(**params) -> Mnasnet:
+    return create('1_3', **params)

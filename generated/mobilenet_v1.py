@@ -1,10 +1,10 @@
 (
-    'mobilenet_v1, variant 100: written by `archc emit` from mobilenet_v1.yaml. Edit the spec, '
-    'not this file.\n\nMobileNet (Howard et al., 2017) as timm builds it (mobilenetv1_100): a 3x3 '
-    'stride-2 conv, then depthwise separable convs (3x3 depthwise, 1x1 pointwise, each with '
-    "batch norm and ReLU6) as in the paper's Table 1, global pooling and a linear classifier. "
-    'alpha is the width multiplier (widths rounded to multiples of 8, as timm does); resolution '
-    "is the input size, the paper's resolution multiplier times 224."
+    'mobilenet_v1, variants 100, 075, 050, 025: written by `archc emit` from mobilenet_v1.yaml. '
+    'Edit the spec, not this file.\n\nMobileNet (Howard et al., 2017) as timm builds it '
+    '(mobilenetv1_100): a 3x3 stride-2 conv, then depthwise separable convs (3x3 depthwise, 1x1 '
+    "pointwise, each with batch norm and ReLU6) as in the paper's Table 1, global pooling and a "
+    'linear classifier. alpha is the width multiplier (widths rounded to multiples of 8, as '
+    "timm does); resolution is the input size, the paper's resolution multiplier times 224."
 )
 
 import torch
@@ -15,13 +15,13 @@ VARIANT = '100'
 
 
 class DwSeparable(nn.Module):
-    def __init__(self, in_channels, out, stride=1):
+    def __init__(self, in_channels, stride, conv_pw_out_channels):
         super().__init__()
         self.conv_dw = nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=1, groups=in_channels, bias=False)
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.act1 = nn.ReLU6(inplace=True)
-        self.conv_pw = nn.Conv2d(in_channels, out, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out)
+        self.conv_pw = nn.Conv2d(in_channels, conv_pw_out_channels, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(conv_pw_out_channels)
         self.act2 = nn.ReLU6(inplace=True)
 
     def forward(self, x):
@@ -35,18 +35,24 @@ class DwSeparable(nn.Module):
 
 
 class Stage_2(nn.Sequential):
-    def __init__(self):
-        super().__init__(DwSeparable(32, 64))
+    def __init__(self, in_channels, conv_pw_out_channels):
+        super().__init__(DwSeparable(in_channels, 1, conv_pw_out_channels))
 
 
 class Stage(nn.Sequential):
-    def __init__(self, in_channels, out):
-        super().__init__(DwSeparable(in_channels, out, stride=2), DwSeparable(out, out))
+    def __init__(self, in_channels, conv_pw_out_channels):
+        super().__init__(
+            DwSeparable(in_channels, 2, conv_pw_out_channels),
+            DwSeparable(conv_pw_out_channels, 1, conv_pw_out_channels),
+        )
 
 
 class Stage_3(nn.Sequential):
-    def __init__(self):
-        super().__init__(DwSeparable(256, 512, stride=2), *[DwSeparable(512, 512) for _ in range(5)])
+    def __init__(self, in_channels, conv_pw_out_channels):
+        super().__init__(
+            DwSeparable(in_channels, 2, conv_pw_out_channels),
+            *[DwSeparable(conv_pw_out_channels, 1, conv_pw_out_channels) for _ in range(5)],
+        )
 
 
 class MobilenetV1(nn.Module):
@@ -58,25 +64,51 @@ class MobilenetV1(nn.Module):
         "size, the paper's resolution multiplier times 224."
     )
 
-    def __init__(self, num_classes=1000):
+    def __init__(
+        self,
+        conv_stem_out_channels=32,
+        conv_pw_out_channels=64,
+        conv_pw_out_channels_2=128,
+        conv_pw_out_channels_3=256,
+        conv_pw_out_channels_4=512,
+        conv_pw_out_channels_5=1024,
+        num_classes=1000,
+    ):
         super().__init__()
-        self.conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(32)
+        self.conv_stem = nn.Conv2d(3, conv_stem_out_channels, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(conv_stem_out_channels)
         self.act1 = nn.ReLU6(inplace=True)
-        self.blocks = nn.Sequential(Stage_2(), Stage(64, 128), Stage(128, 256), Stage_3(), Stage(512, 1024))
+        self.blocks = nn.Sequential(
+            Stage_2(conv_stem_out_channels, conv_pw_out_channels),
+            Stage(conv_pw_out_channels, conv_pw_out_channels_2),
+            Stage(conv_pw_out_channels_2, conv_pw_out_channels_3),
+            Stage_3(conv_pw_out_channels_3, conv_pw_out_channels_4),
+            Stage(conv_pw_out_channels_4, conv_pw_out_channels_5),
+        )
         self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(1024, num_classes)
+        self.classifier = nn.Linear(conv_pw_out_channels_5, num_classes)
 
     def forward(self, x):
-        x = self.conv_stem(x)  # N x 32 x 112 x 112
-        x = self.bn1(x)  # N x 32 x 112 x 112
-        x = self.act1(x)  # N x 32 x 112 x 112
-        x = self.blocks(x)  # N x 1024 x 7 x 7
-        x = self.global_pool(x)  # N x 1024 x 1 x 1
-        x = torch.flatten(x, 1)  # N x 1024
+        x = self.conv_stem(x)
+        x = self.bn1(x)
+        x = self.act1(x)
+        x = self.blocks(x)
+        x = self.global_pool(x)
+        x = torch.flatten(x, 1)
         x = self.classifier(x)  # N x 1000
         return x
 
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    '100': (MobilenetV1, {}),
+    '075': (MobilenetV1, {'conv_stem_out_channels': 24, 'conv_pw_out_channels': 48, 'conv_pw_out_channels_2': 96,
+        'conv_pw_out_channels_3': 192, 'conv_pw_out_channels_4': 384, 'conv_pw_out_channels_5': 768}),
+    '050': (MobilenetV1, {'conv_stem_out_channels': 16, 'conv_pw_out_channels': 32, 'conv_pw_out_channels_2': 64,
+        'conv_pw_out_channels_3': 128, 'conv_pw_out_channels_4': 256, 'conv_pw_out_channels_5': 512}),
+    '025': (MobilenetV1, {'conv_stem_out_channels': 8, 'conv_pw_out_channels': 16, 'conv_pw_out_channels_2': 32,
+        'conv_pw_out_channels_3': 64, 'conv_pw_out_channels_4': 128, 'conv_pw_out_channels_5': 256}),
+}
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -96,35 +128,93 @@ INIT = (
     ('weight', 'ones_', {}, 'BatchNorm2d'),
     ('weight', 'uniform_', {'a': -0.03162277660168379, 'b': 0.03162277660168379}, 'Linear'),
 )
+# The variants whose init rules give other arguments (computed from their params).
+VARIANT_INIT = {
+    '075': (
+        ('weight', 'normal_', {'mean': 0, 'std': 0.09622504486493763}, ('conv_stem',)),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.4714045207910317}, ('blocks.0.0.conv_dw', 'blocks.1.0.conv_dw',
+        'blocks.1.1.conv_dw', 'blocks.2.0.conv_dw', 'blocks.2.1.conv_dw', 'blocks.3.0.conv_dw', 'blocks.3.1.conv_dw',
+        'blocks.3.2.conv_dw', 'blocks.3.3.conv_dw', 'blocks.3.4.conv_dw', 'blocks.3.5.conv_dw', 'blocks.4.0.conv_dw',
+        'blocks.4.1.conv_dw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.2041241452319315}, ('blocks.0.0.conv_pw',)),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.14433756729740643}, ('blocks.1.0.conv_pw', 'blocks.1.1.conv_pw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.10206207261596575}, ('blocks.2.0.conv_pw', 'blocks.2.1.conv_pw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.07216878364870322}, ('blocks.3.0.conv_pw', 'blocks.3.1.conv_pw',
+        'blocks.3.2.conv_pw', 'blocks.3.3.conv_pw', 'blocks.3.4.conv_pw', 'blocks.3.5.conv_pw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.05103103630798288}, ('blocks.4.0.conv_pw', 'blocks.4.1.conv_pw')),
+        ('bias', 'zeros_', {}, 'BatchNorm2d'),
+        ('bias', 'zeros_', {}, 'Linear'),
+        ('weight', 'ones_', {}, 'BatchNorm2d'),
+        ('weight', 'uniform_', {'a': -0.03162277660168379, 'b': 0.03162277660168379}, 'Linear'),
+    ),
+    '050': (
+        ('weight', 'normal_', {'mean': 0, 'std': 0.11785113019775792}, ('conv_stem',)),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.4714045207910317}, ('blocks.0.0.conv_dw', 'blocks.1.0.conv_dw',
+        'blocks.1.1.conv_dw', 'blocks.2.0.conv_dw', 'blocks.2.1.conv_dw', 'blocks.3.0.conv_dw', 'blocks.3.1.conv_dw',
+        'blocks.3.2.conv_dw', 'blocks.3.3.conv_dw', 'blocks.3.4.conv_dw', 'blocks.3.5.conv_dw', 'blocks.4.0.conv_dw',
+        'blocks.4.1.conv_dw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.25}, ('blocks.0.0.conv_pw',)),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.1767766952966369}, ('blocks.1.0.conv_pw', 'blocks.1.1.conv_pw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.125}, ('blocks.2.0.conv_pw', 'blocks.2.1.conv_pw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.08838834764831845}, ('blocks.3.0.conv_pw', 'blocks.3.1.conv_pw',
+        'blocks.3.2.conv_pw', 'blocks.3.3.conv_pw', 'blocks.3.4.conv_pw', 'blocks.3.5.conv_pw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.0625}, ('blocks.4.0.conv_pw', 'blocks.4.1.conv_pw')),
+        ('bias', 'zeros_', {}, 'BatchNorm2d'),
+        ('bias', 'zeros_', {}, 'Linear'),
+        ('weight', 'ones_', {}, 'BatchNorm2d'),
+        ('weight', 'uniform_', {'a': -0.03162277660168379, 'b': 0.03162277660168379}, 'Linear'),
+    ),
+    '025': (
+        ('weight', 'normal_', {'mean': 0, 'std': 0.16666666666666666}, ('conv_stem',)),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.4714045207910317}, ('blocks.0.0.conv_dw', 'blocks.1.0.conv_dw',
+        'blocks.1.1.conv_dw', 'blocks.2.0.conv_dw', 'blocks.2.1.conv_dw', 'blocks.3.0.conv_dw', 'blocks.3.1.conv_dw',
+        'blocks.3.2.conv_dw', 'blocks.3.3.conv_dw', 'blocks.3.4.conv_dw', 'blocks.3.5.conv_dw', 'blocks.4.0.conv_dw',
+        'blocks.4.1.conv_dw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.3535533905932738}, ('blocks.0.0.conv_pw',)),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.25}, ('blocks.1.0.conv_pw', 'blocks.1.1.conv_pw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.1767766952966369}, ('blocks.2.0.conv_pw', 'blocks.2.1.conv_pw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.125}, ('blocks.3.0.conv_pw', 'blocks.3.1.conv_pw',
+        'blocks.3.2.conv_pw', 'blocks.3.3.conv_pw', 'blocks.3.4.conv_pw', 'blocks.3.5.conv_pw')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.08838834764831845}, ('blocks.4.0.conv_pw', 'blocks.4.1.conv_pw')),
+        ('bias', 'zeros_', {}, 'BatchNorm2d'),
+        ('bias', 'zeros_', {}, 'Linear'),
+        ('weight', 'ones_', {}, 'BatchNorm2d'),
+        ('weight', 'uniform_', {'a': -0.03162277660168379, 'b': 0.03162277660168379}, 'Linear'),
+    ),
+}
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, VARIANT_INIT.get(variant, INIT))
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> MobilenetV1:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return MobilenetV1(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('100')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = VARIANT_INIT.get(variant, INIT)
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = MobilenetV1(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = MobilenetV1(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -187,12 +277,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -205,10 +295,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -236,5 +326,19 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def mobilenet_v1_100(**params) -> MobilenetV1:
-    return create(**params)
+    return create('100', **params)
+
+
+def mobilenet_v1_075(**params) -> MobilenetV1:
+    return create('075', **params)
+
+
+def mobilenet_v1_050(**params) -> MobilenetV1:
+    return create('050', **params)
+
+
+def mobilenet_v1_025(**params) -> MobilenetV1:
+    return create('025', **params)

@@ -1,9 +1,9 @@
 (
-    'mobilenet_v3, variant large: written by `archc emit` from mobilenet_v3.yaml. Edit the '
-    'spec, not this file.\n\nMobileNetV3 (Howard et al., 2019) as torchvision builds it: inverted '
-    'residual "bneck" blocks with optional squeeze-and-excitation (hard-sigmoid gate) and ReLU '
-    "or hard-swish, one row per block as in the paper's Tables 1 (large) and 2 (small); batch "
-    'norm with eps 0.001 and momentum 0.01.'
+    'mobilenet_v3, variants large, small: written by `archc emit` from mobilenet_v3.yaml. Edit '
+    'the spec, not this file.\n\nMobileNetV3 (Howard et al., 2019) as torchvision builds it: '
+    'inverted residual "bneck" blocks with optional squeeze-and-excitation (hard-sigmoid gate) '
+    "and ReLU or hard-swish, one row per block as in the paper's Tables 1 (large) and 2 "
+    '(small); batch norm with eps 0.001 and momentum 0.01.'
 )
 
 import torch
@@ -67,31 +67,31 @@ class Bneck_2(nn.Module):
 
 
 class Bneck_3(nn.Module):
-    def __init__(self):
+    def __init__(self, expanded):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct_2(16, 64, 1, 1, 1, 0),
-            ConvBnAct_2(64, 64, 3, 2, 64, 1),
-            ConvBnAct_3(64, 24),
+            ConvBnAct_2(16, expanded, 1, 1, 1, 0),
+            ConvBnAct_2(expanded, expanded, 3, 2, expanded, 1),
+            ConvBnAct_3(expanded, 24),
         )
 
     def forward(self, x):
-        x = self.block(x)  # N x 24 x 56 x 56
+        x = self.block(x)
         return x
 
 
 class Bneck_4(nn.Module):
-    def __init__(self):
+    def __init__(self, expanded):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct_2(24, 72, 1, 1, 1, 0),
-            ConvBnAct_2(72, 72, 3, 1, 72, 1),
-            ConvBnAct_3(72, 24),
+            ConvBnAct_2(24, expanded, 1, 1, 1, 0),
+            ConvBnAct_2(expanded, expanded, 3, 1, expanded, 1),
+            ConvBnAct_3(expanded, 24),
         )
 
     def forward(self, x):
-        block = self.block(x)  # N x 24 x 56 x 56
-        add = x + block  # N x 24 x 56 x 56
+        block = self.block(x)
+        add = x + block
         return add
 
 
@@ -140,7 +140,7 @@ class Bneck_7(nn.Module):
         return x
 
 
-class Bneck(nn.Module):
+class Bneck_8(nn.Module):
     def __init__(self, expanded):
         super().__init__()
         self.block = nn.Sequential(
@@ -155,12 +155,12 @@ class Bneck(nn.Module):
         return add
 
 
-class Bneck_8(nn.Module):
-    def __init__(self, in_channels, kernel, expanded, out, stride, squeeze):
+class Bneck_9(nn.Module):
+    def __init__(self, in_channels, kernel, expanded, out, stride, padding, squeeze):
         super().__init__()
         self.block = nn.Sequential(
             ConvBnAct(in_channels, expanded, 1, 1, 1, 0),
-            ConvBnAct(expanded, expanded, kernel, stride, expanded, stride),
+            ConvBnAct(expanded, expanded, kernel, stride, expanded, padding),
             SqueezeExcitation(expanded, squeeze),
             ConvBnAct_3(expanded, out),
         )
@@ -170,7 +170,7 @@ class Bneck_8(nn.Module):
         return x
 
 
-class Bneck_9(nn.Module):
+class Bneck(nn.Module):
     def __init__(self, kernel, expanded, out, padding, squeeze):
         super().__init__()
         self.block = nn.Sequential(
@@ -186,6 +186,16 @@ class Bneck_9(nn.Module):
         return add
 
 
+class Bneck_10(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Sequential(ConvBnAct_2(16, 16, 3, 2, 16, 1), SqueezeExcitation(16, 8), ConvBnAct_3(16, 16))
+
+    def forward(self, x):
+        x = self.block(x)  # N x 16 x 56 x 56
+        return x
+
+
 class MobilenetV3(nn.Module):
     (
         'MobileNetV3 (Howard et al., 2019) as torchvision builds it: inverted residual "bneck" '
@@ -199,17 +209,17 @@ class MobilenetV3(nn.Module):
         self.features = nn.Sequential(
             ConvBnAct(3, 16, 3, 2, 1, 1),
             Bneck_2(),
-            Bneck_3(),
-            Bneck_4(),
+            Bneck_3(64),
+            Bneck_4(72),
             Bneck_5(),
             *[Bneck_6() for _ in range(2)],
             Bneck_7(),
-            Bneck(200),
-            *[Bneck(184) for _ in range(2)],
-            Bneck_8(80, 3, 480, 112, 1, 120),
-            Bneck_9(3, 672, 112, 1, 168),
-            Bneck_8(112, 5, 672, 160, 2, 168),
-            *[Bneck_9(5, 960, 160, 2, 240) for _ in range(2)],
+            Bneck_8(200),
+            *[Bneck_8(184) for _ in range(2)],
+            Bneck_9(80, 3, 480, 112, 1, 1, 120),
+            Bneck(3, 672, 112, 1, 168),
+            Bneck_9(112, 5, 672, 160, 2, 2, 168),
+            *[Bneck(5, 960, 160, 2, 240) for _ in range(2)],
             ConvBnAct(160, 960, 1, 1, 1, 0),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -228,6 +238,51 @@ class MobilenetV3(nn.Module):
         return x
 
 
+class MobilenetV3Small(nn.Module):
+    (
+        'MobileNetV3 (Howard et al., 2019) as torchvision builds it: inverted residual "bneck" '
+        'blocks with optional squeeze-and-excitation (hard-sigmoid gate) and ReLU or hard-swish, '
+        "one row per block as in the paper's Tables 1 (large) and 2 (small); batch norm with eps "
+        '0.001 and momentum 0.01.'
+    )
+
+    def __init__(self, dropout=0.2, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            ConvBnAct(3, 16, 3, 2, 1, 1),
+            Bneck_10(),
+            Bneck_3(72),
+            Bneck_4(88),
+            Bneck_9(24, 5, 96, 40, 2, 2, 24),
+            *[Bneck(5, 240, 40, 2, 64) for _ in range(2)],
+            Bneck_9(40, 5, 120, 48, 1, 2, 32),
+            Bneck(5, 144, 48, 2, 40),
+            Bneck_9(48, 5, 288, 96, 2, 2, 72),
+            *[Bneck(5, 576, 96, 2, 144) for _ in range(2)],
+            ConvBnAct(96, 576, 1, 1, 1, 0),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            nn.Linear(576, 1024),
+            nn.Hardswish(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(1024, num_classes),
+        )
+
+    def forward(self, x):
+        x = self.features(x)  # N x 576 x 7 x 7
+        x = self.avgpool(x)  # N x 576 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 576
+        x = self.classifier(x)  # N x 1000
+        return x
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'large': (MobilenetV3, {}),
+    'small': (MobilenetV3Small, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
     ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'leaky_relu'}, 'Conv2d'),
@@ -241,35 +296,54 @@ INIT = (
     ('weight', 'ones_', {}, 'BatchNorm2d'),
     ('weight', 'normal_', {'mean': 0, 'std': 0.01}, 'Linear'),
 )
+# The variants whose init rules give other arguments (computed from their params).
+VARIANT_INIT = {
+    'small': (
+        ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'leaky_relu'}, 'Conv2d'),
+        ('bias', 'zeros_', {}, 'BatchNorm2d'),
+        ('bias', 'zeros_', {}, 'Linear'),
+        ('bias', 'zeros_', {}, ('features.1.block.1.fc1', 'features.1.block.1.fc2', 'features.4.block.2.fc1',
+        'features.4.block.2.fc2', 'features.5.block.2.fc1', 'features.5.block.2.fc2', 'features.6.block.2.fc1',
+        'features.6.block.2.fc2', 'features.7.block.2.fc1', 'features.7.block.2.fc2', 'features.8.block.2.fc1',
+        'features.8.block.2.fc2', 'features.9.block.2.fc1', 'features.9.block.2.fc2', 'features.10.block.2.fc1',
+        'features.10.block.2.fc2', 'features.11.block.2.fc1', 'features.11.block.2.fc2')),
+        ('weight', 'ones_', {}, 'BatchNorm2d'),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.01}, 'Linear'),
+    ),
+}
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, VARIANT_INIT.get(variant, INIT))
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> MobilenetV3:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return MobilenetV3(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('large')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = VARIANT_INIT.get(variant, INIT)
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = MobilenetV3(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = MobilenetV3(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -332,12 +406,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -350,10 +424,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -381,5 +455,11 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def mobilenet_v3_large(**params) -> MobilenetV3:
-    return create(**params)
+
+
+def mobilenet_v3_large(**params) -> nn.Module:
+    return create('large', **params)
+
+
+def mobilenet_v3_small(**params) -> nn.Module:
+    return create('small', **params)

@@ -1,14 +1,16 @@
 (
-    'nasnet, variant large: written by `archc emit` from nasnet.yaml. Edit the spec, not this '
-    'file.\n\nNASNet-A (Zoph et al., 2018): a stem, then N normal cells, a reduction cell, N '
-    'normal cells, a reduction cell and N normal cells; every cell reads the outputs of the two '
-    "cells before it. `large` is timm's nasnetalarge (6 @ 4032, 331x331), `mobile` keras' "
-    "NASNetMobile (4 @ 1056, 224x224). Both use timm's names at every level (cell_stem_0, "
-    'cell_stem_1, cell_0.., reduction_cell_0, comb_iter_0_left, separable_1.depthwise_conv2d, '
-    "...), the cells numbered on across the stages, and timm's pad_type='same': TensorFlow's "
-    "'SAME' padding (an explicit pad before each strided conv and pool, the extra row and "
-    'column after). skip_reduction: the first cell after a reduction cell reads the reduction '
-    "cell's own second input (large), else the reduction cell's first input (mobile)."
+    'nasnet, variants large, mobile: written by `archc emit` from nasnet.yaml. Edit the spec, '
+    'not this file.\n\nNASNet-A (Zoph et al., 2018): a stem, then N normal cells, a reduction '
+    'cell, N normal cells, a reduction cell and N normal cells; every cell reads the outputs of '
+    "the two cells before it. `large` is timm's nasnetalarge (6 @ 4032, 331x331), `mobile` "
+    "keras' NASNetMobile (4 @ 1056, 224x224). Both use timm's names at every level "
+    '(cell_stem_0, cell_stem_1, cell_0.., reduction_cell_0, comb_iter_0_left, '
+    "separable_1.depthwise_conv2d, ...), the cells numbered on across the stages, and timm's "
+    "pad_type='same': TensorFlow's 'SAME' padding (an explicit pad before each strided conv and "
+    'pool, the extra row and column after), computed for the input size, so set `resolution` to '
+    'the size the model will see. skip_reduction: the first cell after a reduction cell reads '
+    "the reduction cell's own second input (large), else the reduction cell's first input "
+    '(mobile).'
 )
 from collections import OrderedDict
 
@@ -72,28 +74,28 @@ class Separable_3(nn.Module):
 
 
 class Separable_4(nn.Module):
-    def __init__(self):
+    def __init__(self, out):
         super().__init__()
-        self.depthwise_conv2d = nn.Conv2d(336, 336, 5, stride=2, groups=336, bias=False)
-        self.pointwise_conv2d = nn.Conv2d(336, 336, 1, bias=False)
+        self.depthwise_conv2d = nn.Conv2d(out, out, 5, stride=2, groups=out, bias=False)
+        self.pointwise_conv2d = nn.Conv2d(out, out, 1, bias=False)
 
     def forward(self, x):
-        x = F.pad(x, (1, 2, 1, 2))  # N x 336 x 45 x 45
-        x = self.depthwise_conv2d(x)  # N x 336 x 21 x 21
-        x = self.pointwise_conv2d(x)  # N x 336 x 21 x 21
+        x = F.pad(x, (1, 2, 1, 2))
+        x = self.depthwise_conv2d(x)
+        x = self.pointwise_conv2d(x)
         return x
 
 
 class Separable_5(nn.Module):
-    def __init__(self):
+    def __init__(self, out):
         super().__init__()
-        self.depthwise_conv2d = nn.Conv2d(336, 336, 7, stride=2, groups=336, bias=False)
-        self.pointwise_conv2d = nn.Conv2d(336, 336, 1, bias=False)
+        self.depthwise_conv2d = nn.Conv2d(out, out, 7, stride=2, groups=out, bias=False)
+        self.pointwise_conv2d = nn.Conv2d(out, out, 1, bias=False)
 
     def forward(self, x):
-        x = F.pad(x, (2, 3, 2, 3))  # N x 336 x 47 x 47
-        x = self.depthwise_conv2d(x)  # N x 336 x 21 x 21
-        x = self.pointwise_conv2d(x)  # N x 336 x 21 x 21
+        x = F.pad(x, (2, 3, 2, 3))
+        x = self.depthwise_conv2d(x)
+        x = self.pointwise_conv2d(x)
         return x
 
 
@@ -158,42 +160,42 @@ class BranchSeparables(nn.Module):
 
 
 class BranchSeparables_4(nn.Module):
-    def __init__(self):
+    def __init__(self, out):
         super().__init__()
         self.act_1 = nn.ReLU()
-        self.separable_1 = Separable_4()
-        self.bn_sep_1 = nn.BatchNorm2d(336, eps=0.001)
+        self.separable_1 = Separable_4(out)
+        self.bn_sep_1 = nn.BatchNorm2d(out, eps=0.001)
         self.act_2 = nn.ReLU(inplace=True)
-        self.separable_2 = Separable(336, 5, 2)
-        self.bn_sep_2 = nn.BatchNorm2d(336, eps=0.001)
+        self.separable_2 = Separable(out, 5, 2)
+        self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
 
     def forward(self, x):
-        x = self.act_1(x)  # N x 336 x 42 x 42
-        x = self.separable_1(x)  # N x 336 x 21 x 21
-        x = self.bn_sep_1(x)  # N x 336 x 21 x 21
-        x = self.act_2(x)  # N x 336 x 21 x 21
-        x = self.separable_2(x)  # N x 336 x 21 x 21
-        x = self.bn_sep_2(x)  # N x 336 x 21 x 21
+        x = self.act_1(x)
+        x = self.separable_1(x)
+        x = self.bn_sep_1(x)
+        x = self.act_2(x)
+        x = self.separable_2(x)
+        x = self.bn_sep_2(x)
         return x
 
 
 class BranchSeparables_5(nn.Module):
-    def __init__(self):
+    def __init__(self, out):
         super().__init__()
         self.act_1 = nn.ReLU()
-        self.separable_1 = Separable_5()
-        self.bn_sep_1 = nn.BatchNorm2d(336, eps=0.001)
+        self.separable_1 = Separable_5(out)
+        self.bn_sep_1 = nn.BatchNorm2d(out, eps=0.001)
         self.act_2 = nn.ReLU(inplace=True)
-        self.separable_2 = Separable(336, 7, 3)
-        self.bn_sep_2 = nn.BatchNorm2d(336, eps=0.001)
+        self.separable_2 = Separable(out, 7, 3)
+        self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
 
     def forward(self, x):
-        x = self.act_1(x)  # N x 336 x 42 x 42
-        x = self.separable_1(x)  # N x 336 x 21 x 21
-        x = self.bn_sep_1(x)  # N x 336 x 21 x 21
-        x = self.act_2(x)  # N x 336 x 21 x 21
-        x = self.separable_2(x)  # N x 336 x 21 x 21
-        x = self.bn_sep_2(x)  # N x 336 x 21 x 21
+        x = self.act_1(x)
+        x = self.separable_1(x)
+        x = self.bn_sep_1(x)
+        x = self.act_2(x)
+        x = self.separable_2(x)
+        x = self.bn_sep_2(x)
         return x
 
 
@@ -210,43 +212,43 @@ class Path(nn.Module):
         return x
 
 
-class ReductionCell(nn.Module):
-    def __init__(self):
+class ReductionCellWithoutConvPrev1x1(nn.Module):
+    def __init__(self, in_channels, out):
         super().__init__()
-        self.conv_1x1 = ActConvBn(96, 42)
-        self.comb_iter_0_left = BranchSeparables_2(42, 42)
-        self.comb_iter_0_right = BranchSeparables_3(96, 42)
+        self.conv_1x1 = ActConvBn(in_channels, out)
+        self.comb_iter_0_left = BranchSeparables_2(out, out)
+        self.comb_iter_0_right = BranchSeparables_3(in_channels, out)
         self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
-        self.comb_iter_1_right = BranchSeparables_3(96, 42)
+        self.comb_iter_1_right = BranchSeparables_3(in_channels, out)
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
-        self.comb_iter_2_right = BranchSeparables_2(96, 42)
+        self.comb_iter_2_right = BranchSeparables_2(in_channels, out)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(42, 3, 1)
+        self.comb_iter_4_left = BranchSeparables(out, 3, 1)
         self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x, x_prev):
-        x = self.conv_1x1(x)  # N x 42 x 165 x 165
-        out = self.comb_iter_0_left(x)  # N x 42 x 83 x 83
-        comb_iter_0_right = self.comb_iter_0_right(x_prev)  # N x 42 x 83 x 83
-        out = out.add_(comb_iter_0_right)  # N x 42 x 83 x 83
-        max_padded = F.pad(x, (1, 1, 1, 1), value=-1e+30)  # N x 42 x 167 x 167
-        out_2 = self.comb_iter_1_left(max_padded)  # N x 42 x 83 x 83
-        comb_iter_1_right = self.comb_iter_1_right(x_prev)  # N x 42 x 83 x 83
-        out_2 = out_2.add_(comb_iter_1_right)  # N x 42 x 83 x 83
-        out_3 = F.pad(x, (1, 1, 1, 1))  # N x 42 x 167 x 167
-        out_3 = self.comb_iter_2_left(out_3)  # N x 42 x 83 x 83
-        comb_iter_2_right = self.comb_iter_2_right(x_prev)  # N x 42 x 83 x 83
-        out_3 = out_3.add_(comb_iter_2_right)  # N x 42 x 83 x 83
-        out_4 = self.comb_iter_3_right(out)  # N x 42 x 83 x 83
-        out_4 = out_4.add_(out_2)  # N x 42 x 83 x 83
-        out_5 = self.comb_iter_4_left(out)  # N x 42 x 83 x 83
-        comb_iter_4_right = self.comb_iter_4_right(max_padded)  # N x 42 x 83 x 83
-        out_5 = out_5.add_(comb_iter_4_right)  # N x 42 x 83 x 83
-        x17 = torch.cat([out_2, out_3, out_4, out_5], 1)  # N x 168 x 83 x 83
+        x = self.conv_1x1(x)
+        out = self.comb_iter_0_left(x)
+        comb_iter_0_right = self.comb_iter_0_right(x_prev)
+        out = out.add_(comb_iter_0_right)
+        max_padded = F.pad(x, (1, 1, 1, 1), value=-1e+30)
+        out_2 = self.comb_iter_1_left(max_padded)
+        comb_iter_1_right = self.comb_iter_1_right(x_prev)
+        out_2 = out_2.add_(comb_iter_1_right)
+        out_3 = F.pad(x, (1, 1, 1, 1))
+        out_3 = self.comb_iter_2_left(out_3)
+        comb_iter_2_right = self.comb_iter_2_right(x_prev)
+        out_3 = out_3.add_(comb_iter_2_right)
+        out_4 = self.comb_iter_3_right(out)
+        out_4 = out_4.add_(out_2)
+        out_5 = self.comb_iter_4_left(out)
+        comb_iter_4_right = self.comb_iter_4_right(max_padded)
+        out_5 = out_5.add_(comb_iter_4_right)
+        x17 = torch.cat([out_2, out_3, out_4, out_5], 1)
         return x17
 
 
-class ReductionCellWithActPath1(nn.Module):
+class ReductionCell_2(nn.Module):
     def __init__(self):
         super().__init__()
         self.act = nn.ReLU()
@@ -294,45 +296,45 @@ class ReductionCellWithActPath1(nn.Module):
         return x22
 
 
-class ReductionCellWithConvPrev1x1(nn.Module):
-    def __init__(self):
+class ReductionCell(nn.Module):
+    def __init__(self, in_channels, out):
         super().__init__()
-        self.conv_prev_1x1 = ActConvBn(1008, 336)
-        self.conv_1x1 = ActConvBn(1008, 336)
-        self.comb_iter_0_left = BranchSeparables_4()
-        self.comb_iter_0_right = BranchSeparables_5()
+        self.conv_prev_1x1 = ActConvBn(in_channels, out)
+        self.conv_1x1 = ActConvBn(in_channels, out)
+        self.comb_iter_0_left = BranchSeparables_4(out)
+        self.comb_iter_0_right = BranchSeparables_5(out)
         self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
-        self.comb_iter_1_right = BranchSeparables_5()
+        self.comb_iter_1_right = BranchSeparables_5(out)
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
-        self.comb_iter_2_right = BranchSeparables_4()
+        self.comb_iter_2_right = BranchSeparables_4(out)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(336, 3, 1)
+        self.comb_iter_4_left = BranchSeparables(out, 3, 1)
         self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x, x_prev):
-        x_prev = self.conv_prev_1x1(x_prev)  # N x 336 x 42 x 42
-        x = self.conv_1x1(x)  # N x 336 x 42 x 42
-        out = self.comb_iter_0_left(x)  # N x 336 x 21 x 21
-        comb_iter_0_right = self.comb_iter_0_right(x_prev)  # N x 336 x 21 x 21
-        out = out.add_(comb_iter_0_right)  # N x 336 x 21 x 21
-        max_padded = F.pad(x, (0, 1, 0, 1), value=-1e+30)  # N x 336 x 43 x 43
-        out_2 = self.comb_iter_1_left(max_padded)  # N x 336 x 21 x 21
-        comb_iter_1_right = self.comb_iter_1_right(x_prev)  # N x 336 x 21 x 21
-        out_2 = out_2.add_(comb_iter_1_right)  # N x 336 x 21 x 21
-        out_3 = F.pad(x, (0, 1, 0, 1))  # N x 336 x 43 x 43
-        out_3 = self.comb_iter_2_left(out_3)  # N x 336 x 21 x 21
-        comb_iter_2_right = self.comb_iter_2_right(x_prev)  # N x 336 x 21 x 21
-        out_3 = out_3.add_(comb_iter_2_right)  # N x 336 x 21 x 21
-        out_4 = self.comb_iter_3_right(out)  # N x 336 x 21 x 21
-        out_4 = out_4.add_(out_2)  # N x 336 x 21 x 21
-        out_5 = self.comb_iter_4_left(out)  # N x 336 x 21 x 21
-        comb_iter_4_right = self.comb_iter_4_right(max_padded)  # N x 336 x 21 x 21
-        out_5 = out_5.add_(comb_iter_4_right)  # N x 336 x 21 x 21
-        x18 = torch.cat([out_2, out_3, out_4, out_5], 1)  # N x 1344 x 21 x 21
+        x_prev = self.conv_prev_1x1(x_prev)
+        x = self.conv_1x1(x)
+        out = self.comb_iter_0_left(x)
+        comb_iter_0_right = self.comb_iter_0_right(x_prev)
+        out = out.add_(comb_iter_0_right)
+        max_padded = F.pad(x, (0, 1, 0, 1), value=-1e+30)
+        out_2 = self.comb_iter_1_left(max_padded)
+        comb_iter_1_right = self.comb_iter_1_right(x_prev)
+        out_2 = out_2.add_(comb_iter_1_right)
+        out_3 = F.pad(x, (0, 1, 0, 1))
+        out_3 = self.comb_iter_2_left(out_3)
+        comb_iter_2_right = self.comb_iter_2_right(x_prev)
+        out_3 = out_3.add_(comb_iter_2_right)
+        out_4 = self.comb_iter_3_right(out)
+        out_4 = out_4.add_(out_2)
+        out_5 = self.comb_iter_4_left(out)
+        comb_iter_4_right = self.comb_iter_4_right(max_padded)
+        out_5 = out_5.add_(comb_iter_4_right)
+        x18 = torch.cat([out_2, out_3, out_4, out_5], 1)
         return x18
 
 
-class ReductionCellWithConvPrev1x1_2(nn.Module):
+class ReductionCell_3(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv_prev_1x1 = ActConvBn(2016, 672)
@@ -368,6 +370,54 @@ class ReductionCellWithConvPrev1x1_2(nn.Module):
         out_5 = out_5.add_(comb_iter_4_right)  # N x 672 x 11 x 11
         x18 = torch.cat([out_2, out_3, out_4, out_5], 1)  # N x 2688 x 11 x 11
         return x18
+
+
+class ReductionCell_4(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.ReLU()
+        self.path_1 = nn.Sequential(OrderedDict([
+            ('avgpool', nn.AvgPool2d(1, stride=2)),
+            ('conv', nn.Conv2d(32, 11, 1, bias=False)),
+        ]))
+        self.path_2 = Path(32, 11)
+        self.final_path_bn = nn.BatchNorm2d(22, eps=0.001)
+        self.conv_1x1 = ActConvBn(44, 22)
+        self.comb_iter_0_left = BranchSeparables_4(22)
+        self.comb_iter_0_right = BranchSeparables_5(22)
+        self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
+        self.comb_iter_1_right = BranchSeparables_5(22)
+        self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
+        self.comb_iter_2_right = BranchSeparables_4(22)
+        self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_4_left = BranchSeparables(22, 3, 1)
+        self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x, x_prev):
+        x_prev = self.act(x_prev)  # N x 32 x 111 x 111
+        out = self.path_1(x_prev)  # N x 11 x 56 x 56
+        path_2 = self.path_2(x_prev)  # N x 11 x 56 x 56
+        out = torch.cat([out, path_2], 1)  # N x 22 x 56 x 56
+        out = self.final_path_bn(out)  # N x 22 x 56 x 56
+        x = self.conv_1x1(x)  # N x 22 x 56 x 56
+        out_2 = self.comb_iter_0_left(x)  # N x 22 x 28 x 28
+        comb_iter_0_right = self.comb_iter_0_right(out)  # N x 22 x 28 x 28
+        out_2 = out_2.add_(comb_iter_0_right)  # N x 22 x 28 x 28
+        max_padded = F.pad(x, (0, 1, 0, 1), value=-1e+30)  # N x 22 x 57 x 57
+        out_3 = self.comb_iter_1_left(max_padded)  # N x 22 x 28 x 28
+        comb_iter_1_right = self.comb_iter_1_right(out)  # N x 22 x 28 x 28
+        out_3 = out_3.add_(comb_iter_1_right)  # N x 22 x 28 x 28
+        out_4 = F.pad(x, (0, 1, 0, 1))  # N x 22 x 57 x 57
+        out_4 = self.comb_iter_2_left(out_4)  # N x 22 x 28 x 28
+        comb_iter_2_right = self.comb_iter_2_right(out)  # N x 22 x 28 x 28
+        out_4 = out_4.add_(comb_iter_2_right)  # N x 22 x 28 x 28
+        out_5 = self.comb_iter_3_right(out_2)  # N x 22 x 28 x 28
+        out_5 = out_5.add_(out_3)  # N x 22 x 28 x 28
+        out_6 = self.comb_iter_4_left(out_2)  # N x 22 x 28 x 28
+        comb_iter_4_right = self.comb_iter_4_right(max_padded)  # N x 22 x 28 x 28
+        out_6 = out_6.add_(comb_iter_4_right)  # N x 22 x 28 x 28
+        x22 = torch.cat([out_3, out_4, out_5, out_6], 1)  # N x 88 x 28 x 28
+        return x22
 
 
 class NormalCell_2(nn.Module):
@@ -457,8 +507,9 @@ class Nasnet(nn.Module):
         'cell_stem_1, cell_0.., reduction_cell_0, comb_iter_0_left, separable_1.depthwise_conv2d, '
         "...), the cells numbered on across the stages, and timm's pad_type='same': TensorFlow's "
         "'SAME' padding (an explicit pad before each strided conv and pool, the extra row and "
-        'column after). skip_reduction: the first cell after a reduction cell reads the reduction '
-        "cell's own second input (large), else the reduction cell's first input (mobile)."
+        'column after), computed for the input size, so set `resolution` to the size the model will '
+        "see. skip_reduction: the first cell after a reduction cell reads the reduction cell's own "
+        "second input (large), else the reduction cell's first input (mobile)."
     )
 
     def __init__(self, drop_rate=0.0, num_classes=1000):
@@ -467,22 +518,22 @@ class Nasnet(nn.Module):
             ('conv', nn.Conv2d(3, 96, 3, stride=2, bias=False)),
             ('bn', nn.BatchNorm2d(96, eps=0.001)),
         ]))
-        self.cell_stem_0 = ReductionCell()
-        self.cell_stem_1 = ReductionCellWithActPath1()
+        self.cell_stem_0 = ReductionCellWithoutConvPrev1x1(96, 42)
+        self.cell_stem_1 = ReductionCell_2()
         self.cell_0 = NormalCell_2(336, 168, 168)
         self.cell_1 = NormalCell(1008, 168, 336)
         self.cell_2 = NormalCell(1008, 168, 1008)
         self.cell_3 = NormalCell(1008, 168, 1008)
         self.cell_4 = NormalCell(1008, 168, 1008)
         self.cell_5 = NormalCell(1008, 168, 1008)
-        self.reduction_cell_0 = ReductionCellWithConvPrev1x1()
+        self.reduction_cell_0 = ReductionCell(1008, 336)
         self.cell_6 = NormalCell_2(1344, 336, 1008)
         self.cell_7 = NormalCell(2016, 336, 1344)
         self.cell_8 = NormalCell(2016, 336, 2016)
         self.cell_9 = NormalCell(2016, 336, 2016)
         self.cell_10 = NormalCell(2016, 336, 2016)
         self.cell_11 = NormalCell(2016, 336, 2016)
-        self.reduction_cell_1 = ReductionCellWithConvPrev1x1_2()
+        self.reduction_cell_1 = ReductionCell_3()
         self.cell_12 = NormalCell_2(2688, 672, 2016)
         self.cell_13 = NormalCell(4032, 672, 2688)
         self.cell_14 = NormalCell(4032, 672, 4032)
@@ -526,38 +577,115 @@ class Nasnet(nn.Module):
         return out_3
 
 
+class NasnetMobile(nn.Module):
+    (
+        'NASNet-A (Zoph et al., 2018): a stem, then N normal cells, a reduction cell, N normal '
+        'cells, a reduction cell and N normal cells; every cell reads the outputs of the two cells '
+        "before it. `large` is timm's nasnetalarge (6 @ 4032, 331x331), `mobile` keras' "
+        "NASNetMobile (4 @ 1056, 224x224). Both use timm's names at every level (cell_stem_0, "
+        'cell_stem_1, cell_0.., reduction_cell_0, comb_iter_0_left, separable_1.depthwise_conv2d, '
+        "...), the cells numbered on across the stages, and timm's pad_type='same': TensorFlow's "
+        "'SAME' padding (an explicit pad before each strided conv and pool, the extra row and "
+        'column after), computed for the input size, so set `resolution` to the size the model will '
+        "see. skip_reduction: the first cell after a reduction cell reads the reduction cell's own "
+        "second input (large), else the reduction cell's first input (mobile)."
+    )
+
+    def __init__(self, drop_rate=0.0, num_classes=1000):
+        super().__init__()
+        self.conv0 = nn.Sequential(OrderedDict([
+            ('conv', nn.Conv2d(3, 32, 3, stride=2, bias=False)),
+            ('bn', nn.BatchNorm2d(32, eps=0.001)),
+        ]))
+        self.cell_stem_0 = ReductionCellWithoutConvPrev1x1(32, 11)
+        self.cell_stem_1 = ReductionCell_4()
+        self.cell_0 = NormalCell_2(88, 44, 44)
+        self.cell_1 = NormalCell(264, 44, 88)
+        self.cell_2 = NormalCell(264, 44, 264)
+        self.cell_3 = NormalCell(264, 44, 264)
+        self.reduction_cell_0 = ReductionCell(264, 88)
+        self.cell_4 = NormalCell_2(352, 88, 264)
+        self.cell_5 = NormalCell(528, 88, 352)
+        self.cell_6 = NormalCell(528, 88, 528)
+        self.cell_7 = NormalCell(528, 88, 528)
+        self.reduction_cell_1 = ReductionCell(528, 176)
+        self.cell_8 = NormalCell_2(704, 176, 528)
+        self.cell_9 = NormalCell(1056, 176, 704)
+        self.cell_10 = NormalCell(1056, 176, 1056)
+        self.cell_11 = NormalCell(1056, 176, 1056)
+        self.act = nn.ReLU(inplace=True)
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.head_drop = nn.Dropout(drop_rate)
+        self.last_linear = nn.Linear(1056, num_classes)
+
+    def forward(self, x):
+        x = self.conv0(x)  # N x 32 x 111 x 111
+        cell_stem_0 = self.cell_stem_0(x, x)  # N x 44 x 56 x 56
+        cell_stem_1 = self.cell_stem_1(cell_stem_0, x)  # N x 88 x 28 x 28
+        cell_0 = self.cell_0(cell_stem_1, cell_stem_0)  # N x 264 x 28 x 28
+        cell_1 = self.cell_1(cell_0, cell_stem_1)  # N x 264 x 28 x 28
+        cell_2 = self.cell_2(cell_1, cell_0)  # N x 264 x 28 x 28
+        cell_3 = self.cell_3(cell_2, cell_1)  # N x 264 x 28 x 28
+        reduction_cell_0 = self.reduction_cell_0(cell_3, cell_2)  # N x 352 x 14 x 14
+        cell_4 = self.cell_4(reduction_cell_0, cell_3)  # N x 528 x 14 x 14
+        cell_5 = self.cell_5(cell_4, reduction_cell_0)  # N x 528 x 14 x 14
+        cell_6 = self.cell_6(cell_5, cell_4)  # N x 528 x 14 x 14
+        cell_7 = self.cell_7(cell_6, cell_5)  # N x 528 x 14 x 14
+        reduction_cell_1 = self.reduction_cell_1(cell_7, cell_6)  # N x 704 x 7 x 7
+        cell_8 = self.cell_8(reduction_cell_1, cell_7)  # N x 1056 x 7 x 7
+        cell_9 = self.cell_9(cell_8, reduction_cell_1)  # N x 1056 x 7 x 7
+        out = self.cell_10(cell_9, cell_8)  # N x 1056 x 7 x 7
+        out = self.cell_11(out, cell_9)  # N x 1056 x 7 x 7
+        out = self.act(out)  # N x 1056 x 7 x 7
+        out = self.global_pool(out)  # N x 1056 x 1 x 1
+        out = torch.flatten(out, 1)  # N x 1056
+        out = self.head_drop(out)  # N x 1056
+        out = self.last_linear(out)  # N x 1000
+        return out
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'large': (Nasnet, {}),
+    'mobile': (NasnetMobile, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> Nasnet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Nasnet(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('large')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Nasnet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Nasnet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -620,12 +748,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -638,10 +766,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -669,5 +797,11 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def nasnet_large(**params) -> Nasnet:
-    return create(**params)
+
+
+def nasnet_large(**params) -> nn.Module:
+    return create('large', **params)
+
+
+def nasnet_mobile(**params) -> nn.Module:
+    return create('mobile', **params)

@@ -1,14 +1,14 @@
 (
-    'nin, variant cifar10: written by `archc emit` from nin.yaml. Edit the spec, not this '
-    'file.\n\nNetwork in Network (Lin, Chen & Yan, 2013): each "mlpconv" layer is a convolution '
-    'followed by two 1x1 convolutions (a small MLP slid over the image), each with ReLU; the '
-    'last mlpconv has one map per class and global average pooling replaces the fully connected '
-    "classifier. `cifar10` has the widths of the authors' released CIFAR-10 model (192/160/96, "
-    '192/192/192, 192/192/10; dropout after the first two mlpconv blocks; Caffe ceil-mode pools '
-    "32->16->8): 966,986 parameters. `imagenet` is the authors' released ImageNet model "
-    '(224x224; 96/96/96 at 11x11/4, 256/256/256 at 5x5, 384/384/384 at 3x3, dropout, '
-    '1024/1024/1000 at 3x3, global average pool over 6x6): 7,595,176 parameters (the paper '
-    'states no count).'
+    'nin, variants cifar10, imagenet: written by `archc emit` from nin.yaml. Edit the spec, not '
+    'this file.\n\nNetwork in Network (Lin, Chen & Yan, 2013): each "mlpconv" layer is a '
+    'convolution followed by two 1x1 convolutions (a small MLP slid over the image), each with '
+    'ReLU; the last mlpconv has one map per class and global average pooling replaces the fully '
+    "connected classifier. `cifar10` has the widths of the authors' released CIFAR-10 model "
+    '(192/160/96, 192/192/192, 192/192/10; dropout after the first two mlpconv blocks; Caffe '
+    "ceil-mode pools 32->16->8): 966,986 parameters. `imagenet` is the authors' released "
+    'ImageNet model (224x224; 96/96/96 at 11x11/4, 256/256/256 at 5x5, 384/384/384 at 3x3, '
+    'dropout, 1024/1024/1000 at 3x3, global average pool over 6x6): 7,595,176 parameters (the '
+    'paper states no count).'
 )
 
 import torch
@@ -19,11 +19,11 @@ VARIANT = 'cifar10'
 
 
 class Mlpconv(nn.Sequential):
-    def __init__(self, in_channels, widths, kernel, padding=0):
+    def __init__(self, in_channels, widths, kernel, stride=1, padding=0):
         super().__init__(
-            nn.Conv2d(in_channels, 192, kernel, padding=padding),
+            nn.Conv2d(in_channels, widths[0], kernel, stride=stride, padding=padding),
             nn.ReLU(inplace=True),
-            nn.Conv2d(192, widths[1], 1),
+            nn.Conv2d(widths[0], widths[1], 1),
             nn.ReLU(inplace=True),
             nn.Conv2d(widths[1], widths[2], 1),
             nn.ReLU(inplace=True),
@@ -62,38 +62,81 @@ class Nin(nn.Module):
         return x
 
 
+class NinImagenet(nn.Module):
+    (
+        'Network in Network (Lin, Chen & Yan, 2013): each "mlpconv" layer is a convolution followed '
+        'by two 1x1 convolutions (a small MLP slid over the image), each with ReLU; the last '
+        'mlpconv has one map per class and global average pooling replaces the fully connected '
+        "classifier. `cifar10` has the widths of the authors' released CIFAR-10 model (192/160/96, "
+        '192/192/192, 192/192/10; dropout after the first two mlpconv blocks; Caffe ceil-mode pools '
+        "32->16->8): 966,986 parameters. `imagenet` is the authors' released ImageNet model "
+        '(224x224; 96/96/96 at 11x11/4, 256/256/256 at 5x5, 384/384/384 at 3x3, dropout, '
+        '1024/1024/1000 at 3x3, global average pool over 6x6): 7,595,176 parameters (the paper '
+        'states no count).'
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            Mlpconv(3, (96, 96, 96), 11, stride=4),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            Mlpconv(96, (256, 256, 256), 5, padding=2),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            Mlpconv(256, (384, 384, 384), 3, padding=1),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            nn.Dropout(0.5),
+            Mlpconv(384, (1024, 1024, 1000), 3, padding=1),
+            nn.AvgPool2d(6, stride=1),
+        )
+
+    def forward(self, x):
+        x = self.features(x)  # N x 1000 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 1000
+        return x
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'cifar10': (Nin, {}),
+    'imagenet': (NinImagenet, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> Nin:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Nin(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('cifar10')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Nin(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Nin(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -156,12 +199,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -174,10 +217,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -205,5 +248,11 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def nin_cifar10(**params) -> Nin:
-    return create(**params)
+
+
+def nin_cifar10(**params) -> nn.Module:
+    return create('cifar10', **params)
+
+
+def nin_imagenet(**params) -> nn.Module:
+    return create('imagenet', **params)

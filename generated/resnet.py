@@ -1,8 +1,9 @@
 (
-    'resnet, variant 50: written by `archc emit` from resnet.yaml. Edit the spec, not this '
-    'file.\n\nDeep residual networks (He et al., 2015) as torchvision builds them: stride on the '
-    '3x3 conv of the bottleneck (ResNet v1.5), a 1x1 conv + batch norm downsample branch '
-    'wherever the stride or width changes, identity shortcuts elsewhere.'
+    'resnet, variants 50, 18, 34, 101, 152, resnext50_32x4d, wide_resnet50_2, resnext101_32x8d, '
+    'resnext101_64x4d, wide_resnet101_2: written by `archc emit` from resnet.yaml. Edit the '
+    'spec, not this file.\n\nDeep residual networks (He et al., 2015) as torchvision builds them: '
+    'stride on the 3x3 conv of the bottleneck (ResNet v1.5), a 1x1 conv + batch norm downsample '
+    'branch wherever the stride or width changes, identity shortcuts elsewhere.'
 )
 
 import torch
@@ -13,13 +14,21 @@ VARIANT = '50'
 
 
 class Bottleneck(nn.Module):
-    def __init__(self, in_channels, planes, stride=1):
+    def __init__(self, in_channels, planes, stride=1, groups=1, width_per_group=64):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, planes * width_per_group // 64 * groups, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes * width_per_group // 64 * groups)
+        self.conv2 = nn.Conv2d(
+            planes * width_per_group // 64 * groups,
+            planes * width_per_group // 64 * groups,
+            3,
+            stride=stride,
+            padding=1,
+            groups=groups,
+            bias=False,
+        )
+        self.bn2 = nn.BatchNorm2d(planes * width_per_group // 64 * groups)
+        self.conv3 = nn.Conv2d(planes * width_per_group // 64 * groups, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
         if stride != 1 or in_channels != planes * 4:
             self.downsample = nn.Sequential(
@@ -46,6 +55,35 @@ class Bottleneck(nn.Module):
         return out
 
 
+class Basic(nn.Module):
+    def __init__(self, in_channels, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        if stride != 1 or in_channels != planes:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, planes, 1, stride=2, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+        else:
+            self.downsample = None
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = torch.relu_(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        downsample = x
+        if self.downsample is not None:
+            downsample = self.downsample(x)
+        out = out.add_(downsample)
+        out = torch.relu_(out)
+        return out
+
+
 class Resnet(nn.Module):
     (
         'Deep residual networks (He et al., 2015) as torchvision builds them: stride on the 3x3 '
@@ -53,16 +91,28 @@ class Resnet(nn.Module):
         'the stride or width changes, identity shortcuts elsewhere.'
     )
 
-    def __init__(self, num_classes=1000):
+    def __init__(self, groups=1, width_per_group=64, layer2_count=3, layer3_count=5, num_classes=1000):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(Bottleneck(64, 64), *[Bottleneck(256, 64) for _ in range(2)])
-        self.layer2 = nn.Sequential(Bottleneck(256, 128, stride=2), *[Bottleneck(512, 128) for _ in range(3)])
-        self.layer3 = nn.Sequential(Bottleneck(512, 256, stride=2), *[Bottleneck(1024, 256) for _ in range(5)])
-        self.layer4 = nn.Sequential(Bottleneck(1024, 512, stride=2), *[Bottleneck(2048, 512) for _ in range(2)])
+        self.layer1 = nn.Sequential(
+            Bottleneck(64, 64, groups=groups, width_per_group=width_per_group),
+            *[Bottleneck(256, 64, groups=groups, width_per_group=width_per_group) for _ in range(2)],
+        )
+        self.layer2 = nn.Sequential(
+            Bottleneck(256, 128, stride=2, groups=groups, width_per_group=width_per_group),
+            *[Bottleneck(512, 128, groups=groups, width_per_group=width_per_group) for _ in range(layer2_count)],
+        )
+        self.layer3 = nn.Sequential(
+            Bottleneck(512, 256, stride=2, groups=groups, width_per_group=width_per_group),
+            *[Bottleneck(1024, 256, groups=groups, width_per_group=width_per_group) for _ in range(layer3_count)],
+        )
+        self.layer4 = nn.Sequential(
+            Bottleneck(1024, 512, stride=2, groups=groups, width_per_group=width_per_group),
+            *[Bottleneck(2048, 512, groups=groups, width_per_group=width_per_group) for _ in range(2)],
+        )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(2048, num_classes)
 
@@ -81,6 +131,90 @@ class Resnet(nn.Module):
         return x
 
 
+class Resnet18(nn.Module):
+    (
+        'Deep residual networks (He et al., 2015) as torchvision builds them: stride on the 3x3 '
+        'conv of the bottleneck (ResNet v1.5), a 1x1 conv + batch norm downsample branch wherever '
+        'the stride or width changes, identity shortcuts elsewhere.'
+    )
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = nn.Sequential(*[Basic(64, 64) for _ in range(2)])
+        self.layer2 = nn.Sequential(Basic(64, 128, stride=2), Basic(128, 128))
+        self.layer3 = nn.Sequential(Basic(128, 256, stride=2), Basic(256, 256))
+        self.layer4 = nn.Sequential(Basic(256, 512, stride=2), Basic(512, 512))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)  # N x 64 x 112 x 112
+        x = self.bn1(x)  # N x 64 x 112 x 112
+        x = self.relu(x)  # N x 64 x 112 x 112
+        x = self.maxpool(x)  # N x 64 x 56 x 56
+        x = self.layer1(x)  # N x 64 x 56 x 56
+        x = self.layer2(x)  # N x 128 x 28 x 28
+        x = self.layer3(x)  # N x 256 x 14 x 14
+        x = self.layer4(x)  # N x 512 x 7 x 7
+        x = self.avgpool(x)  # N x 512 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 512
+        x = self.fc(x)  # N x 1000
+        return x
+
+
+class Resnet34(nn.Module):
+    (
+        'Deep residual networks (He et al., 2015) as torchvision builds them: stride on the 3x3 '
+        'conv of the bottleneck (ResNet v1.5), a 1x1 conv + batch norm downsample branch wherever '
+        'the stride or width changes, identity shortcuts elsewhere.'
+    )
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = nn.Sequential(*[Basic(64, 64) for _ in range(3)])
+        self.layer2 = nn.Sequential(Basic(64, 128, stride=2), *[Basic(128, 128) for _ in range(3)])
+        self.layer3 = nn.Sequential(Basic(128, 256, stride=2), *[Basic(256, 256) for _ in range(5)])
+        self.layer4 = nn.Sequential(Basic(256, 512, stride=2), *[Basic(512, 512) for _ in range(2)])
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)  # N x 64 x 112 x 112
+        x = self.bn1(x)  # N x 64 x 112 x 112
+        x = self.relu(x)  # N x 64 x 112 x 112
+        x = self.maxpool(x)  # N x 64 x 56 x 56
+        x = self.layer1(x)  # N x 64 x 56 x 56
+        x = self.layer2(x)  # N x 128 x 28 x 28
+        x = self.layer3(x)  # N x 256 x 14 x 14
+        x = self.layer4(x)  # N x 512 x 7 x 7
+        x = self.avgpool(x)  # N x 512 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 512
+        x = self.fc(x)  # N x 1000
+        return x
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    '50': (Resnet, {}),
+    '18': (Resnet18, {}),
+    '34': (Resnet34, {}),
+    '101': (Resnet, {'layer3_count': 22}),
+    '152': (Resnet, {'layer2_count': 7, 'layer3_count': 35}),
+    'resnext50_32x4d': (Resnet, {'groups': 32, 'width_per_group': 4}),
+    'wide_resnet50_2': (Resnet, {'width_per_group': 128}),
+    'resnext101_32x8d': (Resnet, {'groups': 32, 'width_per_group': 8, 'layer3_count': 22}),
+    'resnext101_64x4d': (Resnet, {'groups': 64, 'width_per_group': 4, 'layer3_count': 22}),
+    'wide_resnet101_2': (Resnet, {'width_per_group': 128, 'layer3_count': 22}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
     ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, 'Conv2d'),
@@ -89,33 +223,37 @@ INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> Resnet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Resnet(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('50')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Resnet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Resnet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -178,12 +316,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -196,10 +334,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -227,5 +365,43 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def resnet_50(**params) -> Resnet:
-    return create(**params)
+
+
+def resnet_50(**params) -> nn.Module:
+    return create('50', **params)
+
+
+def resnet_18(**params) -> nn.Module:
+    return create('18', **params)
+
+
+def resnet_34(**params) -> nn.Module:
+    return create('34', **params)
+
+
+def resnet_101(**params) -> nn.Module:
+    return create('101', **params)
+
+
+def resnet_152(**params) -> nn.Module:
+    return create('152', **params)
+
+
+def resnet_resnext50_32x4d(**params) -> nn.Module:
+    return create('resnext50_32x4d', **params)
+
+
+def resnet_wide_resnet50_2(**params) -> nn.Module:
+    return create('wide_resnet50_2', **params)
+
+
+def resnet_resnext101_32x8d(**params) -> nn.Module:
+    return create('resnext101_32x8d', **params)
+
+
+def resnet_resnext101_64x4d(**params) -> nn.Module:
+    return create('resnext101_64x4d', **params)
+
+
+def resnet_wide_resnet101_2(**params) -> nn.Module:
+    return create('wide_resnet101_2', **params)

@@ -1,10 +1,10 @@
 (
-    'resnet_v2, variant 50: written by `archc emit` from resnet_v2.yaml. Edit the spec, not '
-    'this file.\n\nPre-activation residual networks (He et al., 2016, "Identity mappings in deep '
-    'residual networks") as timm builds them (resnetv2_50/101/152): batch norm and ReLU come '
-    'before each conv, the shortcut is the clean input (or a strided 1x1 projection of the '
-    "pre-activated input in each stage's first block), and a final batch norm + ReLU precedes "
-    'the classifier, a 1x1 conv.'
+    'resnet_v2, variants 50, 101, 152: written by `archc emit` from resnet_v2.yaml. Edit the '
+    'spec, not this file.\n\nPre-activation residual networks (He et al., 2016, "Identity '
+    'mappings in deep residual networks") as timm builds them (resnetv2_50/101/152): batch norm '
+    'and ReLU come before each conv, the shortcut is the clean input (or a strided 1x1 '
+    "projection of the pre-activated input in each stage's first block), and a final batch norm "
+    '+ ReLU precedes the classifier, a 1x1 conv.'
 )
 from collections import OrderedDict
 
@@ -99,7 +99,7 @@ class ResnetV2(nn.Module):
         'a 1x1 conv.'
     )
 
-    def __init__(self):
+    def __init__(self, blocks_count=3, blocks_count_2=5):
         super().__init__()
         self.stem = nn.Sequential(OrderedDict([
             ('conv', nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)),
@@ -107,8 +107,8 @@ class ResnetV2(nn.Module):
         ]))
         self.stages = nn.Sequential(
             Stage(64, 64, 1, 256, 2),
-            Stage(256, 128, 2, 512, 3),
-            Stage(512, 256, 2, 1024, 5),
+            Stage(256, 128, 2, 512, blocks_count),
+            Stage(512, 256, 2, 1024, blocks_count_2),
             Stage(1024, 512, 2, 2048, 2),
         )
         self.norm = nn.BatchNorm2d(2048)
@@ -127,6 +127,13 @@ class ResnetV2(nn.Module):
         x = self.head(x)  # N x 1000
         return x
 
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    '50': (ResnetV2, {}),
+    '101': (ResnetV2, {'blocks_count_2': 22}),
+    '152': (ResnetV2, {'blocks_count': 7, 'blocks_count_2': 35}),
+}
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -151,35 +158,123 @@ INIT = (
     ('weight', 'normal_', {'mean': 0, 'std': 0.01}, ('head.fc',)),
     ('weight', 'ones_', {}, 'BatchNorm2d'),
 )
+# The variants whose init rules give other arguments (computed from their params).
+VARIANT_INIT = {
+    '101': (
+        ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, ('stem.conv',
+        'stages.0.blocks.0.downsample.conv', 'stages.0.blocks.0.conv1', 'stages.0.blocks.0.conv2',
+        'stages.0.blocks.0.conv3', 'stages.0.blocks.1.conv1', 'stages.0.blocks.1.conv2', 'stages.0.blocks.1.conv3',
+        'stages.0.blocks.2.conv1', 'stages.0.blocks.2.conv2', 'stages.0.blocks.2.conv3',
+        'stages.1.blocks.0.downsample.conv', 'stages.1.blocks.0.conv1', 'stages.1.blocks.0.conv2',
+        'stages.1.blocks.0.conv3', 'stages.1.blocks.1.conv1', 'stages.1.blocks.1.conv2', 'stages.1.blocks.1.conv3',
+        'stages.1.blocks.2.conv1', 'stages.1.blocks.2.conv2', 'stages.1.blocks.2.conv3', 'stages.1.blocks.3.conv1',
+        'stages.1.blocks.3.conv2', 'stages.1.blocks.3.conv3', 'stages.2.blocks.0.downsample.conv',
+        'stages.2.blocks.0.conv1', 'stages.2.blocks.0.conv2', 'stages.2.blocks.0.conv3', 'stages.2.blocks.1.conv1',
+        'stages.2.blocks.1.conv2', 'stages.2.blocks.1.conv3', 'stages.2.blocks.2.conv1', 'stages.2.blocks.2.conv2',
+        'stages.2.blocks.2.conv3', 'stages.2.blocks.3.conv1', 'stages.2.blocks.3.conv2', 'stages.2.blocks.3.conv3',
+        'stages.2.blocks.4.conv1', 'stages.2.blocks.4.conv2', 'stages.2.blocks.4.conv3', 'stages.2.blocks.5.conv1',
+        'stages.2.blocks.5.conv2', 'stages.2.blocks.5.conv3', 'stages.2.blocks.6.conv1', 'stages.2.blocks.6.conv2',
+        'stages.2.blocks.6.conv3', 'stages.2.blocks.7.conv1', 'stages.2.blocks.7.conv2', 'stages.2.blocks.7.conv3',
+        'stages.2.blocks.8.conv1', 'stages.2.blocks.8.conv2', 'stages.2.blocks.8.conv3', 'stages.2.blocks.9.conv1',
+        'stages.2.blocks.9.conv2', 'stages.2.blocks.9.conv3', 'stages.2.blocks.10.conv1', 'stages.2.blocks.10.conv2',
+        'stages.2.blocks.10.conv3', 'stages.2.blocks.11.conv1', 'stages.2.blocks.11.conv2', 'stages.2.blocks.11.conv3',
+        'stages.2.blocks.12.conv1', 'stages.2.blocks.12.conv2', 'stages.2.blocks.12.conv3', 'stages.2.blocks.13.conv1',
+        'stages.2.blocks.13.conv2', 'stages.2.blocks.13.conv3', 'stages.2.blocks.14.conv1', 'stages.2.blocks.14.conv2',
+        'stages.2.blocks.14.conv3', 'stages.2.blocks.15.conv1', 'stages.2.blocks.15.conv2', 'stages.2.blocks.15.conv3',
+        'stages.2.blocks.16.conv1', 'stages.2.blocks.16.conv2', 'stages.2.blocks.16.conv3', 'stages.2.blocks.17.conv1',
+        'stages.2.blocks.17.conv2', 'stages.2.blocks.17.conv3', 'stages.2.blocks.18.conv1', 'stages.2.blocks.18.conv2',
+        'stages.2.blocks.18.conv3', 'stages.2.blocks.19.conv1', 'stages.2.blocks.19.conv2', 'stages.2.blocks.19.conv3',
+        'stages.2.blocks.20.conv1', 'stages.2.blocks.20.conv2', 'stages.2.blocks.20.conv3', 'stages.2.blocks.21.conv1',
+        'stages.2.blocks.21.conv2', 'stages.2.blocks.21.conv3', 'stages.2.blocks.22.conv1', 'stages.2.blocks.22.conv2',
+        'stages.2.blocks.22.conv3', 'stages.3.blocks.0.downsample.conv', 'stages.3.blocks.0.conv1',
+        'stages.3.blocks.0.conv2', 'stages.3.blocks.0.conv3', 'stages.3.blocks.1.conv1', 'stages.3.blocks.1.conv2',
+        'stages.3.blocks.1.conv3', 'stages.3.blocks.2.conv1', 'stages.3.blocks.2.conv2', 'stages.3.blocks.2.conv3')),
+        ('bias', 'zeros_', {}, 'BatchNorm2d'),
+        ('bias', 'zeros_', {}, ('head.fc',)),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.01}, ('head.fc',)),
+        ('weight', 'ones_', {}, 'BatchNorm2d'),
+    ),
+    '152': (
+        ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, ('stem.conv',
+        'stages.0.blocks.0.downsample.conv', 'stages.0.blocks.0.conv1', 'stages.0.blocks.0.conv2',
+        'stages.0.blocks.0.conv3', 'stages.0.blocks.1.conv1', 'stages.0.blocks.1.conv2', 'stages.0.blocks.1.conv3',
+        'stages.0.blocks.2.conv1', 'stages.0.blocks.2.conv2', 'stages.0.blocks.2.conv3',
+        'stages.1.blocks.0.downsample.conv', 'stages.1.blocks.0.conv1', 'stages.1.blocks.0.conv2',
+        'stages.1.blocks.0.conv3', 'stages.1.blocks.1.conv1', 'stages.1.blocks.1.conv2', 'stages.1.blocks.1.conv3',
+        'stages.1.blocks.2.conv1', 'stages.1.blocks.2.conv2', 'stages.1.blocks.2.conv3', 'stages.1.blocks.3.conv1',
+        'stages.1.blocks.3.conv2', 'stages.1.blocks.3.conv3', 'stages.1.blocks.4.conv1', 'stages.1.blocks.4.conv2',
+        'stages.1.blocks.4.conv3', 'stages.1.blocks.5.conv1', 'stages.1.blocks.5.conv2', 'stages.1.blocks.5.conv3',
+        'stages.1.blocks.6.conv1', 'stages.1.blocks.6.conv2', 'stages.1.blocks.6.conv3', 'stages.1.blocks.7.conv1',
+        'stages.1.blocks.7.conv2', 'stages.1.blocks.7.conv3', 'stages.2.blocks.0.downsample.conv',
+        'stages.2.blocks.0.conv1', 'stages.2.blocks.0.conv2', 'stages.2.blocks.0.conv3', 'stages.2.blocks.1.conv1',
+        'stages.2.blocks.1.conv2', 'stages.2.blocks.1.conv3', 'stages.2.blocks.2.conv1', 'stages.2.blocks.2.conv2',
+        'stages.2.blocks.2.conv3', 'stages.2.blocks.3.conv1', 'stages.2.blocks.3.conv2', 'stages.2.blocks.3.conv3',
+        'stages.2.blocks.4.conv1', 'stages.2.blocks.4.conv2', 'stages.2.blocks.4.conv3', 'stages.2.blocks.5.conv1',
+        'stages.2.blocks.5.conv2', 'stages.2.blocks.5.conv3', 'stages.2.blocks.6.conv1', 'stages.2.blocks.6.conv2',
+        'stages.2.blocks.6.conv3', 'stages.2.blocks.7.conv1', 'stages.2.blocks.7.conv2', 'stages.2.blocks.7.conv3',
+        'stages.2.blocks.8.conv1', 'stages.2.blocks.8.conv2', 'stages.2.blocks.8.conv3', 'stages.2.blocks.9.conv1',
+        'stages.2.blocks.9.conv2', 'stages.2.blocks.9.conv3', 'stages.2.blocks.10.conv1', 'stages.2.blocks.10.conv2',
+        'stages.2.blocks.10.conv3', 'stages.2.blocks.11.conv1', 'stages.2.blocks.11.conv2', 'stages.2.blocks.11.conv3',
+        'stages.2.blocks.12.conv1', 'stages.2.blocks.12.conv2', 'stages.2.blocks.12.conv3', 'stages.2.blocks.13.conv1',
+        'stages.2.blocks.13.conv2', 'stages.2.blocks.13.conv3', 'stages.2.blocks.14.conv1', 'stages.2.blocks.14.conv2',
+        'stages.2.blocks.14.conv3', 'stages.2.blocks.15.conv1', 'stages.2.blocks.15.conv2', 'stages.2.blocks.15.conv3',
+        'stages.2.blocks.16.conv1', 'stages.2.blocks.16.conv2', 'stages.2.blocks.16.conv3', 'stages.2.blocks.17.conv1',
+        'stages.2.blocks.17.conv2', 'stages.2.blocks.17.conv3', 'stages.2.blocks.18.conv1', 'stages.2.blocks.18.conv2',
+        'stages.2.blocks.18.conv3', 'stages.2.blocks.19.conv1', 'stages.2.blocks.19.conv2', 'stages.2.blocks.19.conv3',
+        'stages.2.blocks.20.conv1', 'stages.2.blocks.20.conv2', 'stages.2.blocks.20.conv3', 'stages.2.blocks.21.conv1',
+        'stages.2.blocks.21.conv2', 'stages.2.blocks.21.conv3', 'stages.2.blocks.22.conv1', 'stages.2.blocks.22.conv2',
+        'stages.2.blocks.22.conv3', 'stages.2.blocks.23.conv1', 'stages.2.blocks.23.conv2', 'stages.2.blocks.23.conv3',
+        'stages.2.blocks.24.conv1', 'stages.2.blocks.24.conv2', 'stages.2.blocks.24.conv3', 'stages.2.blocks.25.conv1',
+        'stages.2.blocks.25.conv2', 'stages.2.blocks.25.conv3', 'stages.2.blocks.26.conv1', 'stages.2.blocks.26.conv2',
+        'stages.2.blocks.26.conv3', 'stages.2.blocks.27.conv1', 'stages.2.blocks.27.conv2', 'stages.2.blocks.27.conv3',
+        'stages.2.blocks.28.conv1', 'stages.2.blocks.28.conv2', 'stages.2.blocks.28.conv3', 'stages.2.blocks.29.conv1',
+        'stages.2.blocks.29.conv2', 'stages.2.blocks.29.conv3', 'stages.2.blocks.30.conv1', 'stages.2.blocks.30.conv2',
+        'stages.2.blocks.30.conv3', 'stages.2.blocks.31.conv1', 'stages.2.blocks.31.conv2', 'stages.2.blocks.31.conv3',
+        'stages.2.blocks.32.conv1', 'stages.2.blocks.32.conv2', 'stages.2.blocks.32.conv3', 'stages.2.blocks.33.conv1',
+        'stages.2.blocks.33.conv2', 'stages.2.blocks.33.conv3', 'stages.2.blocks.34.conv1', 'stages.2.blocks.34.conv2',
+        'stages.2.blocks.34.conv3', 'stages.2.blocks.35.conv1', 'stages.2.blocks.35.conv2', 'stages.2.blocks.35.conv3',
+        'stages.3.blocks.0.downsample.conv', 'stages.3.blocks.0.conv1', 'stages.3.blocks.0.conv2',
+        'stages.3.blocks.0.conv3', 'stages.3.blocks.1.conv1', 'stages.3.blocks.1.conv2', 'stages.3.blocks.1.conv3',
+        'stages.3.blocks.2.conv1', 'stages.3.blocks.2.conv2', 'stages.3.blocks.2.conv3')),
+        ('bias', 'zeros_', {}, 'BatchNorm2d'),
+        ('bias', 'zeros_', {}, ('head.fc',)),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.01}, ('head.fc',)),
+        ('weight', 'ones_', {}, 'BatchNorm2d'),
+    ),
+}
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, VARIANT_INIT.get(variant, INIT))
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> ResnetV2:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return ResnetV2(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('50')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = VARIANT_INIT.get(variant, INIT)
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = ResnetV2(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = ResnetV2(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -242,12 +337,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -260,10 +355,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -291,5 +386,15 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def resnet_v2_50(**params) -> ResnetV2:
-    return create(**params)
+    return create('50', **params)
+
+
+def resnet_v2_101(**params) -> ResnetV2:
+    return create('101', **params)
+
+
+def resnet_v2_152(**params) -> ResnetV2:
+    return create('152', **params)

@@ -1,10 +1,11 @@
 (
-    'senet, variant se_resnet50: written by `archc emit` from senet.yaml. Edit the spec, not '
-    "this file.\n\nSqueeze-and-excitation networks (Hu et al., 2018) as timm's legacy models "
-    "build them (the authors' Caffe layout): ResNet, ResNeXt and SENet-154 bottlenecks whose "
-    'residual branch is rescaled channel-wise by an SE module (global mean, 1x1 conv reduce by '
-    '16, ReLU, 1x1 conv, sigmoid) before the shortcut is added. SE-ResNets stride on the first '
-    '1x1 conv; SENet-154 has a 3x3 three-conv stem and 3x3 projection shortcuts.'
+    'senet, variants se_resnet50, se_resnet101, se_resnet152, se_resnext50_32x4d, senet154: '
+    'written by `archc emit` from senet.yaml. Edit the spec, not this '
+    "file.\n\nSqueeze-and-excitation networks (Hu et al., 2018) as timm's legacy models build "
+    "them (the authors' Caffe layout): ResNet, ResNeXt and SENet-154 bottlenecks whose residual "
+    'branch is rescaled channel-wise by an SE module (global mean, 1x1 conv reduce by 16, ReLU, '
+    '1x1 conv, sigmoid) before the shortcut is added. SE-ResNets stride on the first 1x1 conv; '
+    'SENet-154 has a 3x3 three-conv stem and 3x3 projection shortcuts.'
 )
 from collections import OrderedDict
 
@@ -33,23 +34,40 @@ class SqueezeExcitation(nn.Module):
         return scale
 
 
-class SeBottleneck(nn.Module):
-    def __init__(self, in_channels, planes, stride=1, project=False):
+class SeBottleneckWithDownsample(nn.Module):
+    def __init__(
+        self,
+        in_channels,
+        planes,
+        stride,
+        down_kernel,
+        conv1_out_channels,
+        conv1_stride,
+        conv2_out_channels,
+        conv2_stride,
+        conv2_groups,
+        padding,
+    ):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, conv1_out_channels, 1, stride=conv1_stride, bias=False)
+        self.bn1 = nn.BatchNorm2d(conv1_out_channels)
+        self.conv2 = nn.Conv2d(
+            conv1_out_channels,
+            conv2_out_channels,
+            3,
+            stride=conv2_stride,
+            padding=1,
+            groups=conv2_groups,
+            bias=False,
+        )
+        self.bn2 = nn.BatchNorm2d(conv2_out_channels)
+        self.conv3 = nn.Conv2d(conv2_out_channels, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
         self.se_module = SqueezeExcitation(planes * 4)
-        if project:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, planes * 4, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes * 4),
-            )
-        else:
-            self.downsample = None
+        self.downsample = nn.Sequential(
+            nn.Conv2d(in_channels, planes * 4, down_kernel, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(planes * 4),
+        )
 
     def forward(self, x):
         out = self.conv1(x)
@@ -61,10 +79,34 @@ class SeBottleneck(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         out = self.se_module(out)
-        downsample = x
-        if self.downsample is not None:
-            downsample = self.downsample(x)
+        downsample = self.downsample(x)
         out = out.add_(downsample)
+        out = torch.relu_(out)
+        return out
+
+
+class SeBottleneck(nn.Module):
+    def __init__(self, in_channels, conv1_out_channels, conv2_out_channels, conv2_groups):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, conv1_out_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(conv1_out_channels)
+        self.conv2 = nn.Conv2d(conv1_out_channels, conv2_out_channels, 3, padding=1, groups=conv2_groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(conv2_out_channels)
+        self.conv3 = nn.Conv2d(conv2_out_channels, in_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(in_channels)
+        self.se_module = SqueezeExcitation(in_channels)
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = torch.relu_(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = torch.relu_(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
+        out = self.se_module(out)
+        out = out.add_(x)
         out = torch.relu_(out)
         return out
 
@@ -78,7 +120,20 @@ class Senet(nn.Module):
         'has a 3x3 three-conv stem and 3x3 projection shortcuts.'
     )
 
-    def __init__(self, drop_rate=0.2, num_classes=1000):
+    def __init__(
+        self,
+        conv1_out_channels=64,
+        conv2_groups=1,
+        conv1_out_channels_2=128,
+        conv1_stride=2,
+        conv2_stride=1,
+        layer2_count=3,
+        conv1_out_channels_3=256,
+        layer3_count=5,
+        conv1_out_channels_4=512,
+        drop_rate=0.2,
+        num_classes=1000,
+    ):
         super().__init__()
         self.layer0 = nn.Sequential(OrderedDict([
             ('conv1', nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)),
@@ -86,18 +141,59 @@ class Senet(nn.Module):
             ('relu1', nn.ReLU(inplace=True)),
         ]))
         self.pool0 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.layer1 = nn.Sequential(SeBottleneck(64, 64, project=True), *[SeBottleneck(256, 64) for _ in range(2)])
+        self.layer1 = nn.Sequential(
+            SeBottleneckWithDownsample(64, 64, 1, 1, conv1_out_channels, 1, conv1_out_channels, 1, conv2_groups, 0),
+            *[SeBottleneck(256, conv1_out_channels, conv1_out_channels, conv2_groups) for _ in range(2)],
+        )
         self.layer2 = nn.Sequential(
-            SeBottleneck(256, 128, stride=2, project=True),
-            *[SeBottleneck(512, 128) for _ in range(3)],
+            SeBottleneckWithDownsample(
+                256,
+                128,
+                2,
+                1,
+                conv1_out_channels_2,
+                conv1_stride,
+                conv1_out_channels_2,
+                conv2_stride,
+                conv2_groups,
+                0,
+            ),
+            *[SeBottleneck(512, conv1_out_channels_2, conv1_out_channels_2, conv2_groups) for _ in range(layer2_count)],
         )
         self.layer3 = nn.Sequential(
-            SeBottleneck(512, 256, stride=2, project=True),
-            *[SeBottleneck(1024, 256) for _ in range(5)],
+            SeBottleneckWithDownsample(
+                512,
+                256,
+                2,
+                1,
+                conv1_out_channels_3,
+                conv1_stride,
+                conv1_out_channels_3,
+                conv2_stride,
+                conv2_groups,
+                0,
+            ),
+            *[SeBottleneck(
+                1024,
+                conv1_out_channels_3,
+                conv1_out_channels_3,
+                conv2_groups,
+            ) for _ in range(layer3_count)],
         )
         self.layer4 = nn.Sequential(
-            SeBottleneck(1024, 512, stride=2, project=True),
-            *[SeBottleneck(2048, 512) for _ in range(2)],
+            SeBottleneckWithDownsample(
+                1024,
+                512,
+                2,
+                1,
+                conv1_out_channels_4,
+                conv1_stride,
+                conv1_out_channels_4,
+                conv2_stride,
+                conv2_groups,
+                0,
+            ),
+            *[SeBottleneck(2048, conv1_out_channels_4, conv1_out_channels_4, conv2_groups) for _ in range(2)],
         )
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(drop_rate)
@@ -117,6 +213,73 @@ class Senet(nn.Module):
         return x
 
 
+class SenetSenet154(nn.Module):
+    (
+        "Squeeze-and-excitation networks (Hu et al., 2018) as timm's legacy models build them (the "
+        "authors' Caffe layout): ResNet, ResNeXt and SENet-154 bottlenecks whose residual branch is "
+        'rescaled channel-wise by an SE module (global mean, 1x1 conv reduce by 16, ReLU, 1x1 conv, '
+        'sigmoid) before the shortcut is added. SE-ResNets stride on the first 1x1 conv; SENet-154 '
+        'has a 3x3 three-conv stem and 3x3 projection shortcuts.'
+    )
+
+    def __init__(self, drop_rate=0.2, num_classes=1000):
+        super().__init__()
+        self.layer0 = nn.Sequential(OrderedDict([
+            ('conv1', nn.Conv2d(3, 64, 3, stride=2, padding=1, bias=False)),
+            ('bn1', nn.BatchNorm2d(64)),
+            ('relu1', nn.ReLU(inplace=True)),
+            ('conv2', nn.Conv2d(64, 64, 3, padding=1, bias=False)),
+            ('bn2', nn.BatchNorm2d(64)),
+            ('relu2', nn.ReLU(inplace=True)),
+            ('conv3', nn.Conv2d(64, 128, 3, padding=1, bias=False)),
+            ('bn3', nn.BatchNorm2d(128)),
+            ('relu3', nn.ReLU(inplace=True)),
+        ]))
+        self.pool0 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.layer1 = nn.Sequential(
+            SeBottleneckWithDownsample(128, 64, 1, 1, 128, 1, 256, 1, 64, 0),
+            *[SeBottleneck(256, 128, 256, 64) for _ in range(2)],
+        )
+        self.layer2 = nn.Sequential(
+            SeBottleneckWithDownsample(256, 128, 2, 3, 256, 1, 512, 2, 64, 1),
+            *[SeBottleneck(512, 256, 512, 64) for _ in range(7)],
+        )
+        self.layer3 = nn.Sequential(
+            SeBottleneckWithDownsample(512, 256, 2, 3, 512, 1, 1024, 2, 64, 1),
+            *[SeBottleneck(1024, 512, 1024, 64) for _ in range(35)],
+        )
+        self.layer4 = nn.Sequential(
+            SeBottleneckWithDownsample(1024, 512, 2, 3, 1024, 1, 2048, 2, 64, 1),
+            *[SeBottleneck(2048, 1024, 2048, 64) for _ in range(2)],
+        )
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(drop_rate)
+        self.last_linear = nn.Linear(2048, num_classes)
+
+    def forward(self, x):
+        x = self.layer0(x)  # N x 128 x 112 x 112
+        x = self.pool0(x)  # N x 128 x 56 x 56
+        x = self.layer1(x)  # N x 256 x 56 x 56
+        x = self.layer2(x)  # N x 512 x 28 x 28
+        x = self.layer3(x)  # N x 1024 x 14 x 14
+        x = self.layer4(x)  # N x 2048 x 7 x 7
+        x = self.global_pool(x)  # N x 2048 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 2048
+        x = self.dropout(x)  # N x 2048
+        x = self.last_linear(x)  # N x 1000
+        return x
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'se_resnet50': (Senet, {}),
+    'se_resnet101': (Senet, {'layer3_count': 22}),
+    'se_resnet152': (Senet, {'layer2_count': 7, 'layer3_count': 35}),
+    'se_resnext50_32x4d': (Senet, {'conv1_out_channels': 128, 'conv2_groups': 32, 'conv1_out_channels_2': 256,
+        'conv1_stride': 1, 'conv2_stride': 2, 'conv1_out_channels_3': 512, 'conv1_out_channels_4': 1024}),
+    'senet154': (SenetSenet154, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
     ('weight', 'kaiming_normal_', {'a': 0.0, 'mode': 'fan_out', 'nonlinearity': 'relu'}, 'Conv2d'),
@@ -125,33 +288,37 @@ INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> Senet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Senet(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('se_resnet50')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Senet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Senet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -214,12 +381,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -232,10 +399,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -263,5 +430,23 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def senet_se_resnet50(**params) -> Senet:
-    return create(**params)
+
+
+def senet_se_resnet50(**params) -> nn.Module:
+    return create('se_resnet50', **params)
+
+
+def senet_se_resnet101(**params) -> nn.Module:
+    return create('se_resnet101', **params)
+
+
+def senet_se_resnet152(**params) -> nn.Module:
+    return create('se_resnet152', **params)
+
+
+def senet_se_resnext50_32x4d(**params) -> nn.Module:
+    return create('se_resnext50_32x4d', **params)
+
+
+def senet_senet154(**params) -> nn.Module:
+    return create('senet154', **params)

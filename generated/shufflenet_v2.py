@@ -1,9 +1,9 @@
 (
-    'shufflenet_v2, variant x1_0: written by `archc emit` from shufflenet_v2.yaml. Edit the '
-    'spec, not this file.\n\nShuffleNet V2 (Ma et al., 2018) as torchvision builds it: each stage '
-    'opens with a stride-2 unit that runs two branches on the full input, then stride-1 units '
-    'that split the channels in half and transform one half; every unit ends in a channel '
-    'shuffle.'
+    'shufflenet_v2, variants x1_0, x0_5, x1_5, x2_0: written by `archc emit` from '
+    'shufflenet_v2.yaml. Edit the spec, not this file.\n\nShuffleNet V2 (Ma et al., 2018) as '
+    'torchvision builds it: each stage opens with a stride-2 unit that runs two branches on the '
+    'full input, then stride-1 units that split the channels in half and transform one half; '
+    'every unit ends in a channel shuffle.'
 )
 
 import torch
@@ -80,7 +80,15 @@ class ShufflenetV2(nn.Module):
         'in half and transform one half; every unit ends in a channel shuffle.'
     )
 
-    def __init__(self, num_classes=1000):
+    def __init__(
+        self,
+        stage2_out=116,
+        stage2_branch2_in_channels=58,
+        stage3_out=232,
+        stage4_out=464,
+        out_channels=1024,
+        num_classes=1000,
+    ):
         super().__init__()
         self.conv1 = nn.Sequential(
             nn.Conv2d(3, 24, 3, stride=2, padding=1, bias=False),
@@ -88,56 +96,75 @@ class ShufflenetV2(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.stage2 = Stage(24, 116, 58, 3)
-        self.stage3 = Stage(116, 232, 116, 7)
-        self.stage4 = Stage(232, 464, 232, 3)
-        self.conv5 = nn.Sequential(nn.Conv2d(464, 1024, 1, bias=False), nn.BatchNorm2d(1024), nn.ReLU(inplace=True))
-        self.fc = nn.Linear(1024, num_classes)
+        self.stage2 = Stage(24, stage2_out, stage2_branch2_in_channels, 3)
+        self.stage3 = Stage(stage2_out, stage3_out, stage2_out, 7)
+        self.stage4 = Stage(stage3_out, stage4_out, stage3_out, 3)
+        self.conv5 = nn.Sequential(
+            nn.Conv2d(stage4_out, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+        self.fc = nn.Linear(out_channels, num_classes)
 
     def forward(self, x):
         x = self.conv1(x)  # N x 24 x 112 x 112
         x = self.maxpool(x)  # N x 24 x 56 x 56
-        x = self.stage2(x)  # N x 116 x 28 x 28
-        x = self.stage3(x)  # N x 232 x 14 x 14
-        x = self.stage4(x)  # N x 464 x 7 x 7
-        x = self.conv5(x)  # N x 1024 x 7 x 7
-        x = x.mean([2, 3])  # N x 1024
+        x = self.stage2(x)
+        x = self.stage3(x)
+        x = self.stage4(x)
+        x = self.conv5(x)
+        x = x.mean([2, 3])
         x = self.fc(x)  # N x 1000
         return x
 
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'x1_0': (ShufflenetV2, {}),
+    'x0_5': (ShufflenetV2, {'stage2_out': 48, 'stage2_branch2_in_channels': 24, 'stage3_out': 96,
+        'stage4_out': 192}),
+    'x1_5': (ShufflenetV2, {'stage2_out': 176, 'stage2_branch2_in_channels': 88, 'stage3_out': 352,
+        'stage4_out': 704}),
+    'x2_0': (ShufflenetV2, {'stage2_out': 244, 'stage2_branch2_in_channels': 122, 'stage3_out': 488,
+        'stage4_out': 976, 'out_channels': 2048}),
+}
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> ShufflenetV2:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return ShufflenetV2(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('x1_0')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = ShufflenetV2(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = ShufflenetV2(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -200,12 +227,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -218,10 +245,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -249,5 +276,19 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def shufflenet_v2_x1_0(**params) -> ShufflenetV2:
-    return create(**params)
+    return create('x1_0', **params)
+
+
+def shufflenet_v2_x0_5(**params) -> ShufflenetV2:
+    return create('x0_5', **params)
+
+
+def shufflenet_v2_x1_5(**params) -> ShufflenetV2:
+    return create('x1_5', **params)
+
+
+def shufflenet_v2_x2_0(**params) -> ShufflenetV2:
+    return create('x2_0', **params)

@@ -1,13 +1,14 @@
 (
-    'squeezenet, variant 1_0: written by `archc emit` from squeezenet.yaml. Edit the spec, not '
-    'this file.\n\nSqueezeNet (Iandola et al., 2016) as torchvision builds it: Fire modules (a '
-    '1x1 squeeze conv feeding parallel 1x1 and 3x3 expand convs, concatenated) between '
-    'ceil-mode 3x3/2 max pools, and a 1x1 conv classifier averaged over the image. v1.1 uses a '
-    "3x3 stem and pools earlier (2.4x fewer multiply-adds, same accuracy). The paper's section "
-    "6 variants of 1.0 add residual bypasses: `1_0_simple_bypass` adds each Fire's input to its "
-    'output where the widths agree (fire3, 5, 7, 9; no parameters); `1_0_complex_bypass` also '
-    'bypasses fire2, 4, 6, 8 through a 1x1 conv (`bypass`, +341,248 parameters). The Fires keep '
-    "their names, so torchvision's 1.0 weights load into both."
+    'squeezenet, variants 1_0, 1_1, 1_0_simple_bypass, 1_0_complex_bypass: written by `archc '
+    'emit` from squeezenet.yaml. Edit the spec, not this file.\n\nSqueezeNet (Iandola et al., '
+    '2016) as torchvision builds it: Fire modules (a 1x1 squeeze conv feeding parallel 1x1 and '
+    '3x3 expand convs, concatenated) between ceil-mode 3x3/2 max pools, and a 1x1 conv '
+    'classifier averaged over the image. v1.1 uses a 3x3 stem and pools earlier (2.4x fewer '
+    "multiply-adds, same accuracy). The paper's section 6 variants of 1.0 add residual "
+    "bypasses: `1_0_simple_bypass` adds each Fire's input to its output where the widths agree "
+    '(fire3, 5, 7, 9; no parameters); `1_0_complex_bypass` also bypasses fire2, 4, 6, 8 through '
+    "a 1x1 conv (`bypass`, +341,248 parameters). The Fires keep their names, so torchvision's "
+    '1.0 weights load into both.'
 )
 
 import torch
@@ -18,24 +19,34 @@ VARIANT = '1_0'
 
 
 class Fire(nn.Module):
-    def __init__(self, in_channels, squeeze_planes, expand_planes):
+    def __init__(self, in_channels, squeeze_planes, expand_planes, same_width=False, bypass='none'):
         super().__init__()
+        self.use_add = bypass == 'complex' or bypass == 'simple' and same_width
         self.squeeze = nn.Conv2d(in_channels, squeeze_planes, 1)
         self.squeeze_activation = nn.ReLU(inplace=True)
         self.expand1x1 = nn.Conv2d(squeeze_planes, expand_planes, 1)
         self.expand1x1_activation = nn.ReLU(inplace=True)
         self.expand3x3 = nn.Conv2d(squeeze_planes, expand_planes, 3, padding=1)
         self.expand3x3_activation = nn.ReLU(inplace=True)
+        if bypass == 'complex' and not same_width:
+            self.bypass = nn.Conv2d(in_channels, 2 * expand_planes, 1)
+        else:
+            self.bypass = None
 
     def forward(self, x):
-        x = self.squeeze(x)
-        x = self.squeeze_activation(x)
-        out = self.expand1x1(x)
-        out = self.expand1x1_activation(out)
-        out_2 = self.expand3x3(x)
-        out_2 = self.expand3x3_activation(out_2)
-        out = torch.cat([out, out_2], 1)
-        return out
+        out = self.squeeze(x)
+        out = self.squeeze_activation(out)
+        out_2 = self.expand1x1(out)
+        out_2 = self.expand1x1_activation(out_2)
+        out_3 = self.expand3x3(out)
+        out_3 = self.expand3x3_activation(out_3)
+        out_2 = torch.cat([out_2, out_3], 1)
+        bypass = x
+        if self.bypass is not None:
+            bypass = self.bypass(x)
+        if self.use_add:
+            out_2 = out_2.add_(bypass)
+        return out_2
 
 
 class Squeezenet(nn.Module):
@@ -50,22 +61,22 @@ class Squeezenet(nn.Module):
         "torchvision's 1.0 weights load into both."
     )
 
-    def __init__(self, dropout=0.5):
+    def __init__(self, bypass='none', dropout=0.5):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 96, 7, stride=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            Fire(96, 16, 64),
-            Fire(128, 16, 64),
-            Fire(128, 32, 128),
+            Fire(96, 16, 64, bypass=bypass),
+            Fire(128, 16, 64, same_width=True, bypass=bypass),
+            Fire(128, 32, 128, bypass=bypass),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            Fire(256, 32, 128),
-            Fire(256, 48, 192),
-            Fire(384, 48, 192),
-            Fire(384, 64, 256),
+            Fire(256, 32, 128, same_width=True, bypass=bypass),
+            Fire(256, 48, 192, bypass=bypass),
+            Fire(384, 48, 192, same_width=True, bypass=bypass),
+            Fire(384, 64, 256, bypass=bypass),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            Fire(512, 64, 256),
+            Fire(512, 64, 256, same_width=True, bypass=bypass),
         )
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
@@ -81,6 +92,57 @@ class Squeezenet(nn.Module):
         return x
 
 
+class Squeezenet11(nn.Module):
+    (
+        'SqueezeNet (Iandola et al., 2016) as torchvision builds it: Fire modules (a 1x1 squeeze '
+        'conv feeding parallel 1x1 and 3x3 expand convs, concatenated) between ceil-mode 3x3/2 max '
+        'pools, and a 1x1 conv classifier averaged over the image. v1.1 uses a 3x3 stem and pools '
+        "earlier (2.4x fewer multiply-adds, same accuracy). The paper's section 6 variants of 1.0 "
+        "add residual bypasses: `1_0_simple_bypass` adds each Fire's input to its output where the "
+        'widths agree (fire3, 5, 7, 9; no parameters); `1_0_complex_bypass` also bypasses fire2, 4, '
+        '6, 8 through a 1x1 conv (`bypass`, +341,248 parameters). The Fires keep their names, so '
+        "torchvision's 1.0 weights load into both."
+    )
+
+    def __init__(self, dropout=0.5):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 3, stride=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            Fire(64, 16, 64),
+            Fire(128, 16, 64, same_width=True),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            Fire(128, 32, 128),
+            Fire(256, 32, 128, same_width=True),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            Fire(256, 48, 192),
+            Fire(384, 48, 192, same_width=True),
+            Fire(384, 64, 256),
+            Fire(512, 64, 256, same_width=True),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Conv2d(512, 1000, 1),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+        )
+
+    def forward(self, x):
+        x = self.features(x)  # N x 512 x 13 x 13
+        x = self.classifier(x)  # N x 1000 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 1000
+        return x
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    '1_0': (Squeezenet, {}),
+    '1_1': (Squeezenet11, {}),
+    '1_0_simple_bypass': (Squeezenet, {'bypass': 'simple'}),
+    '1_0_complex_bypass': (Squeezenet, {'bypass': 'complex'}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
     ('bias', 'zeros_', {}, 'Conv2d'),
@@ -93,35 +155,65 @@ INIT = (
         'features.10.expand3x3', 'features.12.squeeze', 'features.12.expand1x1', 'features.12.expand3x3')),
     ('weight', 'normal_', {'mean': 0, 'std': 0.01}, ('classifier.1',)),
 )
+# The variants whose init rules give other arguments (computed from their params).
+VARIANT_INIT = {
+    '1_1': (
+        ('bias', 'zeros_', {}, 'Conv2d'),
+        ('weight', 'kaiming_uniform_', {'a': 0.0, 'mode': 'fan_in', 'nonlinearity': 'leaky_relu'}, ('features.0',
+        'features.3.squeeze', 'features.3.expand1x1', 'features.3.expand3x3', 'features.4.squeeze',
+        'features.4.expand1x1', 'features.4.expand3x3', 'features.6.squeeze', 'features.6.expand1x1',
+        'features.6.expand3x3', 'features.7.squeeze', 'features.7.expand1x1', 'features.7.expand3x3',
+        'features.9.squeeze', 'features.9.expand1x1', 'features.9.expand3x3', 'features.10.squeeze',
+        'features.10.expand1x1', 'features.10.expand3x3', 'features.11.squeeze', 'features.11.expand1x1',
+        'features.11.expand3x3', 'features.12.squeeze', 'features.12.expand1x1', 'features.12.expand3x3')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.01}, ('classifier.1',)),
+    ),
+    '1_0_complex_bypass': (
+        ('bias', 'zeros_', {}, 'Conv2d'),
+        ('weight', 'kaiming_uniform_', {'a': 0.0, 'mode': 'fan_in', 'nonlinearity': 'leaky_relu'}, ('features.0',
+        'features.3.squeeze', 'features.3.expand1x1', 'features.3.expand3x3', 'features.3.bypass',
+        'features.4.squeeze', 'features.4.expand1x1', 'features.4.expand3x3', 'features.5.squeeze',
+        'features.5.expand1x1', 'features.5.expand3x3', 'features.5.bypass', 'features.7.squeeze',
+        'features.7.expand1x1', 'features.7.expand3x3', 'features.8.squeeze', 'features.8.expand1x1',
+        'features.8.expand3x3', 'features.8.bypass', 'features.9.squeeze', 'features.9.expand1x1',
+        'features.9.expand3x3', 'features.10.squeeze', 'features.10.expand1x1', 'features.10.expand3x3',
+        'features.10.bypass', 'features.12.squeeze', 'features.12.expand1x1', 'features.12.expand3x3')),
+        ('weight', 'normal_', {'mean': 0, 'std': 0.01}, ('classifier.1',)),
+    ),
+}
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, VARIANT_INIT.get(variant, INIT))
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> Squeezenet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Squeezenet(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('1_0')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = VARIANT_INIT.get(variant, INIT)
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Squeezenet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Squeezenet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -184,12 +276,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -202,10 +294,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -233,5 +325,19 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def squeezenet_1_0(**params) -> Squeezenet:
-    return create(**params)
+
+
+def squeezenet_1_0(**params) -> nn.Module:
+    return create('1_0', **params)
+
+
+def squeezenet_1_1(**params) -> nn.Module:
+    return create('1_1', **params)
+
+
+def squeezenet_1_0_simple_bypass(**params) -> nn.Module:
+    return create('1_0_simple_bypass', **params)
+
+
+def squeezenet_1_0_complex_bypass(**params) -> nn.Module:
+    return create('1_0_complex_bypass', **params)

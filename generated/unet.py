@@ -1,7 +1,7 @@
 (
-    'unet, variant padded: written by `archc emit` from unet.yaml. Edit the spec, not this '
-    'file.\n\nU-Net (Ronneberger et al., 2015): a contracting path of double 3x3 convs and 2x2 '
-    'max pooling, an expanding path of 2x2 transposed convs, each followed by concatenation '
+    'unet, variants padded, paper: written by `archc emit` from unet.yaml. Edit the spec, not '
+    'this file.\n\nU-Net (Ronneberger et al., 2015): a contracting path of double 3x3 convs and '
+    '2x2 max pooling, an expanding path of 2x2 transposed convs, each followed by concatenation '
     'with the encoder map of the same level and a double 3x3 conv, and a 1x1 conv to the '
     'classes. By default the 3x3 convs are padded (the common variant): the output has the '
     "input's size. Variant `paper`: unpadded convs, encoder maps cropped to fit, 572x572 -> "
@@ -15,12 +15,27 @@ import torch.nn.functional as F
 VARIANT = 'padded'
 
 
+class CenterCrop(nn.Module):
+    """The centre `height` x `width` window of x (U-Net's crop of an encoder map to the
+    upsampled one), at offsets fixed by shape inference."""
+
+    def __init__(self, top: int, left: int, height: int, width: int) -> None:
+        super().__init__()
+        self.top, self.left, self.height, self.width = top, left, height, width
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return x[:, :, self.top:self.top + self.height, self.left:self.left + self.width]
+
+    def extra_repr(self) -> str:
+        return f"top={self.top}, left={self.left}, height={self.height}, width={self.width}"
+
+
 class DoubleConv(nn.Sequential):
-    def __init__(self, in_channels, out):
+    def __init__(self, in_channels, out, padding):
         super().__init__(
-            nn.Conv2d(in_channels, out, 3, padding=1),
+            nn.Conv2d(in_channels, out, 3, padding=padding),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out, out, 3, padding=1),
+            nn.Conv2d(out, out, 3, padding=padding),
             nn.ReLU(inplace=True),
         )
 
@@ -36,23 +51,23 @@ class Unet(nn.Module):
 
     def __init__(self, num_classes=2):
         super().__init__()
-        self.enc1 = DoubleConv(1, 64)
+        self.enc1 = DoubleConv(1, 64, 1)
         self.pool1 = nn.MaxPool2d(2)
-        self.enc2 = DoubleConv(64, 128)
+        self.enc2 = DoubleConv(64, 128, 1)
         self.pool2 = nn.MaxPool2d(2)
-        self.enc3 = DoubleConv(128, 256)
+        self.enc3 = DoubleConv(128, 256, 1)
         self.pool3 = nn.MaxPool2d(2)
-        self.enc4 = DoubleConv(256, 512)
+        self.enc4 = DoubleConv(256, 512, 1)
         self.pool4 = nn.MaxPool2d(2)
-        self.bottleneck = DoubleConv(512, 1024)
+        self.bottleneck = DoubleConv(512, 1024, 1)
         self.up4 = nn.ConvTranspose2d(1024, 512, 2, stride=2)
-        self.dec4 = DoubleConv(1024, 512)
+        self.dec4 = DoubleConv(1024, 512, 1)
         self.up3 = nn.ConvTranspose2d(512, 256, 2, stride=2)
-        self.dec3 = DoubleConv(512, 256)
+        self.dec3 = DoubleConv(512, 256, 1)
         self.up2 = nn.ConvTranspose2d(256, 128, 2, stride=2)
-        self.dec2 = DoubleConv(256, 128)
+        self.dec2 = DoubleConv(256, 128, 1)
         self.up1 = nn.ConvTranspose2d(128, 64, 2, stride=2)
-        self.dec1 = DoubleConv(128, 64)
+        self.dec1 = DoubleConv(128, 64, 1)
         self.head = nn.Conv2d(64, num_classes, 1)
 
     def forward(self, x):
@@ -81,38 +96,112 @@ class Unet(nn.Module):
         return out_8
 
 
+class UnetPaper(nn.Module):
+    (
+        'U-Net (Ronneberger et al., 2015): a contracting path of double 3x3 convs and 2x2 max '
+        'pooling, an expanding path of 2x2 transposed convs, each followed by concatenation with '
+        'the encoder map of the same level and a double 3x3 conv, and a 1x1 conv to the classes. By '
+        "default the 3x3 convs are padded (the common variant): the output has the input's size. "
+        'Variant `paper`: unpadded convs, encoder maps cropped to fit, 572x572 -> 388x388.'
+    )
+
+    def __init__(self, num_classes=2):
+        super().__init__()
+        self.enc1 = DoubleConv(1, 64, 0)
+        self.pool1 = nn.MaxPool2d(2)
+        self.enc2 = DoubleConv(64, 128, 0)
+        self.pool2 = nn.MaxPool2d(2)
+        self.enc3 = DoubleConv(128, 256, 0)
+        self.pool3 = nn.MaxPool2d(2)
+        self.enc4 = DoubleConv(256, 512, 0)
+        self.pool4 = nn.MaxPool2d(2)
+        self.bottleneck = DoubleConv(512, 1024, 0)
+        self.up4 = nn.ConvTranspose2d(1024, 512, 2, stride=2)
+        self.crop4 = CenterCrop(4, 4, 56, 56)
+        self.dec4 = DoubleConv(1024, 512, 0)
+        self.up3 = nn.ConvTranspose2d(512, 256, 2, stride=2)
+        self.crop3 = CenterCrop(16, 16, 104, 104)
+        self.dec3 = DoubleConv(512, 256, 0)
+        self.up2 = nn.ConvTranspose2d(256, 128, 2, stride=2)
+        self.crop2 = CenterCrop(40, 40, 200, 200)
+        self.dec2 = DoubleConv(256, 128, 0)
+        self.up1 = nn.ConvTranspose2d(128, 64, 2, stride=2)
+        self.crop1 = CenterCrop(88, 88, 392, 392)
+        self.dec1 = DoubleConv(128, 64, 0)
+        self.head = nn.Conv2d(64, num_classes, 1)
+
+    def forward(self, x):
+        x = self.enc1(x)  # N x 64 x 568 x 568
+        out = self.pool1(x)  # N x 64 x 284 x 284
+        out = self.enc2(out)  # N x 128 x 280 x 280
+        out_2 = self.pool2(out)  # N x 128 x 140 x 140
+        out_2 = self.enc3(out_2)  # N x 256 x 136 x 136
+        out_3 = self.pool3(out_2)  # N x 256 x 68 x 68
+        out_3 = self.enc4(out_3)  # N x 512 x 64 x 64
+        out_4 = self.pool4(out_3)  # N x 512 x 32 x 32
+        out_4 = self.bottleneck(out_4)  # N x 1024 x 28 x 28
+        out_4 = self.up4(out_4)  # N x 512 x 56 x 56
+        out_5 = self.crop4(out_3, out_4)  # N x 512 x 56 x 56
+        out_5 = torch.cat([out_5, out_4], 1)  # N x 1024 x 56 x 56
+        out_5 = self.dec4(out_5)  # N x 512 x 52 x 52
+        out_5 = self.up3(out_5)  # N x 256 x 104 x 104
+        out_6 = self.crop3(out_2, out_5)  # N x 256 x 104 x 104
+        out_6 = torch.cat([out_6, out_5], 1)  # N x 512 x 104 x 104
+        out_6 = self.dec3(out_6)  # N x 256 x 100 x 100
+        out_6 = self.up2(out_6)  # N x 128 x 200 x 200
+        out_7 = self.crop2(out, out_6)  # N x 128 x 200 x 200
+        out_7 = torch.cat([out_7, out_6], 1)  # N x 256 x 200 x 200
+        out_7 = self.dec2(out_7)  # N x 128 x 196 x 196
+        out_7 = self.up1(out_7)  # N x 64 x 392 x 392
+        out_8 = self.crop1(x, out_7)  # N x 64 x 392 x 392
+        out_8 = torch.cat([out_8, out_7], 1)  # N x 128 x 392 x 392
+        out_8 = self.dec1(out_8)  # N x 64 x 388 x 388
+        out_8 = self.head(out_8)  # N x 2 x 388 x 388
+        return out_8
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'padded': (Unet, {}),
+    'paper': (UnetPaper, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> Unet:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Unet(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('padded')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Unet(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Unet(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -175,12 +264,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -193,10 +282,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -224,5 +313,11 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def unet_padded(**params) -> Unet:
-    return create(**params)
+
+
+def unet_padded(**params) -> nn.Module:
+    return create('padded', **params)
+
+
+def unet_paper(**params) -> nn.Module:
+    return create('paper', **params)

@@ -1,9 +1,10 @@
 (
-    'vgg, variant 16: written by `archc emit` from vgg.yaml. Edit the spec, not this file.\n\nVGG '
-    '(Simonyan & Zisserman, 2014) as torchvision builds it: 3x3 convs (with bias) and 2x2 '
-    "max-pools following the paper's configurations A, B, D, E (`cfg`, 'M' = max-pool), "
-    'optionally with batch norm after each conv, then a 7x7 adaptive pool and three fully '
-    'connected layers.'
+    'vgg, variant 16: written by `archc emit` from vgg.yaml. Edit the spec, not this file. The '
+    'other variants (11, 13, 19, 11_bn, 13_bn, 16_bn, 19_bn) have network classes of their own: '
+    '`archc emit --variant NAME`.\n\nVGG (Simonyan & Zisserman, 2014) as torchvision builds it: '
+    "3x3 convs (with bias) and 2x2 max-pools following the paper's configurations A, B, D, E "
+    "(`cfg`, 'M' = max-pool), optionally with batch norm after each conv, then a 7x7 adaptive "
+    'pool and three fully connected layers.'
 )
 
 import torch
@@ -75,6 +76,11 @@ class Vgg(nn.Module):
         return x
 
 
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    '16': (Vgg, {}),
+}
+
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
     ('bias', 'zeros_', {}, 'Conv2d'),
@@ -84,33 +90,37 @@ INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> Vgg:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Vgg(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('16')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Vgg(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Vgg(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -173,12 +183,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -191,10 +201,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -222,5 +232,7 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def vgg_16(**params) -> Vgg:
-    return create(**params)
+    return create('16', **params)

@@ -1,9 +1,9 @@
 (
-    'vit, variant base_patch16_224: written by `archc emit` from vit.yaml. Edit the spec, not '
-    'this file.\n\nVision Transformer (Dosovitskiy et al., 2020) as timm builds it: '
-    'non-overlapping patches embedded by a strided conv, a learned class token and position '
-    'embedding, pre-norm encoder blocks (multi-head self-attention, GELU MLP), and a linear '
-    "head on the class token's features."
+    'vit, variants base_patch16_224, small_patch16_224, tiny_patch16_224: written by `archc '
+    'emit` from vit.yaml. Edit the spec, not this file.\n\nVision Transformer (Dosovitskiy et '
+    'al., 2020) as timm builds it: non-overlapping patches embedded by a strided conv, a '
+    'learned class token and position embedding, pre-norm encoder blocks (multi-head '
+    "self-attention, GELU MLP), and a linear head on the class token's features."
 )
 from collections import OrderedDict
 
@@ -54,36 +54,36 @@ class SelfAttention(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self):
+    def __init__(self, dim=768):
         super().__init__()
-        self.proj = nn.Conv2d(3, 768, 16, stride=16)
+        self.proj = nn.Conv2d(3, dim, 16, stride=16)
 
     def forward(self, x):
-        x = self.proj(x)  # N x 768 x 14 x 14
-        x = torch.flatten(x, 2)  # N x 768 x 196
-        x = x.transpose(1, 2)  # N x 196 x 768
+        x = self.proj(x)
+        x = torch.flatten(x, 2)
+        x = x.transpose(1, 2)
         return x
 
 
 class EncoderBlock(nn.Module):
-    def __init__(self):
+    def __init__(self, norm1_normalized_shape, heads=12, dim=768):
         super().__init__()
-        self.norm1 = nn.LayerNorm(768, eps=1e-06)
-        self.attn = SelfAttention(768, 12)
-        self.norm2 = nn.LayerNorm(768, eps=1e-06)
+        self.norm1 = nn.LayerNorm(norm1_normalized_shape, eps=1e-06)
+        self.attn = SelfAttention(norm1_normalized_shape, heads)
+        self.norm2 = nn.LayerNorm(norm1_normalized_shape, eps=1e-06)
         self.mlp = nn.Sequential(OrderedDict([
-            ('fc1', nn.Linear(768, 3072)),
+            ('fc1', nn.Linear(norm1_normalized_shape, 4 * dim)),
             ('1', nn.GELU()),
-            ('fc2', nn.Linear(3072, 768)),
+            ('fc2', nn.Linear(4 * dim, dim)),
         ]))
 
     def forward(self, x):
-        out = self.norm1(x)  # N x 197 x 768
-        out = self.attn(out)  # N x 197 x 768
-        out = out.add_(x)  # N x 197 x 768
-        out_2 = self.norm2(out)  # N x 197 x 768
-        out_2 = self.mlp(out_2)  # N x 197 x 768
-        out_2 = out_2.add_(out)  # N x 197 x 768
+        out = self.norm1(x)
+        out = self.attn(out)
+        out = out.add_(x)
+        out_2 = self.norm2(out)
+        out_2 = self.mlp(out_2)
+        out_2 = out_2.add_(out)
         return out_2
 
 
@@ -95,27 +95,45 @@ class Vit(nn.Module):
         'features.'
     )
 
-    def __init__(self, num_classes=1000):
+    def __init__(
+        self,
+        patch_embed_dim=768,
+        cls_token_arg0=(1, 1, 768),
+        pos_embed_arg0=(1, 197, 768),
+        heads=12,
+        num_classes=1000,
+    ):
         super().__init__()
-        self.patch_embed = PatchEmbed()
-        self.cls_token = learnable_tensor((1, 1, 768), 'normal', 1e-06)
-        self.pos_embed = learnable_tensor((1, 197, 768), 'trunc_normal', 0.02)
-        self.blocks = nn.Sequential(*[EncoderBlock() for _ in range(12)])
-        self.norm = nn.LayerNorm(768, eps=1e-06)
-        self.head = nn.Linear(768, num_classes)
+        self.patch_embed = PatchEmbed(dim=patch_embed_dim)
+        self.cls_token = learnable_tensor(cls_token_arg0, 'normal', 1e-06)
+        self.pos_embed = learnable_tensor(pos_embed_arg0, 'trunc_normal', 0.02)
+        self.blocks = nn.Sequential(
+            *[EncoderBlock(patch_embed_dim, heads=heads, dim=patch_embed_dim) for _ in range(12)],
+        )
+        self.norm = nn.LayerNorm(patch_embed_dim, eps=1e-06)
+        self.head = nn.Linear(patch_embed_dim, num_classes)
 
     def forward(self, x):
-        x = self.patch_embed(x)  # N x 196 x 768
-        out = self.cls_token.expand(x.shape[0], -1, -1)  # N x 1 x 768
-        out = torch.cat([out, x], 1)  # N x 197 x 768
-        pos_embed = self.pos_embed.expand(out.shape[0], -1, -1)  # N x 197 x 768
-        out_2 = out + pos_embed  # N x 197 x 768
-        out_2 = self.blocks(out_2)  # N x 197 x 768
-        out_2 = self.norm(out_2)  # N x 197 x 768
-        out_2 = out_2.select(1, 0)  # N x 768
+        x = self.patch_embed(x)
+        out = self.cls_token.expand(x.shape[0], -1, -1)
+        out = torch.cat([out, x], 1)
+        pos_embed = self.pos_embed.expand(out.shape[0], -1, -1)
+        out_2 = out + pos_embed
+        out_2 = self.blocks(out_2)
+        out_2 = self.norm(out_2)
+        out_2 = out_2.select(1, 0)
         out_2 = self.head(out_2)  # N x 1000
         return out_2
 
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    'base_patch16_224': (Vit, {}),
+    'small_patch16_224': (Vit, {'patch_embed_dim': 384, 'cls_token_arg0': (1, 1, 384), 'pos_embed_arg0': (1, 197,
+        384), 'heads': 6}),
+    'tiny_patch16_224': (Vit, {'patch_embed_dim': 192, 'cls_token_arg0': (1, 1, 192), 'pos_embed_arg0': (1, 197,
+        192), 'heads': 3}),
+}
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -134,33 +152,37 @@ INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
 def create(variant=None, **params) -> Vit:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return Vit(**params)  # PyTorch's default initialisation throughout: drawn once
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('base_patch16_224')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = Vit(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = Vit(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -223,12 +245,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -241,10 +263,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -272,5 +294,15 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
+
+
 def vit_base_patch16_224(**params) -> Vit:
-    return create(**params)
+    return create('base_patch16_224', **params)
+
+
+def vit_small_patch16_224(**params) -> Vit:
+    return create('small_patch16_224', **params)
+
+
+def vit_tiny_patch16_224(**params) -> Vit:
+    return create('tiny_patch16_224', **params)

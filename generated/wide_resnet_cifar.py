@@ -1,12 +1,12 @@
 (
-    'wide_resnet_cifar, variant 28_10: written by `archc emit` from wide_resnet_cifar.yaml. '
-    'Edit the spec, not this file.\n\nWide residual networks for CIFAR (Zagoruyko & Komodakis, '
-    '2016), WRN-depth-k: a 3x3 conv to 16 maps, three groups of n = (depth - 4) / 6 '
-    'pre-activation basic blocks of width 16k, 32k, 64k (strides 1, 2, 2), batch norm and ReLU, '
-    'global average pooling and a linear classifier. A block is BN-ReLU-conv3x3, BN-ReLU, '
-    'dropout, conv3x3; where the shape changes the shortcut is a 1x1 conv of the pre-activated '
-    "input (as the authors' code), elsewhere the identity. WRN-28-10: 36,479,194 parameters "
-    '(paper: 36.5M).'
+    'wide_resnet_cifar, variants 28_10, 16_8, 40_4: written by `archc emit` from '
+    'wide_resnet_cifar.yaml. Edit the spec, not this file.\n\nWide residual networks for CIFAR '
+    '(Zagoruyko & Komodakis, 2016), WRN-depth-k: a 3x3 conv to 16 maps, three groups of n = '
+    '(depth - 4) / 6 pre-activation basic blocks of width 16k, 32k, 64k (strides 1, 2, 2), '
+    'batch norm and ReLU, global average pooling and a linear classifier. A block is '
+    'BN-ReLU-conv3x3, BN-ReLU, dropout, conv3x3; where the shape changes the shortcut is a 1x1 '
+    "conv of the pre-activated input (as the authors' code), elsewhere the identity. WRN-28-10: "
+    '36,479,194 parameters (paper: 36.5M).'
 )
 
 import torch
@@ -68,28 +68,77 @@ class WideResnetCifar(nn.Module):
         'the identity. WRN-28-10: 36,479,194 parameters (paper: 36.5M).'
     )
 
-    def __init__(self, num_classes=10):
+    def __init__(self, planes=160, block1_count=3, planes_2=320, planes_3=640, num_classes=10):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
-        self.block1 = nn.Sequential(WideBasicWithShortcut(16, 160), *[WideBasic(160) for _ in range(3)])
-        self.block2 = nn.Sequential(WideBasicWithShortcut(160, 320, stride=2), *[WideBasic(320) for _ in range(3)])
-        self.block3 = nn.Sequential(WideBasicWithShortcut(320, 640, stride=2), *[WideBasic(640) for _ in range(3)])
-        self.bn = nn.BatchNorm2d(640)
+        self.block1 = nn.Sequential(
+            WideBasicWithShortcut(16, planes),
+            *[WideBasic(planes) for _ in range(block1_count)],
+        )
+        self.block2 = nn.Sequential(
+            WideBasicWithShortcut(planes, planes_2, stride=2),
+            *[WideBasic(planes_2) for _ in range(block1_count)],
+        )
+        self.block3 = nn.Sequential(
+            WideBasicWithShortcut(planes_2, planes_3, stride=2),
+            *[WideBasic(planes_3) for _ in range(block1_count)],
+        )
+        self.bn = nn.BatchNorm2d(planes_3)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(640, num_classes)
+        self.fc = nn.Linear(planes_3, num_classes)
 
     def forward(self, x):
         x = self.conv1(x)  # N x 16 x 32 x 32
-        x = self.block1(x)  # N x 160 x 32 x 32
-        x = self.block2(x)  # N x 320 x 16 x 16
-        x = self.block3(x)  # N x 640 x 8 x 8
-        x = self.bn(x)  # N x 640 x 8 x 8
-        x = torch.relu_(x)  # N x 640 x 8 x 8
-        x = self.pool(x)  # N x 640 x 1 x 1
-        x = torch.flatten(x, 1)  # N x 640
+        x = self.block1(x)
+        x = self.block2(x)
+        x = self.block3(x)
+        x = self.bn(x)
+        x = torch.relu_(x)
+        x = self.pool(x)
+        x = torch.flatten(x, 1)
         x = self.fc(x)  # N x 10
         return x
 
+
+class WideResnetCifar168(nn.Module):
+    (
+        'Wide residual networks for CIFAR (Zagoruyko & Komodakis, 2016), WRN-depth-k: a 3x3 conv to '
+        '16 maps, three groups of n = (depth - 4) / 6 pre-activation basic blocks of width 16k, '
+        '32k, 64k (strides 1, 2, 2), batch norm and ReLU, global average pooling and a linear '
+        'classifier. A block is BN-ReLU-conv3x3, BN-ReLU, dropout, conv3x3; where the shape changes '
+        "the shortcut is a 1x1 conv of the pre-activated input (as the authors' code), elsewhere "
+        'the identity. WRN-28-10: 36,479,194 parameters (paper: 36.5M).'
+    )
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.block1 = nn.Sequential(WideBasicWithShortcut(16, 128), WideBasic(128))
+        self.block2 = nn.Sequential(WideBasicWithShortcut(128, 256, stride=2), WideBasic(256))
+        self.block3 = nn.Sequential(WideBasicWithShortcut(256, 512, stride=2), WideBasic(512))
+        self.bn = nn.BatchNorm2d(512)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)  # N x 16 x 32 x 32
+        x = self.block1(x)  # N x 128 x 32 x 32
+        x = self.block2(x)  # N x 256 x 16 x 16
+        x = self.block3(x)  # N x 512 x 8 x 8
+        x = self.bn(x)  # N x 512 x 8 x 8
+        x = torch.relu_(x)  # N x 512 x 8 x 8
+        x = self.pool(x)  # N x 512 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 512
+        x = self.fc(x)  # N x 10
+        return x
+
+
+# Each variant: its network class, and the constructor arguments it gives that class.
+VARIANTS = {
+    '28_10': (WideResnetCifar, {}),
+    '16_8': (WideResnetCifar168, {}),
+    '40_4': (WideResnetCifar, {'planes': 64, 'block1_count': 5, 'planes_2': 128, 'planes_3': 256}),
+}
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -100,33 +149,37 @@ INIT = (
 )
 
 
-def init_weights(model: nn.Module, empty: bool = False) -> None:
+def init_weights(model: nn.Module, empty: bool = False, variant=VARIANT) -> None:
     """Initialise the weights as the spec says, module by module (a seeded run is reproducible).
 
     `empty`: the model's tensors are still uninitialised (create() allocates them so, to draw
     each weight once): a module holding a tensor that no rule sets is first given PyTorch's
     own default initialisation, its `reset_parameters()`.
     """
-    plan = _init_plan(model, empty)
+    plan = _init_plan(model, empty, INIT)
     if plan is None:
         raise ValueError("a module holds tensors that neither an init rule nor its reset_parameters() sets")
     _run(plan)
 
 
-def create(variant=None, **params) -> WideResnetCifar:
-    """The network as archc builds it from the spec: `create(num_classes=10)`."""
-    if variant is not None and variant != VARIANT:
-        raise ValueError(f"this file holds variant {VARIANT!r}, not {variant!r}: emit it with --variant {variant}")
-    if not INIT:
-        return WideResnetCifar(**params)  # PyTorch's default initialisation throughout: drawn once
+def create(variant=None, **params) -> nn.Module:
+    """The network as archc builds it from the spec: `create(num_classes=10)`, `create('28_10')`."""
+    variant = VARIANT if variant is None else variant
+    if variant not in VARIANTS:
+        raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    network, arguments = VARIANTS[variant]
+    params = {**arguments, **params}
+    init = INIT
+    if not init:
+        return network(**params)  # PyTorch's default initialisation throughout: drawn once
     # Constructed without drawing (PyTorch's default, then the spec's rule would draw each weight
     # twice): tensors are allocated uninitialised, and each gets its value once, below.
     with _Undrawn():
-        model = WideResnetCifar(**params)
-    plan = _init_plan(model, empty=True)
+        model = network(**params)
+    plan = _init_plan(model, True, init)
     if plan is None:
-        model = WideResnetCifar(**params)  # a module sets tensors that no reset_parameters() redoes
-        init_weights(model)
+        model = network(**params)  # a module sets tensors that no reset_parameters() redoes
+        init_weights(model, variant=variant)
         return model
     _run(plan)
     return model
@@ -189,12 +242,12 @@ def _initialise(tensor: torch.Tensor, function: str, kwargs: dict) -> None:
     getattr(nn.init, function)(tensor, **kwargs)
 
 
-def _init_plan(model: nn.Module, empty: bool) -> list | None:
+def _init_plan(model: nn.Module, empty: bool, init: tuple) -> list | None:
     """[(module, its init calls, the reset to run first or None)], in module order.
 
     None when `empty` and a module holds a tensor that neither a rule nor a reset sets.
     """
-    rules = _init_rules()
+    rules = _init_rules(init)
     plan = []
     for path, module in model.named_modules():
         by_path, by_type = rules.get(path), rules.get("type " + type(module).__name__, [])
@@ -207,10 +260,10 @@ def _init_plan(model: nn.Module, empty: bool) -> list | None:
     return plan
 
 
-def _init_rules() -> dict:
+def _init_rules(init: tuple) -> dict:
     """{module path, or "type " and a class name: [(tensor, init function, arguments)] in tensor order}."""
     rules = {}
-    for tensor, function, kwargs, where in INIT:
+    for tensor, function, kwargs, where in init:
         for key in ((f"type {where}",) if isinstance(where, str) else where):
             rules.setdefault(key, []).append((tensor, function, kwargs))
     return {key: sorted(calls, key=lambda call: call[0]) for key, calls in rules.items()}
@@ -238,5 +291,15 @@ def _reset(module: nn.Module, calls: list):
     return _NO_RESET
 
 
-def wide_resnet_cifar_28_10(**params) -> WideResnetCifar:
-    return create(**params)
+
+
+def wide_resnet_cifar_28_10(**params) -> nn.Module:
+    return create('28_10', **params)
+
+
+def wide_resnet_cifar_16_8(**params) -> nn.Module:
+    return create('16_8', **params)
+
+
+def wide_resnet_cifar_40_4(**params) -> nn.Module:
+    return create('40_4', **params)

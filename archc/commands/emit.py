@@ -19,13 +19,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archc.backends.python.emit import emit_network
+    from archc.backends.python.emit import emit_variants
     from archc.files import write_bytes
 
     check_output(args.output)
+    from archc.api import every_variant
+
     network = load(args)
     show_warnings(network)
-    source = emit_network(network).source
+    # Every variant of the spec in one file, unless one network was asked for.
+    asked = args.variant is not None or getattr(args, "outputs", None) or args.set or getattr(args, "input", None) or args.spec == "-"
+    source = emit_variants(every_variant(network, "" if asked else None, None, None, None)).source
     if args.output == "-":
         sys.stdout.write(source)
         sys.stdout.flush()

@@ -160,6 +160,7 @@ class Network:
     location: Location | None = None
     # Each block's params whose default is a plain number or bool, for emitted constructors' defaults.
     block_defaults: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
+    variants: tuple[str, ...] = ()  # every variant of the spec, the default first
 
     @property
     def total_params(self) -> int:

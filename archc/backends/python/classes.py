@@ -53,6 +53,7 @@ class Instance:
     slots: list[Slot]
     sequential: bool = False  # a block that is a chain of unnamed modules: an nn.Sequential subclass
     at: dict[str, tuple[int, str, str | None]] = field(default_factory=dict)  # forward.py's Forward.at
+    network: Network | None = None  # for a network's own instance: which variant
 
     @property
     def template(self) -> str:
@@ -77,49 +78,87 @@ class ClassDef:
 
 
 class Generator:
-    """Writes the classes of one network; `classes` comes out in dependency order."""
+    """Writes the classes of one network, or of several variants of one spec sharing their
+    block classes; `classes` comes out in dependency order."""
 
-    def __init__(self, network: Network, reserved: frozenset[str]) -> None:
-        self.network = network
+    def __init__(self, networks: Network | list[Network], reserved: frozenset[str]) -> None:
+        self.networks = [networks] if isinstance(networks, Network) else list(networks)
+        self.network = self.networks[0]  # the default variant
         self.class_names = Namespace(reserved)
         self.classes: list[ClassDef] = []
         self.instances: dict[ClassKey, list[Node]] = {}
         self.placed: dict[int, tuple[Var, list[tuple[str, Any, frozenset[str]]]]] = {}
         self.keep_alive: list[Node] = []
         self.defaults: dict[str, dict[str, Any]] = {}  # per block class, its parameters' defaults
-        self.liftable = liftable_params(network)
-        self._collect(network.graph.nodes)
+        self.owner: dict[int, Network] = {}  # the network each module node belongs to
+        self.liftable = frozenset.intersection(*[liftable_params(n) for n in self.networks])
+        # Each variant: (its network class, the constructor arguments that differ from the class's defaults).
+        self.variants: list[tuple[str | None, Var, dict[str, Any]]] = []
+        for network in self.networks:
+            self._collect(network.graph.nodes, network)
 
     def run(self) -> ClassDef:
-        graph = self.network.graph
+        """The network classes; returns the default variant's."""
         style = "dict" if self.network.extracted else "namedtuple"
-        name = self.class_names.name(class_name(self.network.name))
-        types: list[tuple[Var, tuple[str, ...]]] = []
-        train_fields, eval_fields = output_fields(graph, True), output_fields(graph, False)
-        output_type = eval_type = None
-        if style == "namedtuple" and train_fields:
-            output_type = self.class_names.name(f"{name}Outputs")
-            types.append((output_type, train_fields))
-        if style == "namedtuple" and eval_fields and eval_fields != train_fields:
-            eval_type = self.class_names.name(f"{name}EvalOutputs")
-            types.append((eval_type, eval_fields))
-        instance = self._instance(None, graph, style, output_type, eval_type or output_type)
-        network_class = self._unify(name, [instance], network=True)[0]
-        network_class.output_types = types
-        network_class.doc = self.network.doc
-        self.classes.append(network_class)
-        return network_class
+        base = class_name(self.network.name)
+        types: dict[tuple, tuple[Var | None, Var | None]] = {}
+        written = []
+        for network in self.networks:
+            graph = network.graph
+            fields = (output_fields(graph, True), output_fields(graph, False)) if style == "namedtuple" else ((), ())
+            if fields not in types:
+                suffix = str(len(types) + 1) if types else ""
+                train = self.class_names.name(f"{base}Outputs{suffix}") if fields[0] else None
+                evaluation = self.class_names.name(f"{base}EvalOutputs{suffix}") if fields[1] and fields[1] != fields[0] else None
+                types[fields] = (train, evaluation)
+            output_type, eval_type = types[fields]
+            instance = self._instance(None, graph, style, output_type, eval_type or output_type)
+            instance.network = network
+            written.append((instance, fields))
+        by_template: dict[str, list[tuple[Instance, tuple]]] = {}
+        for instance, fields in written:
+            by_template.setdefault(instance.template, []).append((instance, fields))
+        first = None
+        for group in by_template.values():
+            members = [inst for inst, _ in group]
+            variant = members[0].network.variant  # type: ignore[union-attr]
+            name = self.class_names.name(base if first is None else class_name(f"{self.network.name} {variant}"))
+            cls, arguments = self._unify(name, members, network=True)
+            fields = group[0][1]
+            (train, evaluation) = types[fields]
+            cls.output_types = [(t, f) for t, f in ((train, fields[0]), (evaluation, fields[1])) if t is not None]
+            cls.doc = self.network.doc
+            self.classes.append(cls)
+            defaults = {str(p): d for p, d in cls.params}
+            for inst, args in zip(members, arguments):
+                given = {p: v for p, v, _ in args if not _same(v, defaults[p])}
+                self.variants.append((inst.network.variant, name, given))  # type: ignore[union-attr]
+            first = first or cls
+        order = [n.variant for n in self.networks]
+        self.variants.sort(key=lambda v: order.index(v[0]))
+        return first  # type: ignore[return-value]
 
     # Collecting and placing instances -------------------------------------------------------
 
-    def _collect(self, nodes: tuple[Node, ...]) -> None:
+    def _collect(self, nodes: tuple[Node, ...], network: Network) -> None:
         for node in nodes:
             if node.body is None:
                 continue
             self.keep_alive.append(node)
+            self.owner[id(node)] = network
             if not _sequential(node):
                 self.instances.setdefault(_key(node), []).append(node)
-            self._collect(node.body.nodes)
+            self._collect(node.body.nodes, network)
+
+    def _params(self, instance: Instance) -> dict[str, Any]:
+        """The spec params of the variant an instance belongs to."""
+        network = instance.network if instance.node is None else self.owner[id(instance.node)]
+        return network.params  # type: ignore[union-attr]
+
+    def _same_param(self, members: list[Instance], word: str) -> tuple[bool, Any]:
+        """Whether a spec param has one value in every instance's variant, and that value."""
+        values = [self._params(m).get(word, MISSING) for m in members]
+        return all(_same(v, values[0]) for v in values) and values[0] is not MISSING, values[0]
 
     def _place(self, node: Node) -> tuple[Var, list[tuple[str, Any, frozenset[str]]]]:
         """The class of a module node and its constructor arguments: (param, value, names read)."""
@@ -230,6 +269,7 @@ class Generator:
         by_values: dict[tuple, str] = {}
         expressions: dict[tuple, str] = {}
         written: dict[str, list[Any]] = {}  # each expression, with the values it gives
+        keywords: dict[str, Any] = {}  # spec params the class takes as keywords, with their defaults
         local = Namespace()
         for k, slot in enumerate(first.slots):
             values = [m.slots[k].value for m in members]
@@ -244,7 +284,7 @@ class Generator:
                 continue
             if param == slot.label and not network:
                 # Not a param of its own but the spec's expression over the others: `planes * 4`.
-                text = self._expression(members, k, params, by_values, local)
+                text = self._expression(members, k, params, by_values, local, keywords)
                 if text is not None:
                     fill[k] = expressions[exact] = text
                     written[text] = values
@@ -267,7 +307,9 @@ class Generator:
             fill[k] = by_values[exact]
         ordered = _ordered(params, first)
         arguments = [[(p, _argument(m, p, params[p][0][j]), params[p][1]) for p in ordered] for j, m in enumerate(members)]
-        spec_defaults = [(Var(p), params[p][0][0] if network else NO_DEFAULT) for p in ordered]
+        ordered.sort(key=lambda p: p in keywords)  # parameters with defaults last
+        arguments = [sorted(args, key=lambda a: a[0] in keywords) for args in arguments]
+        spec_defaults = [(Var(p), params[p][0][0] if network else keywords.get(p, NO_DEFAULT)) for p in ordered]
 
         def filled(text: str) -> Item | None:
             parts = text.split("\x00")
@@ -278,8 +320,15 @@ class Generator:
         init = [(attr, compress_runs(substitute(ctor, filled))) for attr, ctor in first.init]
         return ClassDef(name, spec_defaults, init, _shared_comments(members), sequential=first.sequential), arguments
 
+    def _spec_keyword(self, members: list[Instance], word: str, block_params: dict[str, Any], local: Namespace) -> bool:
+        """Whether a spec param that a block's expression reads, and that differs between the
+        variants, can be a keyword parameter of the block's class (`groups=1`, as torchvision's)."""
+        return (word not in block_params and word not in _LOCAL_NAMES and is_checked(word) and word not in local.taken
+                and word in self.network.params and all(word in self._params(m) for m in members)
+                and all(_scalar(self._params(m)[word]) for m in members))
+
     def _expression(self, members: list[Instance], k: int, params: dict[str, tuple[list[Any], frozenset[str]]],
-                    by_values: dict[tuple, str], local: Namespace) -> str | None:
+                    by_values: dict[tuple, str], local: Namespace, keywords: dict[str, Any]) -> str | None:
         """Slot k as the spec's expression in Python over the constructor's parameters (and
         block params it reads, which become parameters), if it gives every instance's value."""
         sources = {m.slots[k].source for m in members if m.slots[k].value is not MISSING}
@@ -299,8 +348,12 @@ class Generator:
             elif word in block_params and is_checked(word) and word not in local.taken:
                 names[word] = Var(word)
                 added[word] = [dict(m.node.args)[word] for m in members]  # type: ignore[union-attr]
-            elif word in self.network.params and word not in block_params and word not in _LOCAL_NAMES:
-                values[word] = self.network.params[word]
+            elif word not in block_params and word not in _LOCAL_NAMES and self._same_param(members, word)[0]:
+                values[word] = self._same_param(members, word)[1]
+            elif self._spec_keyword(members, word, block_params, local):
+                names[word] = Var(word)
+                added[word] = [self._params(m)[word] for m in members]
+                keywords[word] = self.network.params[word]
             else:
                 return None
         text = python_expression(source, names, values)  # type: ignore[arg-type]
@@ -329,6 +382,8 @@ class Generator:
         own = self.network.block_defaults.get(key[1], {}) if key[0] == "block" else {}
         for k in range(len(cls.params) - 1, -1, -1):
             param = str(cls.params[k][0])
+            if cls.params[k][1] is not NO_DEFAULT:
+                continue
             if param not in own:
                 break
             cls.params[k] = (cls.params[k][0], own[param])
@@ -376,9 +431,10 @@ class Generator:
                 attributes.add(flag)
                 cls.flags.append((flag, condition))
         rank = {p: i for i, p in enumerate(["in_channels", *[p for p, _ in full.node.args]])}  # type: ignore[union-attr]
-        cls.params.sort(key=lambda p: rank.get(str(p[0]), len(rank)))
+        defaulted = {str(p) for p, d in cls.params if d is not NO_DEFAULT}
+        cls.params.sort(key=lambda p: (str(p[0]) in defaulted, rank.get(str(p[0]), len(rank))))
         for args in arguments:
-            args.sort(key=lambda a: rank.get(a[0], len(rank)))
+            args.sort(key=lambda a: (a[0] in defaulted, rank.get(a[0], len(rank))))
         cls.forward = _guarded(full, optional, {n: is_module(nodes[n]) for n in optional}, comments)
         return cls, [arguments[order_of.index(i)] for i in range(len(members))]
 
@@ -398,8 +454,11 @@ class Generator:
             if word in dict(full.node.args):  # type: ignore[union-attr]
                 self._add_param(cls, aligned, arguments, word, lambda m, w=word: dict(m.node.args)[w])
                 continue
-            if word in self.network.params and word not in {"in_channels", "in_shape", "input_shape", "i"}:
-                values[word] = self.network.params[word]
+            if word not in _LOCAL_NAMES and self._same_param(aligned, word)[0]:
+                values[word] = self._same_param(aligned, word)[1]
+                continue
+            if self._spec_keyword(aligned, word, dict(full.node.args), Namespace({str(p) for p, _ in cls.params})):  # type: ignore[union-attr]
+                self._add_param(cls, aligned, arguments, word, lambda m, w=word: self._params(m)[w], self.network.params[word])
                 continue
             raise _NoUnion(f"the condition reads {word!r}")
         names = {str(p): p for p, _ in cls.params}
@@ -421,13 +480,13 @@ class Generator:
 
     @staticmethod
     def _add_param(cls: ClassDef, aligned: list[Instance], arguments: list[list[tuple[str, Any, frozenset[str]]]],
-                   param: str, value: Any) -> None:
+                   param: str, value: Any, default: Any = NO_DEFAULT) -> None:
         """A constructor parameter that only a condition reads (`expand_ratio`)."""
         if param in {str(p) for p, _ in cls.params}:
             return
         if not is_checked(param):
             raise _NoUnion(f"not a name: {param!r}")
-        cls.params.append((Var(param), NO_DEFAULT))
+        cls.params.append((Var(param), default))
         for m, args in zip(aligned, arguments):
             args.append((param, value(m), frozenset()))
 
@@ -438,7 +497,7 @@ class Generator:
             return None
         (p,) = reads
         if p in self.liftable:
-            if all(m.slots[k].reads == reads and _same(m.slots[k].value, self.network.params[p])
+            if all(m.slots[k].reads == reads and _same(m.slots[k].value, self._params(m)[p])
                    for m in members if m.slots[k].value is not MISSING):
                 return p
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -24,7 +24,7 @@ from archc.spec.names import identifier, is_index
 RUNTIME = Path(__file__).resolve().parent.parent / "pytorch" / "runtime.py"
 SELF = Var("self")
 # Names the emitted module defines besides its classes.
-MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "Optional", "create", "init_weights", "VARIANT", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_reset", "_NO_RESET", "_init_plan", "_run", "_initialise", "_Undrawn"})
+MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "Optional", "create", "init_weights", "VARIANT", "VARIANTS", "VARIANT_INIT", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_reset", "_NO_RESET", "_init_plan", "_run", "_initialise", "_Undrawn"})
 
 _TEMPLATE = jinja2.Environment(
     loader=jinja2.PackageLoader("archc.backends.python", "templates"),
@@ -38,35 +38,78 @@ class Emitted:
     source: str
     network_class: str
     class_sources: dict[str, str]  # each class's own text, for `model.code`
+    variant_classes: dict = field(default_factory=dict)  # {variant: its network class}
 
 
-def emit_network(network: Network) -> Emitted:
+def emit_variants(networks: list[Network]) -> Emitted:
+    """The file `archc emit` writes for a spec: every variant (the default first) where they
+    share their classes well, the file being at most twice the default variant's alone;
+    else the variants that the default's network class covers, with their own arguments."""
+    alone = emit_network(networks[0])
+    if len(networks) == 1:
+        return alone
+    every = emit_network(networks)
+    if _code_lines(every.source) <= 2 * _code_lines(alone.source):
+        return every
+    shared = [n for n in networks if every.variant_classes[n.variant] == every.network_class]
+    others = [str(n.variant) for n in networks if n not in shared]
+    return emit_network(shared, others) if len(shared) > 1 else emit_network(networks[0], others)
+
+
+def _code_lines(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+
+def emit_network(network: Network | list[Network], others: list[str] | None = None) -> Emitted:
+    """One network, or the variants of one spec (the default variant first), as one module;
+    `others` names the spec's variants left for files of their own, for the docstring."""
+    networks = [network] if isinstance(network, Network) else list(network)
+    network = networks[0]
     helpers = _runtime_helpers()
     from archc.ops.plugins import MODULES
 
-    generator = Generator(network, MODULE_NAMES | frozenset(helpers) | frozenset(MODULES))
+    generator = Generator(networks, MODULE_NAMES | frozenset(helpers) | frozenset(MODULES))
     network_class = generator.run()
     class_sources = {str(c.name): class_source(c) for c in generator.classes}
     body = "\n\n\n".join(class_sources.values())
     used = _used_helpers(helpers, body)
-    factory = identifier(f"{network.name}_{network.variant}" if network.variant else network.name)
+    network_classes = {str(name) for _, name, _ in generator.variants}
+    output_types = [t for c in generator.classes if str(c.name) in network_classes for t in c.output_types]
+    training_only = set().union(*(_training_only(n) for n in networks))
+    tables = {n.variant: _init_table(n, used, set(class_sources)) for n in networks}
     source = _TEMPLATE.render(
-        docstring=_docstring(_summary(network), ""),
+        docstring=_docstring(_summary(networks, others or []), ""),
         ordered_dict="OrderedDict(" in body,
         math=any("math." in text for text in used.values()),
-        named_tuple=bool(network_class.output_types),
+        named_tuple=bool(output_types),
         optional="Optional[Tensor]" in body,
         helpers=list(used.values()),
         imports=_plugin_imports(body),
-        output_types=[_output_type(name, fields, _training_only(network)) for name, fields in network_class.output_types],
+        output_types=[_output_type(name, fields, training_only) for name, fields in output_types],
         classes=list(class_sources.values()),
-        network_class=str(network_class.name),
+        network_class=str(network_class.name) if len(network_classes) == 1 else "nn.Module",
         variant=literal(network.variant),
-        params=", ".join(str(p) for p, _ in network_class.params),
-        init=_init_table(network, used, set(class_sources)),
-        factory=factory if factory not in MODULE_NAMES and factory != str(network_class.name) else f"{factory}_",
+        variants=[render_row(f"{literal(v)}: ({name}, {_arguments(args)})") for v, name, args in generator.variants],
+        init=tables[network.variant],
+        variant_init=[(literal(v), t) for v, t in tables.items() if t != tables[network.variant]],
+        factories=_factories(networks, network_class, MODULE_NAMES | frozenset(class_sources) | frozenset(helpers),
+                             len(network_classes) == 1),
     )
-    return Emitted(source, str(network_class.name), class_sources)
+    return Emitted(source, str(network_class.name), class_sources, {v: str(c) for v, c, _ in generator.variants})
+
+
+def _arguments(args: dict) -> str:
+    return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in args.items()) + "}"
+
+
+def _factories(networks: list[Network], network_class: ClassDef, taken: frozenset[str], one_class: bool) -> list[tuple[str, str, str]]:
+    """(function name, variant literal, return annotation) for `def resnet_50(**params)`, one per variant."""
+    names = Namespace(taken | {str(network_class.name)})
+    found = []
+    for network in networks:
+        base = identifier(f"{network.name}_{network.variant}" if network.variant else network.name)
+        found.append((str(names.name(base)), literal(network.variant), str(network_class.name) if one_class else "nn.Module"))
+    return found
 
 
 def class_source(cls: ClassDef) -> str:
@@ -122,9 +165,13 @@ def _training_only(network: Network) -> set[str]:
     return {o.name for o in network.graph.outputs if o.training_only}
 
 
-def _summary(network: Network) -> str:
-    variant = f", variant {network.variant}" if network.variant else ""
-    text = f"{network.name}{variant}: written by `archc emit` from {Path(network.path).name}. Edit the spec, not this file."
+def _summary(networks: list[Network], others: list[str]) -> str:
+    network = networks[0]
+    variants = [str(n.variant) for n in networks if n.variant is not None]
+    which = f", variant {variants[0]}" if len(variants) == 1 else f", variants {', '.join(variants)}" if variants else ""
+    text = f"{network.name}{which}: written by `archc emit` from {Path(network.path).name}. Edit the spec, not this file."
+    if others:
+        text += f" The other variants ({', '.join(others)}) have network classes of their own: `archc emit --variant NAME`."
     return text + ("\n\n" + network.doc.strip() if network.doc.strip() else "")
 
 

@@ -39,8 +39,9 @@ def render(item: Item, indent: str, first_width: int) -> str:
     if isinstance(item, str) or len(_visible(one_line)) <= first_width:
         return one_line
     if item.sep != ", ":
-        inner = render(item.args[0], indent, first_width - len(item.fn) - 2)
-        return f"{item.fn}{item.brackets[0]}{inner} {' '.join(flat(a) for a in item.args[1:])}{item.brackets[1]}"
+        suffix = " ".join(flat(a) for a in item.args[1:])
+        inner = render(item.args[0], indent, first_width - len(item.fn) - 3 - len(suffix))
+        return f"{item.fn}{item.brackets[0]}{inner} {suffix}{item.brackets[1]}"
     hugged = _hug(item, indent, first_width)
     if hugged is not None:
         return hugged
