@@ -1,10 +1,7 @@
 (
     'efficientnet, variant b0: written by `archc emit` from efficientnet.yaml. Edit the spec, '
     'not this file. The other variants (b1, b2, b3, b4, b5, b6, b7) have network classes of '
-    'their own: `archc emit --variant NAME`.\n\nEfficientNet B0-B7 (Tan & Le, 2019) as '
-    'torchvision builds them: one table of MBConv stages (inverted residual, depthwise conv, '
-    'squeeze-and-excitation, SiLU), scaled in width and depth per variant, with stochastic '
-    'depth growing linearly over the blocks.'
+    'their own: `archc emit --variant NAME`.'
 )
 
 import torch
@@ -12,6 +9,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 VARIANT = 'b0'
+
+
+def make_divisible(v, divisor=8, min_value=None):
+    """torchvision's _make_divisible: v rounded to a multiple of divisor, never down by over 10%."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def scale_width(channels, width_mult, divisor=8):
+    """EfficientNet's adjust_channels."""
+    return make_divisible(channels * width_mult, divisor)
 
 
 class StochasticDepth(nn.Module):
@@ -37,9 +48,9 @@ class StochasticDepth(nn.Module):
 
 
 class ConvBnAct(nn.Sequential):
-    def __init__(self, in_channels, out, kernel, stride, groups, padding, bn_eps, bn_momentum):
+    def __init__(self, in_channels, out, kernel, stride, groups, bn_eps, bn_momentum):
         super().__init__(
-            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, groups=groups, bias=False),
+            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=(kernel - 1) // 2, groups=groups, bias=False),
             nn.BatchNorm2d(out, eps=bn_eps, momentum=bn_momentum),
             nn.SiLU(inplace=True),
         )
@@ -54,12 +65,12 @@ class ConvBnAct_2(nn.Sequential):
 
 
 class SqueezeExcitation(nn.Module):
-    def __init__(self, channels, squeeze):
+    def __init__(self, in_channels, squeeze):
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)
         self.activation = nn.SiLU(inplace=True)
-        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)
         self.scale_activation = nn.Sigmoid()
 
     def forward(self, x):
@@ -76,7 +87,7 @@ class MbconvWithoutStochasticDepth(nn.Module):
     def __init__(self, bn_eps, bn_momentum):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(32, 32, 3, 1, 32, 1, bn_eps, bn_momentum),
+            ConvBnAct(32, 32, 3, 1, 32, bn_eps, bn_momentum),
             SqueezeExcitation(32, 8),
             ConvBnAct_2(32, 16, bn_eps, bn_momentum),
         )
@@ -87,13 +98,14 @@ class MbconvWithoutStochasticDepth(nn.Module):
 
 
 class MbconvWithoutStochasticDepth_2(nn.Module):
-    def __init__(self, kernel, stride, cin, out, bn_eps, bn_momentum, padding, out_2):
+    def __init__(self, in_channels, expand, kernel, stride, out, bn_eps, bn_momentum):
         super().__init__()
+        out_2 = scale_width(in_channels, expand)
         self.block = nn.Sequential(
-            ConvBnAct(cin, out, 1, 1, 1, 0, bn_eps, bn_momentum),
-            ConvBnAct(out, out, kernel, stride, out, padding, bn_eps, bn_momentum),
-            SqueezeExcitation(out, max(1, cin // 4)),
-            ConvBnAct_2(out, out_2, bn_eps, bn_momentum),
+            ConvBnAct(in_channels, out_2, 1, 1, 1, bn_eps, bn_momentum),
+            ConvBnAct(out_2, out_2, kernel, stride, out_2, bn_eps, bn_momentum),
+            SqueezeExcitation(out_2, max(1, in_channels // 4)),
+            ConvBnAct_2(out_2, out, bn_eps, bn_momentum),
         )
 
     def forward(self, x):
@@ -102,13 +114,14 @@ class MbconvWithoutStochasticDepth_2(nn.Module):
 
 
 class Mbconv(nn.Module):
-    def __init__(self, kernel, cin, out, bn_eps, bn_momentum, padding, stochastic_depth_p):
+    def __init__(self, in_channels, expand, kernel, out, bn_eps, bn_momentum, stochastic_depth_p):
         super().__init__()
+        out_2 = scale_width(in_channels, expand)
         self.block = nn.Sequential(
-            ConvBnAct(cin, out, 1, 1, 1, 0, bn_eps, bn_momentum),
-            ConvBnAct(out, out, kernel, 1, out, padding, bn_eps, bn_momentum),
-            SqueezeExcitation(out, max(1, cin // 4)),
-            ConvBnAct_2(out, cin, bn_eps, bn_momentum),
+            ConvBnAct(in_channels, out_2, 1, 1, 1, bn_eps, bn_momentum),
+            ConvBnAct(out_2, out_2, kernel, 1, out_2, bn_eps, bn_momentum),
+            SqueezeExcitation(out_2, max(1, in_channels // 4)),
+            ConvBnAct_2(out_2, out, bn_eps, bn_momentum),
         )
         self.stochastic_depth = StochasticDepth(stochastic_depth_p, 'row')
 
@@ -125,48 +138,37 @@ class Stage_2(nn.Sequential):
 
 
 class Stage(nn.Sequential):
-    def __init__(self, kernel, cin, cout, out, bn_eps, bn_momentum, padding, out_2, stochastic_depth_p):
+    def __init__(self, in_channels, kernel, out, bn_eps, bn_momentum, stochastic_depth_p):
+        out_2 = scale_width(out, 1.0)
         super().__init__(
-            MbconvWithoutStochasticDepth_2(kernel, 2, cin, out, bn_eps, bn_momentum, padding, cout),
-            Mbconv(kernel, cout, out_2, bn_eps, bn_momentum, padding, stochastic_depth_p),
+            MbconvWithoutStochasticDepth_2(in_channels, 6, kernel, 2, out_2, bn_eps, bn_momentum),
+            Mbconv(out_2, 6, kernel, out_2, bn_eps, bn_momentum, stochastic_depth_p),
         )
 
 
 class Stage_3(nn.Sequential):
-    def __init__(
-        self,
-        kernel,
-        stride,
-        cin,
-        cout,
-        out,
-        bn_eps,
-        bn_momentum,
-        padding,
-        out_2,
-        stochastic_depth_p,
-        stochastic_depth_p_2,
-    ):
+    def __init__(self, in_channels, kernel, stride, out, bn_eps, bn_momentum, stochastic_depth_p, stochastic_depth_p_2):
+        out_2 = scale_width(out, 1.0)
         super().__init__(
-            MbconvWithoutStochasticDepth_2(kernel, stride, cin, out, bn_eps, bn_momentum, padding, cout),
-            Mbconv(kernel, cout, out_2, bn_eps, bn_momentum, padding, stochastic_depth_p),
-            Mbconv(kernel, cout, out_2, bn_eps, bn_momentum, padding, stochastic_depth_p_2),
+            MbconvWithoutStochasticDepth_2(in_channels, 6, kernel, stride, out_2, bn_eps, bn_momentum),
+            Mbconv(out_2, 6, kernel, out_2, bn_eps, bn_momentum, stochastic_depth_p),
+            Mbconv(out_2, 6, kernel, out_2, bn_eps, bn_momentum, stochastic_depth_p_2),
         )
 
 
 class Stage_4(nn.Sequential):
     def __init__(self, bn_eps, bn_momentum):
         super().__init__(
-            MbconvWithoutStochasticDepth_2(5, 2, 112, 672, bn_eps, bn_momentum, 2, 192),
-            Mbconv(5, 192, 1152, bn_eps, bn_momentum, 2, 0.15000000000000002),
-            Mbconv(5, 192, 1152, bn_eps, bn_momentum, 2, 0.1625),
-            Mbconv(5, 192, 1152, bn_eps, bn_momentum, 2, 0.17500000000000002),
+            MbconvWithoutStochasticDepth_2(112, 6, 5, 2, 192, bn_eps, bn_momentum),
+            Mbconv(192, 6, 5, 192, bn_eps, bn_momentum, 0.15000000000000002),
+            Mbconv(192, 6, 5, 192, bn_eps, bn_momentum, 0.1625),
+            Mbconv(192, 6, 5, 192, bn_eps, bn_momentum, 0.17500000000000002),
         )
 
 
 class Stage_5(nn.Sequential):
     def __init__(self, bn_eps, bn_momentum):
-        super().__init__(MbconvWithoutStochasticDepth_2(3, 1, 192, 1152, bn_eps, bn_momentum, 1, 320))
+        super().__init__(MbconvWithoutStochasticDepth_2(192, 6, 3, 1, 320, bn_eps, bn_momentum))
 
 
 class Efficientnet(nn.Module):
@@ -179,15 +181,15 @@ class Efficientnet(nn.Module):
     def __init__(self, bn_eps=1e-05, bn_momentum=0.1, dropout=0.2, num_classes=1000):
         super().__init__()
         self.features = nn.Sequential(
-            ConvBnAct(3, 32, 3, 2, 1, 1, bn_eps, bn_momentum),
+            ConvBnAct(3, 32, 3, 2, 1, bn_eps, bn_momentum),
             Stage_2(bn_eps, bn_momentum),
-            Stage(3, 16, 24, 96, bn_eps, bn_momentum, 1, 144, 0.025),
-            Stage(5, 24, 40, 144, bn_eps, bn_momentum, 2, 240, 0.05),
-            Stage_3(3, 2, 40, 80, 240, bn_eps, bn_momentum, 1, 480, 0.07500000000000001, 0.08750000000000001),
-            Stage_3(5, 1, 80, 112, 480, bn_eps, bn_momentum, 2, 672, 0.1125, 0.125),
+            Stage(16, 3, 24, bn_eps, bn_momentum, 0.025),
+            Stage(24, 5, 40, bn_eps, bn_momentum, 0.05),
+            Stage_3(40, 3, 2, 80, bn_eps, bn_momentum, 0.07500000000000001, 0.08750000000000001),
+            Stage_3(80, 5, 1, 112, bn_eps, bn_momentum, 0.1125, 0.125),
             Stage_4(bn_eps, bn_momentum),
             Stage_5(bn_eps, bn_momentum),
-            ConvBnAct(320, 1280, 1, 1, 1, 0, bn_eps, bn_momentum),
+            ConvBnAct(320, 1280, 1, 1, 1, bn_eps, bn_momentum),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(1280, num_classes))
@@ -200,10 +202,14 @@ class Efficientnet(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'b0': (Efficientnet, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('bn_eps', 'bn_momentum', 'dropout', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -242,6 +248,9 @@ def create(variant=None, **params) -> Efficientnet:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,10 +1,6 @@
 (
     'mobilenet_v2: written by `archc emit` from mobilenet_v2.yaml. Edit the spec, not this '
-    'file.\n\nMobileNetV2 (Sandler et al., 2018) as torchvision builds it: inverted residual '
-    'blocks (1x1 expansion, 3x3 depthwise, linear 1x1 projection; ReLU6) with an identity '
-    "shortcut where the shape is kept. Each row of the body is one row of the paper's Table 2: "
-    'expansion t, output channels c (scaled by width_mult, rounded to multiples of 8), n '
-    'blocks, the first with stride s.'
+    'file.'
 )
 
 import torch
@@ -15,9 +11,9 @@ VARIANT = None
 
 
 class ConvBnRelu6(nn.Sequential):
-    def __init__(self, in_channels, out, kernel, stride, groups, padding):
+    def __init__(self, in_channels, out, kernel, stride=1, groups=1):
         super().__init__(
-            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, groups=groups, bias=False),
+            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=(kernel - 1) // 2, groups=groups, bias=False),
             nn.BatchNorm2d(out),
             nn.ReLU6(inplace=True),
         )
@@ -27,7 +23,7 @@ class InvertedResidual_2(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Sequential(
-            ConvBnRelu6(32, 32, 3, 1, 32, 1),
+            ConvBnRelu6(32, 32, 3, groups=32),
             nn.Conv2d(32, 16, 1, bias=False),
             nn.BatchNorm2d(16),
         )
@@ -38,11 +34,12 @@ class InvertedResidual_2(nn.Module):
 
 
 class InvertedResidual_3(nn.Module):
-    def __init__(self, in_channels, channels, stride, out):
+    def __init__(self, in_channels, expand, channels, stride):
         super().__init__()
+        out = round(in_channels * expand)
         self.conv = nn.Sequential(
-            ConvBnRelu6(in_channels, out, 1, 1, 1, 0),
-            ConvBnRelu6(out, out, 3, stride, out, 1),
+            ConvBnRelu6(in_channels, out, 1),
+            ConvBnRelu6(out, out, 3, stride=stride, groups=out),
             nn.Conv2d(out, channels, 1, bias=False),
             nn.BatchNorm2d(channels),
         )
@@ -53,13 +50,14 @@ class InvertedResidual_3(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, channels, out):
+    def __init__(self, in_channels, expand):
         super().__init__()
+        out = round(in_channels * expand)
         self.conv = nn.Sequential(
-            ConvBnRelu6(channels, out, 1, 1, 1, 0),
-            ConvBnRelu6(out, out, 3, 1, out, 1),
-            nn.Conv2d(out, channels, 1, bias=False),
-            nn.BatchNorm2d(channels),
+            ConvBnRelu6(in_channels, out, 1),
+            ConvBnRelu6(out, out, 3, groups=out),
+            nn.Conv2d(out, in_channels, 1, bias=False),
+            nn.BatchNorm2d(in_channels),
         )
 
     def forward(self, x):
@@ -72,28 +70,28 @@ class MobilenetV2(nn.Module):
     (
         'MobileNetV2 (Sandler et al., 2018) as torchvision builds it: inverted residual blocks (1x1 '
         'expansion, 3x3 depthwise, linear 1x1 projection; ReLU6) with an identity shortcut where '
-        "the shape is kept. Each row of the body is one row of the paper's Table 2: expansion t, "
-        'output channels c (scaled by width_mult, rounded to multiples of 8), n blocks, the first '
-        'with stride s.'
+        "the shape is kept. The params t, c, n, s are the columns of the paper's Table 2, one entry "
+        'per stage: expansion t, output channels c (scaled by width_mult, rounded to multiples of '
+        '8), n blocks, the first with stride s.'
     )
 
     def __init__(self, dropout=0.2, num_classes=1000):
         super().__init__()
         self.features = nn.Sequential(
-            ConvBnRelu6(3, 32, 3, 2, 1, 1),
+            ConvBnRelu6(3, 32, 3, stride=2),
             InvertedResidual_2(),
-            InvertedResidual_3(16, 24, 2, 96),
-            InvertedResidual(24, 144),
-            InvertedResidual_3(24, 32, 2, 144),
-            *[InvertedResidual(32, 192) for _ in range(2)],
-            InvertedResidual_3(32, 64, 2, 192),
-            *[InvertedResidual(64, 384) for _ in range(3)],
-            InvertedResidual_3(64, 96, 1, 384),
-            *[InvertedResidual(96, 576) for _ in range(2)],
-            InvertedResidual_3(96, 160, 2, 576),
-            *[InvertedResidual(160, 960) for _ in range(2)],
-            InvertedResidual_3(160, 320, 1, 960),
-            ConvBnRelu6(320, 1280, 1, 1, 1, 0),
+            InvertedResidual_3(16, 6, 24, 2),
+            InvertedResidual(24, 6),
+            InvertedResidual_3(24, 6, 32, 2),
+            *[InvertedResidual(32, 6) for _ in range(2)],
+            InvertedResidual_3(32, 6, 64, 2),
+            *[InvertedResidual(64, 6) for _ in range(3)],
+            InvertedResidual_3(64, 6, 96, 1),
+            *[InvertedResidual(96, 6) for _ in range(2)],
+            InvertedResidual_3(96, 6, 160, 2),
+            *[InvertedResidual(160, 6) for _ in range(2)],
+            InvertedResidual_3(160, 6, 320, 1),
+            ConvBnRelu6(320, 1280, 1),
         )
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(1280, num_classes))
 
@@ -105,10 +103,14 @@ class MobilenetV2(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     None: (MobilenetV2, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('dropout', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -138,6 +140,9 @@ def create(variant=None, **params) -> MobilenetV2:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT
