@@ -1,7 +1,8 @@
-"""Built models draw each weight once (modules made on the meta device, then given values):
+"""Built models draw each weight once (modules made with torch.nn.init's draws skipped, then given values):
 every tensor still ends up with the value a plain construction plus the spec's rules gives."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -49,3 +50,24 @@ def test_a_tensor_without_a_rule_gets_pytorchs_default_distribution(tmp_path):
     assert weight.abs().max() <= bound and weight.abs().max() > 0.99 * bound
     assert abs(weight.std().item() - bound / 3**0.5) < 0.01 * bound
     assert torch.equal(weight, archc.build(spec, seed=3).fc.weight)
+
+
+def test_construction_takes_nothing_from_the_random_state(tmp_path):
+    # The default draw of a tensor without a rule is the first thing a seeded build draws, as
+    # when PyTorch constructs the module alone: the constructors drew nothing before it.
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "archc: 1\nname: net\ninput: [8]\nbody:\n  - a: layernorm\n  - fc: linear(16)\n"
+        "init:\n  - {match: linear, bias: zeros}\n"
+    )
+    torch.manual_seed(3)
+    reference = torch.nn.Linear(8, 16)
+    assert torch.equal(archc.build(spec, seed=3).fc.weight, reference.weight)
+    # Whatever a constructor draws besides torch.nn.init (a tensor method, torch.randn) comes
+    # from a copy of the random state, which is put back.
+    undrawn = sys.modules[type(archc.build(spec)).__module__]._Undrawn
+    state = torch.get_rng_state()
+    with undrawn():
+        torch.nn.MultiheadAttention(8, 2)
+        torch.nn.Parameter(torch.randn(4))
+    assert torch.equal(torch.get_rng_state(), state)
