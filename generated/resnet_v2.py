@@ -1,10 +1,6 @@
 (
     'resnet_v2, variants 50, 101, 152: written by `archc emit` from resnet_v2.yaml. Edit the '
-    'spec, not this file.\n\nPre-activation residual networks (He et al., 2016, "Identity '
-    'mappings in deep residual networks") as timm builds them (resnetv2_50/101/152): batch norm '
-    'and ReLU come before each conv, the shortcut is the clean input (or a strided 1x1 '
-    "projection of the pre-activated input in each stage's first block), and a final batch norm "
-    '+ ReLU precedes the classifier, a 1x1 conv.'
+    'spec, not this file.'
 )
 from collections import OrderedDict
 
@@ -128,12 +124,16 @@ class ResnetV2(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '50': (ResnetV2, {}),
     '101': (ResnetV2, {'blocks_count_2': 22}),
     '152': (ResnetV2, {'blocks_count': 7, 'blocks_count_2': 35}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ()
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -262,6 +262,9 @@ def create(variant=None, **params) -> ResnetV2:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = VARIANT_INIT.get(variant, INIT)

@@ -1,11 +1,6 @@
 (
     'senet, variants se_resnet50, se_resnet101, se_resnet152, se_resnext50_32x4d, senet154: '
-    'written by `archc emit` from senet.yaml. Edit the spec, not this '
-    "file.\n\nSqueeze-and-excitation networks (Hu et al., 2018) as timm's legacy models build "
-    "them (the authors' Caffe layout): ResNet, ResNeXt and SENet-154 bottlenecks whose residual "
-    'branch is rescaled channel-wise by an SE module (global mean, 1x1 conv reduce by 16, ReLU, '
-    '1x1 conv, sigmoid) before the shortcut is added. SE-ResNets stride on the first 1x1 conv; '
-    'SENet-154 has a 3x3 three-conv stem and 3x3 projection shortcuts.'
+    'written by `archc emit` from senet.yaml. Edit the spec, not this file.'
 )
 from collections import OrderedDict
 
@@ -17,11 +12,11 @@ VARIANT = 'se_resnet50'
 
 
 class SqueezeExcitation(nn.Module):
-    def __init__(self, channels):
+    def __init__(self, in_channels, channels):
         super().__init__()
-        self.fc1 = nn.Conv2d(channels, channels // 16, 1)
+        self.fc1 = nn.Conv2d(in_channels, channels // 16, 1)
         self.relu = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(channels // 16, channels, 1)
+        self.fc2 = nn.Conv2d(channels // 16, in_channels, 1)
         self.sigmoid = nn.Sigmoid()
 
     def forward(self, x):
@@ -34,40 +29,42 @@ class SqueezeExcitation(nn.Module):
         return scale
 
 
-class SeBottleneckWithDownsample(nn.Module):
+class SeBottleneck(nn.Module):
     def __init__(
         self,
         in_channels,
         planes,
         stride,
+        project,
         down_kernel,
         conv1_out_channels,
-        conv1_stride,
         conv2_out_channels,
-        conv2_stride,
-        conv2_groups,
-        padding,
+        stride_1x1=True,
+        groups=1,
     ):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, conv1_out_channels, 1, stride=conv1_stride, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, conv1_out_channels, 1, stride=stride if stride_1x1 else 1, bias=False)
         self.bn1 = nn.BatchNorm2d(conv1_out_channels)
         self.conv2 = nn.Conv2d(
             conv1_out_channels,
             conv2_out_channels,
             3,
-            stride=conv2_stride,
+            stride=1 if stride_1x1 else stride,
             padding=1,
-            groups=conv2_groups,
+            groups=groups,
             bias=False,
         )
         self.bn2 = nn.BatchNorm2d(conv2_out_channels)
         self.conv3 = nn.Conv2d(conv2_out_channels, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.se_module = SqueezeExcitation(planes * 4)
-        self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, planes * 4, down_kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(planes * 4),
-        )
+        self.se_module = SqueezeExcitation(planes * 4, planes * 4)
+        if project:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, planes * 4, down_kernel, stride=stride, padding=down_kernel // 2, bias=False),
+                nn.BatchNorm2d(planes * 4),
+            )
+        else:
+            self.downsample = None
 
     def forward(self, x):
         out = self.conv1(x)
@@ -79,34 +76,10 @@ class SeBottleneckWithDownsample(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         out = self.se_module(out)
-        downsample = self.downsample(x)
+        downsample = x
+        if self.downsample is not None:
+            downsample = self.downsample(x)
         out = out.add_(downsample)
-        out = torch.relu_(out)
-        return out
-
-
-class SeBottleneck(nn.Module):
-    def __init__(self, in_channels, conv1_out_channels, conv2_out_channels, conv2_groups):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, conv1_out_channels, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(conv1_out_channels)
-        self.conv2 = nn.Conv2d(conv1_out_channels, conv2_out_channels, 3, padding=1, groups=conv2_groups, bias=False)
-        self.bn2 = nn.BatchNorm2d(conv2_out_channels)
-        self.conv3 = nn.Conv2d(conv2_out_channels, in_channels, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(in_channels)
-        self.se_module = SqueezeExcitation(in_channels)
-
-    def forward(self, x):
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = torch.relu_(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = torch.relu_(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        out = self.se_module(out)
-        out = out.add_(x)
         out = torch.relu_(out)
         return out
 
@@ -123,10 +96,9 @@ class Senet(nn.Module):
     def __init__(
         self,
         conv1_out_channels=64,
-        conv2_groups=1,
+        stride_1x1=True,
+        groups=1,
         conv1_out_channels_2=128,
-        conv1_stride=2,
-        conv2_stride=1,
         layer2_count=3,
         conv1_out_channels_3=256,
         layer3_count=5,
@@ -142,58 +114,100 @@ class Senet(nn.Module):
         ]))
         self.pool0 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.layer1 = nn.Sequential(
-            SeBottleneckWithDownsample(64, 64, 1, 1, conv1_out_channels, 1, conv1_out_channels, 1, conv2_groups, 0),
-            *[SeBottleneck(256, conv1_out_channels, conv1_out_channels, conv2_groups) for _ in range(2)],
+            SeBottleneck(
+                64,
+                64,
+                1,
+                True,
+                1,
+                conv1_out_channels,
+                conv1_out_channels,
+                stride_1x1=stride_1x1,
+                groups=groups,
+            ),
+            *[SeBottleneck(
+                256,
+                64,
+                1,
+                False,
+                1,
+                conv1_out_channels,
+                conv1_out_channels,
+                stride_1x1=stride_1x1,
+                groups=groups,
+            ) for _ in range(2)],
         )
         self.layer2 = nn.Sequential(
-            SeBottleneckWithDownsample(
+            SeBottleneck(
                 256,
                 128,
                 2,
+                True,
                 1,
                 conv1_out_channels_2,
-                conv1_stride,
                 conv1_out_channels_2,
-                conv2_stride,
-                conv2_groups,
-                0,
+                stride_1x1=stride_1x1,
+                groups=groups,
             ),
-            *[SeBottleneck(512, conv1_out_channels_2, conv1_out_channels_2, conv2_groups) for _ in range(layer2_count)],
+            *[SeBottleneck(
+                512,
+                128,
+                1,
+                False,
+                1,
+                conv1_out_channels_2,
+                conv1_out_channels_2,
+                stride_1x1=stride_1x1,
+                groups=groups,
+            ) for _ in range(layer2_count)],
         )
         self.layer3 = nn.Sequential(
-            SeBottleneckWithDownsample(
+            SeBottleneck(
                 512,
                 256,
                 2,
+                True,
                 1,
                 conv1_out_channels_3,
-                conv1_stride,
                 conv1_out_channels_3,
-                conv2_stride,
-                conv2_groups,
-                0,
+                stride_1x1=stride_1x1,
+                groups=groups,
             ),
             *[SeBottleneck(
                 1024,
+                256,
+                1,
+                False,
+                1,
                 conv1_out_channels_3,
                 conv1_out_channels_3,
-                conv2_groups,
+                stride_1x1=stride_1x1,
+                groups=groups,
             ) for _ in range(layer3_count)],
         )
         self.layer4 = nn.Sequential(
-            SeBottleneckWithDownsample(
+            SeBottleneck(
                 1024,
                 512,
                 2,
+                True,
                 1,
                 conv1_out_channels_4,
-                conv1_stride,
                 conv1_out_channels_4,
-                conv2_stride,
-                conv2_groups,
-                0,
+                stride_1x1=stride_1x1,
+                groups=groups,
             ),
-            *[SeBottleneck(2048, conv1_out_channels_4, conv1_out_channels_4, conv2_groups) for _ in range(2)],
+            *[SeBottleneck(
+                2048,
+                512,
+                1,
+                False,
+                1,
+                conv1_out_channels_4,
+                conv1_out_channels_4,
+                stride_1x1=stride_1x1,
+                groups=groups,
+            ) for _ in range(2)],
         )
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(drop_rate)
@@ -237,20 +251,20 @@ class SenetSenet154(nn.Module):
         ]))
         self.pool0 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.layer1 = nn.Sequential(
-            SeBottleneckWithDownsample(128, 64, 1, 1, 128, 1, 256, 1, 64, 0),
-            *[SeBottleneck(256, 128, 256, 64) for _ in range(2)],
+            SeBottleneck(128, 64, 1, True, 1, 128, 256, stride_1x1=False, groups=64),
+            *[SeBottleneck(256, 64, 1, False, 1, 128, 256, stride_1x1=False, groups=64) for _ in range(2)],
         )
         self.layer2 = nn.Sequential(
-            SeBottleneckWithDownsample(256, 128, 2, 3, 256, 1, 512, 2, 64, 1),
-            *[SeBottleneck(512, 256, 512, 64) for _ in range(7)],
+            SeBottleneck(256, 128, 2, True, 3, 256, 512, stride_1x1=False, groups=64),
+            *[SeBottleneck(512, 128, 1, False, 3, 256, 512, stride_1x1=False, groups=64) for _ in range(7)],
         )
         self.layer3 = nn.Sequential(
-            SeBottleneckWithDownsample(512, 256, 2, 3, 512, 1, 1024, 2, 64, 1),
-            *[SeBottleneck(1024, 512, 1024, 64) for _ in range(35)],
+            SeBottleneck(512, 256, 2, True, 3, 512, 1024, stride_1x1=False, groups=64),
+            *[SeBottleneck(1024, 256, 1, False, 3, 512, 1024, stride_1x1=False, groups=64) for _ in range(35)],
         )
         self.layer4 = nn.Sequential(
-            SeBottleneckWithDownsample(1024, 512, 2, 3, 1024, 1, 2048, 2, 64, 1),
-            *[SeBottleneck(2048, 1024, 2048, 64) for _ in range(2)],
+            SeBottleneck(1024, 512, 2, True, 3, 1024, 2048, stride_1x1=False, groups=64),
+            *[SeBottleneck(2048, 512, 1, False, 3, 1024, 2048, stride_1x1=False, groups=64) for _ in range(2)],
         )
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(drop_rate)
@@ -270,15 +284,19 @@ class SenetSenet154(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'se_resnet50': (Senet, {}),
     'se_resnet101': (Senet, {'layer3_count': 22}),
     'se_resnet152': (Senet, {'layer2_count': 7, 'layer3_count': 35}),
-    'se_resnext50_32x4d': (Senet, {'conv1_out_channels': 128, 'conv2_groups': 32, 'conv1_out_channels_2': 256,
-        'conv1_stride': 1, 'conv2_stride': 2, 'conv1_out_channels_3': 512, 'conv1_out_channels_4': 1024}),
+    'se_resnext50_32x4d': (Senet, {'conv1_out_channels': 128, 'stride_1x1': False, 'groups': 32,
+        'conv1_out_channels_2': 256, 'conv1_out_channels_3': 512, 'conv1_out_channels_4': 1024}),
     'senet154': (SenetSenet154, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('drop_rate', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -306,6 +324,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,14 +1,6 @@
 (
     'squeezenet, variants 1_0, 1_1, 1_0_simple_bypass, 1_0_complex_bypass: written by `archc '
-    'emit` from squeezenet.yaml. Edit the spec, not this file.\n\nSqueezeNet (Iandola et al., '
-    '2016) as torchvision builds it: Fire modules (a 1x1 squeeze conv feeding parallel 1x1 and '
-    '3x3 expand convs, concatenated) between ceil-mode 3x3/2 max pools, and a 1x1 conv '
-    'classifier averaged over the image. v1.1 uses a 3x3 stem and pools earlier (2.4x fewer '
-    "multiply-adds, same accuracy). The paper's section 6 variants of 1.0 add residual "
-    "bypasses: `1_0_simple_bypass` adds each Fire's input to its output where the widths agree "
-    '(fire3, 5, 7, 9; no parameters); `1_0_complex_bypass` also bypasses fire2, 4, 6, 8 through '
-    "a 1x1 conv (`bypass`, +341,248 parameters). The Fires keep their names, so torchvision's "
-    '1.0 weights load into both.'
+    'emit` from squeezenet.yaml. Edit the spec, not this file.'
 )
 
 import torch
@@ -19,16 +11,16 @@ VARIANT = '1_0'
 
 
 class Fire(nn.Module):
-    def __init__(self, in_channels, squeeze_planes, expand_planes, same_width=False, bypass='none'):
+    def __init__(self, in_channels, squeeze_planes, expand_planes, bypass='none'):
         super().__init__()
-        self.use_add = bypass == 'complex' or bypass == 'simple' and same_width
+        self.use_add = bypass == 'complex' or bypass == 'simple' and in_channels == 2 * expand_planes
         self.squeeze = nn.Conv2d(in_channels, squeeze_planes, 1)
         self.squeeze_activation = nn.ReLU(inplace=True)
         self.expand1x1 = nn.Conv2d(squeeze_planes, expand_planes, 1)
         self.expand1x1_activation = nn.ReLU(inplace=True)
         self.expand3x3 = nn.Conv2d(squeeze_planes, expand_planes, 3, padding=1)
         self.expand3x3_activation = nn.ReLU(inplace=True)
-        if bypass == 'complex' and not same_width:
+        if bypass == 'complex' and in_channels != 2 * expand_planes:
             self.bypass = nn.Conv2d(in_channels, 2 * expand_planes, 1)
         else:
             self.bypass = None
@@ -68,15 +60,15 @@ class Squeezenet(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
             Fire(96, 16, 64, bypass=bypass),
-            Fire(128, 16, 64, same_width=True, bypass=bypass),
+            Fire(128, 16, 64, bypass=bypass),
             Fire(128, 32, 128, bypass=bypass),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            Fire(256, 32, 128, same_width=True, bypass=bypass),
+            Fire(256, 32, 128, bypass=bypass),
             Fire(256, 48, 192, bypass=bypass),
-            Fire(384, 48, 192, same_width=True, bypass=bypass),
+            Fire(384, 48, 192, bypass=bypass),
             Fire(384, 64, 256, bypass=bypass),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
-            Fire(512, 64, 256, same_width=True, bypass=bypass),
+            Fire(512, 64, 256, bypass=bypass),
         )
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
@@ -111,15 +103,15 @@ class Squeezenet11(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
             Fire(64, 16, 64),
-            Fire(128, 16, 64, same_width=True),
+            Fire(128, 16, 64),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
             Fire(128, 32, 128),
-            Fire(256, 32, 128, same_width=True),
+            Fire(256, 32, 128),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
             Fire(256, 48, 192),
-            Fire(384, 48, 192, same_width=True),
+            Fire(384, 48, 192),
             Fire(384, 64, 256),
-            Fire(512, 64, 256, same_width=True),
+            Fire(512, 64, 256),
         )
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
@@ -135,13 +127,17 @@ class Squeezenet11(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '1_0': (Squeezenet, {}),
     '1_1': (Squeezenet11, {}),
     '1_0_simple_bypass': (Squeezenet, {'bypass': 'simple'}),
     '1_0_complex_bypass': (Squeezenet, {'bypass': 'complex'}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('dropout',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -201,6 +197,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = VARIANT_INIT.get(variant, INIT)
