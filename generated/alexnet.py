@@ -1,11 +1,6 @@
 (
     'alexnet, variants torchvision, original: written by `archc emit` from alexnet.yaml. Edit '
-    "the spec, not this file.\n\nAlexNet. `torchvision` is torchvision's single-tower network "
-    '(Krizhevsky\'s 2014 "one weird trick" widths 64/192/384/256/256, no LRN, a 6x6 adaptive '
-    "pool before the classifier). `original` is the 2012 paper's two-GPU network on 227x227 "
-    "input: 96/256/384/384/256 filters, conv2, conv4 and conv5 seeing only their own GPU's maps "
-    '(groups=2), response normalisation after the ReLUs of conv1 and conv2, overlapping 3x3/2 '
-    'max-pooling.'
+    'the spec, not this file.'
 )
 
 import torch
@@ -105,11 +100,15 @@ class AlexnetOriginal(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'torchvision': (Alexnet, {}),
     'original': (AlexnetOriginal, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('stem_padding', 'dropout', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -134,6 +133,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

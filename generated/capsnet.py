@@ -1,13 +1,6 @@
 (
     'capsnet, variants mnist, no_decoder: written by `archc emit` from capsnet.yaml. Edit the '
-    'spec, not this file.\n\nCapsNet (Sabour, Frosst & Hinton, 2017) for 28x28 MNIST digits. '
-    'Conv1: 256 9x9 filters and ReLU (20x20). PrimaryCaps: a 9x9/2 conv to 32 capsule types of '
-    '8 dims on a 6x6 grid, read as 1,152 8-D capsules and squashed. DigitCaps: 10 16-D capsules '
-    'from every primary capsule by routing-by-agreement (3 iterations) through W (1152 x 10 x '
-    '16 x 8, no bias); their lengths are the class scores. The reconstruction decoder (FC 512, '
-    "1024, 784 with sigmoid) sees only one digit capsule: the label's in training (the second "
-    'input, one-hot) and the longest one in eval. 8,215,568 parameters with the decoder (paper '
-    '8.2M), 6,804,224 without (paper 6.8M).'
+    'spec, not this file.'
 )
 from typing import NamedTuple
 
@@ -157,11 +150,15 @@ class CapsnetNoDecoder(nn.Module):
         return image
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'mnist': (Capsnet, {}),
     'no_decoder': (CapsnetNoDecoder, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ()
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -186,6 +183,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,16 +1,6 @@
 (
     'cifar_resnet, variants 110, 20, 32, 44, 56, 1202: written by `archc emit` from '
-    'cifar_resnet.yaml. Edit the spec, not this file.\n\nThe CIFAR-10 residual networks of He et '
-    'al. (2015, section 4.2): a 3x3 conv to 16 maps, three stages of n basic blocks with 16, 32 '
-    'and 64 filters on 32x32, 16x16 and 8x8 maps (depth 6n + 2), global average pooling and a '
-    '10-way linear layer. Shortcuts are identities; where the shape changes, option A '
-    'subsamples by 2 and pads the new channels with zeros (no parameters), option B projects '
-    'with a 1x1 conv and batch norm. `p_L` < 1 adds stochastic depth (Huang et al., 2016): '
-    'block l of L survives in training with probability p_l = 1 - l / L (1 - p_L) (the paper: '
-    "p_L = 0.5), one draw per mini-batch (`sd_mode: row`: one per sample). As torchvision's "
-    'StochasticDepth, a surviving branch is scaled by 1 / p_l in training and left as it is at '
-    "test time: the paper's scaling by p_l at test time, moved. ResNet-110: 1,727,962 "
-    'parameters (paper 1.7M); ResNet-1202: 19,421,274 (paper 19.4M).'
+    'cifar_resnet.yaml. Edit the spec, not this file.'
 )
 
 import torch
@@ -139,7 +129,8 @@ class CifarResnet(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '110': (CifarResnet, {}),
     '20': (CifarResnet, {'layer1_count': 3, 'layer2_count': 2}),
@@ -148,6 +139,9 @@ VARIANTS = {
     '56': (CifarResnet, {'layer1_count': 9, 'layer2_count': 8}),
     '1202': (CifarResnet, {'layer1_count': 200, 'layer2_count': 199}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -175,6 +169,9 @@ def create(variant=None, **params) -> CifarResnet:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

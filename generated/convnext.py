@@ -1,9 +1,6 @@
 (
     'convnext, variants tiny, small, base: written by `archc emit` from convnext.yaml. Edit the '
-    'spec, not this file.\n\nConvNeXt (Liu et al., 2022) as timm builds it: a 4x4/4 patchify '
-    'stem, four stages of blocks (7x7 depthwise conv, LayerNorm and a GELU MLP in channels-last '
-    'layout, a learned per-channel scale, residual), LayerNorm + 2x2/2 conv between stages, and '
-    'a LayerNorm head.'
+    'spec, not this file.'
 )
 from collections import OrderedDict
 
@@ -66,7 +63,7 @@ class ConvnextBlock(nn.Module):
 
 
 class Stage(nn.Module):
-    def __init__(self, in_channels, dim, depth, first, gamma_arg0, ls_init):
+    def __init__(self, dim, depth, first, gamma_arg0, ls_init, in_channels=96):
         super().__init__()
         if not first:
             self.downsample = nn.Sequential(
@@ -109,10 +106,10 @@ class Convnext(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, out_channels, 4, stride=4), LayerNorm2d(out_channels, eps=1e-06))
         self.stages = nn.Sequential(
-            Stage(out_channels, out_channels, 3, True, gamma_arg0, ls_init),
-            Stage(out_channels, dim, 3, False, gamma_arg0_2, ls_init),
-            Stage(dim, dim_2, depth, False, gamma_arg0_3, ls_init),
-            Stage(dim_2, dim_3, 3, False, gamma_arg0_4, ls_init),
+            Stage(out_channels, 3, True, gamma_arg0, ls_init),
+            Stage(dim, 3, False, gamma_arg0_2, ls_init, in_channels=out_channels),
+            Stage(dim_2, depth, False, gamma_arg0_3, ls_init, in_channels=dim),
+            Stage(dim_3, 3, False, gamma_arg0_4, ls_init, in_channels=dim_2),
         )
         self.head = nn.Sequential(OrderedDict([
             ('global_pool', nn.AdaptiveAvgPool2d(1)),
@@ -128,13 +125,17 @@ class Convnext(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'tiny': (Convnext, {}),
     'small': (Convnext, {'depth': 27}),
     'base': (Convnext, {'out_channels': 128, 'gamma_arg0': (128,), 'dim': 256, 'gamma_arg0_2': (256,),
         'dim_2': 512, 'depth': 27, 'gamma_arg0_3': (512,), 'dim_3': 1024, 'gamma_arg0_4': (1024,)}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('ls_init', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -163,6 +164,9 @@ def create(variant=None, **params) -> Convnext:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

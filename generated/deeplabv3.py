@@ -1,10 +1,6 @@
 (
     'deeplabv3, variants resnet50, resnet101: written by `archc emit` from deeplabv3.yaml. Edit '
-    'the spec, not this file.\n\nDeepLabV3 (Chen et al., 2017) as torchvision builds it: a ResNet '
-    'backbone whose last two stages trade stride for dilation (output stride 8), atrous spatial '
-    'pyramid pooling (a 1x1 conv, three dilated 3x3 convs and image pooling, concatenated and '
-    'projected), a 3x3 conv head, and bilinear upsampling to the input size. Optional FCN '
-    'auxiliary head on layer3.'
+    'the spec, not this file.'
 )
 
 import torch
@@ -165,11 +161,15 @@ class Deeplabv3(nn.Module):
         return out
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'resnet50': (Deeplabv3, {}),
     'resnet101': (Deeplabv3, {'backbone_layer3_count': 22}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ()
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -242,6 +242,9 @@ def create(variant=None, **params) -> Deeplabv3:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = VARIANT_INIT.get(variant, INIT)

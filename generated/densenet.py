@@ -1,9 +1,6 @@
 (
     'densenet, variants 121, 161, 169, 201, 264: written by `archc emit` from densenet.yaml. '
-    'Edit the spec, not this file.\n\nDensely connected networks (Huang et al., 2017), '
-    'DenseNet-BC as torchvision builds them: each dense layer (BN-ReLU-1x1 conv-BN-ReLU-3x3 '
-    'conv) appends growth_rate channels to its input; transitions between blocks halve channels '
-    'and resolution.'
+    'Edit the spec, not this file.'
 )
 from collections import OrderedDict
 
@@ -117,7 +114,8 @@ class Densenet(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '121': (Densenet, {}),
     '161': (Densenet, {'conv0_out_channels': 96, 'denselayer1_in_channels_step': 48, 'norm_num_features': 384,
@@ -130,6 +128,9 @@ VARIANTS = {
     '264': (Densenet, {'denseblock3_count': 64, 'norm_num_features_3': 2304, 'conv_out_channels_2': 1152,
         'denseblock4_count': 48, 'norm5_num_features': 2688}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -158,6 +159,9 @@ def create(variant=None, **params) -> Densenet:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

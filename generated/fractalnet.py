@@ -1,18 +1,6 @@
 (
     'fractalnet, variants c3, c4: written by `archc emit` from fractalnet.yaml. Edit the spec, '
-    'not this file.\n\nFractalNet (Larsson, Maire & Shakhnarovich, 2016) for CIFAR: B = 5 fractal '
-    'blocks of 64, 128, 256, 512, 512 filters, each followed by 2x2 max-pooling, and a linear '
-    'classifier. A block with C columns follows the expansion rule f_1(z) = conv(z), f_C+1(z) = '
-    'join(f_C(f_C(z)), conv(z)), where a join takes the element-wise mean of the columns that '
-    "end there (so joins deeper in the block merge up to C columns, as in the paper's Figure 1: "
-    "`columns` gathers a sub-fractal's column outputs for its parent's join). Each conv is 3x3 "
-    'conv (bias), dropout (0, .1, .2, .3, .4 by block), batch norm without scale or shift (the '
-    "authors' Caffe) and ReLU. In training, each mini-batch uses local drop-path (every join "
-    'drops each input with probability 0.15, keeping at least one) or, for half of them, global '
-    'drop-path (one column, drawn once, is the only path through every block). C=3 (20 layers): '
-    '33,714,314 parameters; C=4 (40 layers): 76,084,554. archc blocks cannot call themselves, '
-    'so each level of the rule is a block of its own (fractal2 .. fractal4); a deeper C needs '
-    'one more such block of four lines.'
+    'not this file.'
 )
 from collections import OrderedDict
 
@@ -275,11 +263,15 @@ class FractalnetC4(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'c3': (Fractalnet, {}),
     'c4': (FractalnetC4, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('global_fraction', 'p_local', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -304,6 +296,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

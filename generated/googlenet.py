@@ -1,10 +1,6 @@
 (
     'googlenet, variants torchvision, paper: written by `archc emit` from googlenet.yaml. Edit '
-    'the spec, not this file.\n\nGoogLeNet / Inception v1 (Szegedy et al., 2014) as torchvision '
-    'builds it: every conv is conv (no bias) + batch norm (eps 0.001) + relu, ceil-mode max '
-    'pools, and two auxiliary classifiers after inception4a and inception4d that run only in '
-    "training mode. Variant `paper` gives the third branch the paper's true 5x5 kernels "
-    "(torchvision's are 3x3); the rest stays as torchvision builds it."
+    'the spec, not this file.'
 )
 from typing import NamedTuple, Optional
 
@@ -144,11 +140,15 @@ class Googlenet(nn.Module):
         return GooglenetOutputs(logits=out_2, aux_logits2=aux2, aux_logits1=aux1)
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'torchvision': (Googlenet, {}),
     'paper': (Googlenet, {'inception3a_branch3_kernel': 5}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('dropout_aux', 'num_classes', 'dropout')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -177,6 +177,9 @@ def create(variant=None, **params) -> Googlenet:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,10 +1,6 @@
 (
     'inception_v3: written by `archc emit` from inception_v3.yaml. Edit the spec, not this '
-    'file.\n\nInception v3 (Szegedy et al., 2015) as torchvision builds it: every conv is conv '
-    '(no bias) + batch norm (eps 0.001) + relu; 35x35 modules with factorised 5x5s (Mixed_5*), '
-    '17x17 modules with 1x7/7x1 factorisations (Mixed_6*), 8x8 modules with expanded 1x3/3x1 '
-    'filter banks (Mixed_7b, 7c), grid reductions in between, and an auxiliary classifier on '
-    'Mixed_6e that runs only in training mode.'
+    'file.'
 )
 from typing import NamedTuple, Optional
 
@@ -245,10 +241,14 @@ class InceptionV3(nn.Module):
         return InceptionV3Outputs(logits=out, aux_logits=AuxLogits)
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     None: (InceptionV3, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes', 'dropout')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -309,6 +309,9 @@ def create(variant=None, **params) -> InceptionV3:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,15 +1,6 @@
 (
     'inception_v4, variants v4, resnet_v2: written by `archc emit` from inception_v4.yaml. Edit '
-    'the spec, not this file.\n\nInception-v4 and Inception-ResNet-v2 (Szegedy et al., 2016) as '
-    'timm builds them (inception_v4, inception_resnet_v2): every conv is conv (no bias) + batch '
-    "norm (eps 0.001) + ReLU. `v4`: the paper's stem (Figure 3: mixed_3a, 4a, 5a), 4 x "
-    'Inception-A, Reduction-A, 7 x Inception-B, Reduction-B, 3 x Inception-C (Figures 4-8). '
-    "`resnet_v2`: TF-slim's stem (conv2d_1a .. maxpool_5a, mixed_5b), 10 x Inception-ResNet-A, "
-    'Reduction-A, 20 x Inception-ResNet-B, Reduction-B, 10 x Inception-ResNet-C (Figures '
-    '16-19), each residual branch projected back by a 1x1 conv with bias, scaled (0.17, 0.1, '
-    "0.2; the last block 1.0 and no ReLU) and added to the block's input; then a 1x1 conv to "
-    '1536. Both end in global average pooling and a linear classifier; average-pool branches do '
-    'not count the padding.'
+    'the spec, not this file.'
 )
 
 import torch
@@ -410,11 +401,15 @@ class InceptionV4ResnetV2(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'v4': (InceptionV4, {}),
     'resnet_v2': (InceptionV4ResnetV2, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -439,6 +434,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,14 +1,6 @@
 (
     'lenet5, variants classic, mnist, paper: written by `archc emit` from lenet5.yaml. Edit the '
-    'spec, not this file.\n\nLeNet-5 (LeCun et al., 1998) in its two common modern forms: '
-    "`classic` keeps the paper's 32x32 input, tanh, parameter-free average subsampling and C5 "
-    'as a 5x5 convolution (full C3 connectivity, linear output instead of RBF units); `mnist` '
-    'takes 28x28 digits without padding (28->24->12->8->4) with ReLU, max-pooling and C5 as a '
-    'fully connected layer on 16*4*4 inputs. `paper` is the 1998 network itself: the scaled '
-    'tanh 1.7159 tanh(2a/3) after every layer, trainable subsampling (each 2x2 sum times a '
-    "coefficient plus a bias, per map), C3 wired by the sparse Table I (6 maps see 3 of S2's "
-    'maps, 9 see 4, one sees all 6) and Euclidean RBF output units with fixed +-1 centres (a '
-    'buffer, not trained): 60,000 trainable parameters.'
+    'spec, not this file.'
 )
 
 import torch
@@ -214,12 +206,16 @@ class Lenet5Paper(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'classic': (Lenet5, {}),
     'mnist': (Lenet5Mnist, {}),
     'paper': (Lenet5Paper, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -244,6 +240,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,9 +1,6 @@
 (
     'mnasnet, variants 1_0, 0_5, 0_75, 1_3: written by `archc emit` from mnasnet.yaml. Edit the '
-    'spec, not this file.\n\nMNASNet-B1 (Tan et al., 2019) as torchvision builds it: a '
-    'separable-conv stem, then stacks of MobileNetV2-style inverted residuals (ReLU, identity '
-    'shortcut where the shape is kept), every width scaled by the depth multiplier alpha and '
-    'rounded to a multiple of 8 (up, unless that adds more than 10%).'
+    'spec, not this file.'
 )
 
 import torch
@@ -13,8 +10,17 @@ import torch.nn.functional as F
 VARIANT = '1_0'
 
 
+def make_divisible(v, divisor=8, min_value=None):
+    """torchvision's _make_divisible: v rounded to a multiple of divisor, never down by over 10%."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class InvertedResidual_2(nn.Module):
-    def __init__(self, in_channels, expand, kernel, stride, out, padding):
+    def __init__(self, in_channels, expand, kernel, stride, out):
         super().__init__()
         self.layers = nn.Sequential(
             nn.Conv2d(in_channels, in_channels * expand, 1, bias=False),
@@ -25,7 +31,7 @@ class InvertedResidual_2(nn.Module):
                 in_channels * expand,
                 kernel,
                 stride=stride,
-                padding=padding,
+                padding=kernel // 2,
                 groups=in_channels * expand,
                 bias=False,
             ),
@@ -41,17 +47,24 @@ class InvertedResidual_2(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, kernel, out, out_channels, padding):
+    def __init__(self, in_channels, expand, kernel):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(out, out_channels, 1, bias=False),
-            nn.BatchNorm2d(out_channels, momentum=0.00029999999999996696),
+            nn.Conv2d(in_channels, in_channels * expand, 1, bias=False),
+            nn.BatchNorm2d(in_channels * expand, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, kernel, padding=padding, groups=out_channels, bias=False),
-            nn.BatchNorm2d(out_channels, momentum=0.00029999999999996696),
+            nn.Conv2d(
+                in_channels * expand,
+                in_channels * expand,
+                kernel,
+                padding=kernel // 2,
+                groups=in_channels * expand,
+                bias=False,
+            ),
+            nn.BatchNorm2d(in_channels * expand, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out, 1, bias=False),
-            nn.BatchNorm2d(out, momentum=0.00029999999999996696),
+            nn.Conv2d(in_channels * expand, in_channels, 1, bias=False),
+            nn.BatchNorm2d(in_channels, momentum=0.00029999999999996696),
         )
 
     def forward(self, x):
@@ -61,21 +74,23 @@ class InvertedResidual(nn.Module):
 
 
 class Stack(nn.Sequential):
-    def __init__(self, in_channels, expand, kernel, out, padding, out_channels, count):
+    def __init__(self, in_channels, expand, kernel, out, count, alpha=1.0):
+        out_2 = make_divisible(out * alpha)
         super().__init__(
-            InvertedResidual_2(in_channels, expand, kernel, 2, out, padding),
-            *[InvertedResidual(kernel, out, out_channels, padding) for _ in range(count)],
+            InvertedResidual_2(in_channels, expand, kernel, 2, out_2),
+            *[InvertedResidual(out_2, expand, kernel) for _ in range(count)],
         )
 
 
 class Stack_2(nn.Sequential):
-    def __init__(self, in_channels, out, out_channels):
-        super().__init__(InvertedResidual_2(in_channels, 6, 3, 1, out, 1), InvertedResidual(3, out, out_channels, 1))
+    def __init__(self, in_channels, out, alpha=1.0):
+        out_2 = make_divisible(out * alpha)
+        super().__init__(InvertedResidual_2(in_channels, 6, 3, 1, out_2), InvertedResidual(out_2, 6, 3))
 
 
 class Stack_3(nn.Sequential):
-    def __init__(self, in_channels, out):
-        super().__init__(InvertedResidual_2(in_channels, 6, 3, 1, out, 1))
+    def __init__(self, in_channels, out, alpha=1.0):
+        super().__init__(InvertedResidual_2(in_channels, 6, 3, 1, make_divisible(out * alpha)))
 
 
 class Mnasnet(nn.Module):
@@ -88,19 +103,15 @@ class Mnasnet(nn.Module):
 
     def __init__(
         self,
+        in_channels=24,
         out_channels=32,
         out_channels_2=16,
-        out=24,
-        out_channels_3=72,
-        out_2=40,
-        out_channels_4=120,
-        out_3=80,
-        out_channels_5=480,
-        out_4=96,
-        out_channels_6=576,
-        out_5=192,
-        out_channels_7=1152,
-        out_6=320,
+        alpha=1.0,
+        in_channels_2=40,
+        in_channels_3=80,
+        in_channels_4=96,
+        in_channels_5=192,
+        in_channels_6=320,
         dropout=0.2,
         num_classes=1000,
     ):
@@ -114,13 +125,13 @@ class Mnasnet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels_2, 1, bias=False),
             nn.BatchNorm2d(out_channels_2, momentum=0.00029999999999996696),
-            Stack(out_channels_2, 3, 3, out, 1, out_channels_3, 2),
-            Stack(out, 3, 5, out_2, 2, out_channels_4, 2),
-            Stack(out_2, 6, 5, out_3, 2, out_channels_5, 2),
-            Stack_2(out_3, out_4, out_channels_6),
-            Stack(out_4, 6, 5, out_5, 2, out_channels_7, 3),
-            Stack_3(out_5, out_6),
-            nn.Conv2d(out_6, 1280, 1, bias=False),
+            Stack(out_channels_2, 3, 3, 24, 2, alpha=alpha),
+            Stack(in_channels, 3, 5, 40, 2, alpha=alpha),
+            Stack(in_channels_2, 6, 5, 80, 2, alpha=alpha),
+            Stack_2(in_channels_3, 96, alpha=alpha),
+            Stack(in_channels_4, 6, 5, 192, 3, alpha=alpha),
+            Stack_3(in_channels_5, 320, alpha=alpha),
+            nn.Conv2d(in_channels_6, 1280, 1, bias=False),
             nn.BatchNorm2d(1280, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
         )
@@ -133,18 +144,20 @@ class Mnasnet(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '1_0': (Mnasnet, {}),
-    '0_5': (Mnasnet, {'out_channels': 16, 'out_channels_2': 8, 'out': 16, 'out_channels_3': 48, 'out_2': 24,
-        'out_channels_4': 72, 'out_3': 40, 'out_channels_5': 240, 'out_4': 48, 'out_channels_6': 288, 'out_5': 96,
-        'out_channels_7': 576, 'out_6': 160}),
-    '0_75': (Mnasnet, {'out_channels': 24, 'out_2': 32, 'out_channels_4': 96, 'out_3': 64, 'out_channels_5': 384,
-        'out_4': 72, 'out_channels_6': 432, 'out_5': 144, 'out_channels_7': 864, 'out_6': 240}),
-    '1_3': (Mnasnet, {'out_channels': 40, 'out_channels_2': 24, 'out': 32, 'out_channels_3': 96, 'out_2': 56,
-        'out_channels_4': 168, 'out_3': 104, 'out_channels_5': 624, 'out_4': 128, 'out_channels_6': 768, 'out_5': 248,
-        'out_channels_7': 1488, 'out_6': 416}),
+    '0_5': (Mnasnet, {'in_channels': 16, 'out_channels': 16, 'out_channels_2': 8, 'alpha': 0.5,
+        'in_channels_2': 24, 'in_channels_3': 40, 'in_channels_4': 48, 'in_channels_5': 96, 'in_channels_6': 160}),
+    '0_75': (Mnasnet, {'out_channels': 24, 'alpha': 0.75, 'in_channels_2': 32, 'in_channels_3': 64,
+        'in_channels_4': 72, 'in_channels_5': 144, 'in_channels_6': 240}),
+    '1_3': (Mnasnet, {'in_channels': 32, 'out_channels': 40, 'out_channels_2': 24, 'alpha': 1.3,
+        'in_channels_2': 56, 'in_channels_3': 104, 'in_channels_4': 128, 'in_channels_5': 248, 'in_channels_6': 416}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('dropout', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -174,6 +187,9 @@ def create(variant=None, **params) -> Mnasnet:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

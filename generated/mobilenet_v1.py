@@ -1,10 +1,6 @@
 (
     'mobilenet_v1, variants 100, 075, 050, 025: written by `archc emit` from mobilenet_v1.yaml. '
-    'Edit the spec, not this file.\n\nMobileNet (Howard et al., 2017) as timm builds it '
-    '(mobilenetv1_100): a 3x3 stride-2 conv, then depthwise separable convs (3x3 depthwise, 1x1 '
-    "pointwise, each with batch norm and ReLU6) as in the paper's Table 1, global pooling and a "
-    'linear classifier. alpha is the width multiplier (widths rounded to multiples of 8, as '
-    "timm does); resolution is the input size, the paper's resolution multiplier times 224."
+    'Edit the spec, not this file.'
 )
 
 import torch
@@ -14,9 +10,19 @@ import torch.nn.functional as F
 VARIANT = '100'
 
 
+def make_divisible(v, divisor=8, min_value=None):
+    """torchvision's _make_divisible: v rounded to a multiple of divisor, never down by over 10%."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class DwSeparable(nn.Module):
-    def __init__(self, in_channels, stride, conv_pw_out_channels):
+    def __init__(self, in_channels, out, stride=1, alpha=1.0):
         super().__init__()
+        conv_pw_out_channels = make_divisible(out * alpha)
         self.conv_dw = nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=1, groups=in_channels, bias=False)
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.act1 = nn.ReLU6(inplace=True)
@@ -35,23 +41,23 @@ class DwSeparable(nn.Module):
 
 
 class Stage_2(nn.Sequential):
-    def __init__(self, in_channels, conv_pw_out_channels):
-        super().__init__(DwSeparable(in_channels, 1, conv_pw_out_channels))
+    def __init__(self, in_channels, alpha):
+        super().__init__(DwSeparable(in_channels, 64, alpha=alpha))
 
 
 class Stage(nn.Sequential):
-    def __init__(self, in_channels, conv_pw_out_channels):
+    def __init__(self, in_channels, out, alpha, in_channels_2):
         super().__init__(
-            DwSeparable(in_channels, 2, conv_pw_out_channels),
-            DwSeparable(conv_pw_out_channels, 1, conv_pw_out_channels),
+            DwSeparable(in_channels, out, stride=2, alpha=alpha),
+            DwSeparable(in_channels_2, out, alpha=alpha),
         )
 
 
 class Stage_3(nn.Sequential):
-    def __init__(self, in_channels, conv_pw_out_channels):
+    def __init__(self, in_channels, alpha, in_channels_2):
         super().__init__(
-            DwSeparable(in_channels, 2, conv_pw_out_channels),
-            *[DwSeparable(conv_pw_out_channels, 1, conv_pw_out_channels) for _ in range(5)],
+            DwSeparable(in_channels, 512, stride=2, alpha=alpha),
+            *[DwSeparable(in_channels_2, 512, alpha=alpha) for _ in range(5)],
         )
 
 
@@ -66,12 +72,13 @@ class MobilenetV1(nn.Module):
 
     def __init__(
         self,
+        in_channels=64,
         conv_stem_out_channels=32,
-        conv_pw_out_channels=64,
-        conv_pw_out_channels_2=128,
-        conv_pw_out_channels_3=256,
-        conv_pw_out_channels_4=512,
-        conv_pw_out_channels_5=1024,
+        alpha=1.0,
+        in_channels_2=128,
+        in_channels_2_2=256,
+        in_channels_2_3=512,
+        in_channels_2_4=1024,
         num_classes=1000,
     ):
         super().__init__()
@@ -79,14 +86,14 @@ class MobilenetV1(nn.Module):
         self.bn1 = nn.BatchNorm2d(conv_stem_out_channels)
         self.act1 = nn.ReLU6(inplace=True)
         self.blocks = nn.Sequential(
-            Stage_2(conv_stem_out_channels, conv_pw_out_channels),
-            Stage(conv_pw_out_channels, conv_pw_out_channels_2),
-            Stage(conv_pw_out_channels_2, conv_pw_out_channels_3),
-            Stage_3(conv_pw_out_channels_3, conv_pw_out_channels_4),
-            Stage(conv_pw_out_channels_4, conv_pw_out_channels_5),
+            Stage_2(conv_stem_out_channels, alpha),
+            Stage(in_channels, 128, alpha, in_channels_2),
+            Stage(in_channels_2, 256, alpha, in_channels_2_2),
+            Stage_3(in_channels_2_2, alpha, in_channels_2_3),
+            Stage(in_channels_2_3, 1024, alpha, in_channels_2_4),
         )
         self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(conv_pw_out_channels_5, num_classes)
+        self.classifier = nn.Linear(in_channels_2_4, num_classes)
 
     def forward(self, x):
         x = self.conv_stem(x)
@@ -99,16 +106,20 @@ class MobilenetV1(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '100': (MobilenetV1, {}),
-    '075': (MobilenetV1, {'conv_stem_out_channels': 24, 'conv_pw_out_channels': 48, 'conv_pw_out_channels_2': 96,
-        'conv_pw_out_channels_3': 192, 'conv_pw_out_channels_4': 384, 'conv_pw_out_channels_5': 768}),
-    '050': (MobilenetV1, {'conv_stem_out_channels': 16, 'conv_pw_out_channels': 32, 'conv_pw_out_channels_2': 64,
-        'conv_pw_out_channels_3': 128, 'conv_pw_out_channels_4': 256, 'conv_pw_out_channels_5': 512}),
-    '025': (MobilenetV1, {'conv_stem_out_channels': 8, 'conv_pw_out_channels': 16, 'conv_pw_out_channels_2': 32,
-        'conv_pw_out_channels_3': 64, 'conv_pw_out_channels_4': 128, 'conv_pw_out_channels_5': 256}),
+    '075': (MobilenetV1, {'in_channels': 48, 'conv_stem_out_channels': 24, 'alpha': 0.75, 'in_channels_2': 96,
+        'in_channels_2_2': 192, 'in_channels_2_3': 384, 'in_channels_2_4': 768}),
+    '050': (MobilenetV1, {'in_channels': 32, 'conv_stem_out_channels': 16, 'alpha': 0.5, 'in_channels_2': 64,
+        'in_channels_2_2': 128, 'in_channels_2_3': 256, 'in_channels_2_4': 512}),
+    '025': (MobilenetV1, {'in_channels': 16, 'conv_stem_out_channels': 8, 'alpha': 0.25, 'in_channels_2': 32,
+        'in_channels_2_2': 64, 'in_channels_2_3': 128, 'in_channels_2_4': 256}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -202,6 +213,9 @@ def create(variant=None, **params) -> MobilenetV1:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = VARIANT_INIT.get(variant, INIT)

@@ -1,9 +1,6 @@
 (
     'mobilenet_v3, variants large, small: written by `archc emit` from mobilenet_v3.yaml. Edit '
-    'the spec, not this file.\n\nMobileNetV3 (Howard et al., 2019) as torchvision builds it: '
-    'inverted residual "bneck" blocks with optional squeeze-and-excitation (hard-sigmoid gate) '
-    "and ReLU or hard-swish, one row per block as in the paper's Tables 1 (large) and 2 "
-    '(small); batch norm with eps 0.001 and momentum 0.01.'
+    'the spec, not this file.'
 )
 
 import torch
@@ -13,19 +10,28 @@ import torch.nn.functional as F
 VARIANT = 'large'
 
 
+def make_divisible(v, divisor=8, min_value=None):
+    """torchvision's _make_divisible: v rounded to a multiple of divisor, never down by over 10%."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class ConvBnAct(nn.Sequential):
-    def __init__(self, in_channels, out, kernel, stride, groups, padding):
+    def __init__(self, in_channels, out, kernel, stride=1, groups=1):
         super().__init__(
-            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, groups=groups, bias=False),
+            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=(kernel - 1) // 2, groups=groups, bias=False),
             nn.BatchNorm2d(out, eps=0.001, momentum=0.01),
             nn.Hardswish(inplace=True),
         )
 
 
 class ConvBnAct_2(nn.Sequential):
-    def __init__(self, in_channels, out, kernel, stride, groups, padding):
+    def __init__(self, in_channels, out, kernel, stride=1, groups=1):
         super().__init__(
-            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=padding, groups=groups, bias=False),
+            nn.Conv2d(in_channels, out, kernel, stride=stride, padding=(kernel - 1) // 2, groups=groups, bias=False),
             nn.BatchNorm2d(out, eps=0.001, momentum=0.01),
             nn.ReLU(inplace=True),
         )
@@ -37,12 +43,12 @@ class ConvBnAct_3(nn.Sequential):
 
 
 class SqueezeExcitation(nn.Module):
-    def __init__(self, channels, squeeze):
+    def __init__(self, in_channels, squeeze):
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)
         self.activation = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)
         self.scale_activation = nn.Hardsigmoid(inplace=True)
 
     def forward(self, x):
@@ -58,7 +64,7 @@ class SqueezeExcitation(nn.Module):
 class Bneck_2(nn.Module):
     def __init__(self):
         super().__init__()
-        self.block = nn.Sequential(ConvBnAct_2(16, 16, 3, 1, 16, 1), ConvBnAct_3(16, 16))
+        self.block = nn.Sequential(ConvBnAct_2(16, 16, 3, groups=16), ConvBnAct_3(16, 16))
 
     def forward(self, x):
         block = self.block(x)  # N x 16 x 112 x 112
@@ -70,8 +76,8 @@ class Bneck_3(nn.Module):
     def __init__(self, expanded):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct_2(16, expanded, 1, 1, 1, 0),
-            ConvBnAct_2(expanded, expanded, 3, 2, expanded, 1),
+            ConvBnAct_2(16, expanded, 1),
+            ConvBnAct_2(expanded, expanded, 3, stride=2, groups=expanded),
             ConvBnAct_3(expanded, 24),
         )
 
@@ -84,8 +90,8 @@ class Bneck_4(nn.Module):
     def __init__(self, expanded):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct_2(24, expanded, 1, 1, 1, 0),
-            ConvBnAct_2(expanded, expanded, 3, 1, expanded, 1),
+            ConvBnAct_2(24, expanded, 1),
+            ConvBnAct_2(expanded, expanded, 3, groups=expanded),
             ConvBnAct_3(expanded, 24),
         )
 
@@ -99,8 +105,8 @@ class Bneck_5(nn.Module):
     def __init__(self):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct_2(24, 72, 1, 1, 1, 0),
-            ConvBnAct_2(72, 72, 5, 2, 72, 2),
+            ConvBnAct_2(24, 72, 1),
+            ConvBnAct_2(72, 72, 5, stride=2, groups=72),
             SqueezeExcitation(72, 24),
             ConvBnAct_3(72, 40),
         )
@@ -114,8 +120,8 @@ class Bneck_6(nn.Module):
     def __init__(self):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct_2(40, 120, 1, 1, 1, 0),
-            ConvBnAct_2(120, 120, 5, 1, 120, 2),
+            ConvBnAct_2(40, 120, 1),
+            ConvBnAct_2(120, 120, 5, groups=120),
             SqueezeExcitation(120, 32),
             ConvBnAct_3(120, 40),
         )
@@ -130,8 +136,8 @@ class Bneck_7(nn.Module):
     def __init__(self):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(40, 240, 1, 1, 1, 0),
-            ConvBnAct(240, 240, 3, 2, 240, 1),
+            ConvBnAct(40, 240, 1),
+            ConvBnAct(240, 240, 3, stride=2, groups=240),
             ConvBnAct_3(240, 80),
         )
 
@@ -144,8 +150,8 @@ class Bneck_8(nn.Module):
     def __init__(self, expanded):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(80, expanded, 1, 1, 1, 0),
-            ConvBnAct(expanded, expanded, 3, 1, expanded, 1),
+            ConvBnAct(80, expanded, 1),
+            ConvBnAct(expanded, expanded, 3, groups=expanded),
             ConvBnAct_3(expanded, 80),
         )
 
@@ -156,12 +162,12 @@ class Bneck_8(nn.Module):
 
 
 class Bneck_9(nn.Module):
-    def __init__(self, in_channels, kernel, expanded, out, stride, padding, squeeze):
+    def __init__(self, in_channels, kernel, expanded, out, stride):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, 1, 1, 1, 0),
-            ConvBnAct(expanded, expanded, kernel, stride, expanded, padding),
-            SqueezeExcitation(expanded, squeeze),
+            ConvBnAct(in_channels, expanded, 1),
+            ConvBnAct(expanded, expanded, kernel, stride=stride, groups=expanded),
+            SqueezeExcitation(expanded, make_divisible(expanded // 4)),
             ConvBnAct_3(expanded, out),
         )
 
@@ -171,12 +177,12 @@ class Bneck_9(nn.Module):
 
 
 class Bneck(nn.Module):
-    def __init__(self, kernel, expanded, out, padding, squeeze):
+    def __init__(self, in_channels, kernel, expanded, out):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(out, expanded, 1, 1, 1, 0),
-            ConvBnAct(expanded, expanded, kernel, 1, expanded, padding),
-            SqueezeExcitation(expanded, squeeze),
+            ConvBnAct(in_channels, expanded, 1),
+            ConvBnAct(expanded, expanded, kernel, groups=expanded),
+            SqueezeExcitation(expanded, make_divisible(expanded // 4)),
             ConvBnAct_3(expanded, out),
         )
 
@@ -189,7 +195,11 @@ class Bneck(nn.Module):
 class Bneck_10(nn.Module):
     def __init__(self):
         super().__init__()
-        self.block = nn.Sequential(ConvBnAct_2(16, 16, 3, 2, 16, 1), SqueezeExcitation(16, 8), ConvBnAct_3(16, 16))
+        self.block = nn.Sequential(
+            ConvBnAct_2(16, 16, 3, stride=2, groups=16),
+            SqueezeExcitation(16, 8),
+            ConvBnAct_3(16, 16),
+        )
 
     def forward(self, x):
         x = self.block(x)  # N x 16 x 56 x 56
@@ -207,7 +217,7 @@ class MobilenetV3(nn.Module):
     def __init__(self, dropout=0.2, num_classes=1000):
         super().__init__()
         self.features = nn.Sequential(
-            ConvBnAct(3, 16, 3, 2, 1, 1),
+            ConvBnAct(3, 16, 3, stride=2),
             Bneck_2(),
             Bneck_3(64),
             Bneck_4(72),
@@ -216,11 +226,11 @@ class MobilenetV3(nn.Module):
             Bneck_7(),
             Bneck_8(200),
             *[Bneck_8(184) for _ in range(2)],
-            Bneck_9(80, 3, 480, 112, 1, 1, 120),
-            Bneck(3, 672, 112, 1, 168),
-            Bneck_9(112, 5, 672, 160, 2, 2, 168),
-            *[Bneck(5, 960, 160, 2, 240) for _ in range(2)],
-            ConvBnAct(160, 960, 1, 1, 1, 0),
+            Bneck_9(80, 3, 480, 112, 1),
+            Bneck(112, 3, 672, 112),
+            Bneck_9(112, 5, 672, 160, 2),
+            *[Bneck(160, 5, 960, 160) for _ in range(2)],
+            ConvBnAct(160, 960, 1),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
@@ -249,17 +259,17 @@ class MobilenetV3Small(nn.Module):
     def __init__(self, dropout=0.2, num_classes=1000):
         super().__init__()
         self.features = nn.Sequential(
-            ConvBnAct(3, 16, 3, 2, 1, 1),
+            ConvBnAct(3, 16, 3, stride=2),
             Bneck_10(),
             Bneck_3(72),
             Bneck_4(88),
-            Bneck_9(24, 5, 96, 40, 2, 2, 24),
-            *[Bneck(5, 240, 40, 2, 64) for _ in range(2)],
-            Bneck_9(40, 5, 120, 48, 1, 2, 32),
-            Bneck(5, 144, 48, 2, 40),
-            Bneck_9(48, 5, 288, 96, 2, 2, 72),
-            *[Bneck(5, 576, 96, 2, 144) for _ in range(2)],
-            ConvBnAct(96, 576, 1, 1, 1, 0),
+            Bneck_9(24, 5, 96, 40, 2),
+            *[Bneck(40, 5, 240, 40) for _ in range(2)],
+            Bneck_9(40, 5, 120, 48, 1),
+            Bneck(48, 5, 144, 48),
+            Bneck_9(48, 5, 288, 96, 2),
+            *[Bneck(96, 5, 576, 96) for _ in range(2)],
+            ConvBnAct(96, 576, 1),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
@@ -277,11 +287,15 @@ class MobilenetV3Small(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'large': (MobilenetV3, {}),
     'small': (MobilenetV3Small, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('dropout', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -331,6 +345,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = VARIANT_INIT.get(variant, INIT)

@@ -1,16 +1,6 @@
 (
     'nasnet, variants large, mobile: written by `archc emit` from nasnet.yaml. Edit the spec, '
-    'not this file.\n\nNASNet-A (Zoph et al., 2018): a stem, then N normal cells, a reduction '
-    'cell, N normal cells, a reduction cell and N normal cells; every cell reads the outputs of '
-    "the two cells before it. `large` is timm's nasnetalarge (6 @ 4032, 331x331), `mobile` "
-    "keras' NASNetMobile (4 @ 1056, 224x224). Both use timm's names at every level "
-    '(cell_stem_0, cell_stem_1, cell_0.., reduction_cell_0, comb_iter_0_left, '
-    "separable_1.depthwise_conv2d, ...), the cells numbered on across the stages, and timm's "
-    "pad_type='same': TensorFlow's 'SAME' padding (an explicit pad before each strided conv and "
-    'pool, the extra row and column after), computed for the input size, so set `resolution` to '
-    'the size the model will see. skip_reduction: the first cell after a reduction cell reads '
-    "the reduction cell's own second input (large), else the reduction cell's first input "
-    '(mobile).'
+    'not this file.'
 )
 from collections import OrderedDict
 
@@ -49,10 +39,17 @@ class Separable_2(nn.Module):
 
 
 class Separable(nn.Module):
-    def __init__(self, out, kernel, depthwise_conv2d_padding):
+    def __init__(self, in_channels, kernel, stride=1):
         super().__init__()
-        self.depthwise_conv2d = nn.Conv2d(out, out, kernel, padding=depthwise_conv2d_padding, groups=out, bias=False)
-        self.pointwise_conv2d = nn.Conv2d(out, out, 1, bias=False)
+        self.depthwise_conv2d = nn.Conv2d(
+            in_channels,
+            in_channels,
+            kernel,
+            padding=0 if stride > 1 else kernel // 2,
+            groups=in_channels,
+            bias=False,
+        )
+        self.pointwise_conv2d = nn.Conv2d(in_channels, in_channels, 1, bias=False)
 
     def forward(self, x):
         x = self.depthwise_conv2d(x)
@@ -74,10 +71,10 @@ class Separable_3(nn.Module):
 
 
 class Separable_4(nn.Module):
-    def __init__(self, out):
+    def __init__(self, in_channels):
         super().__init__()
-        self.depthwise_conv2d = nn.Conv2d(out, out, 5, stride=2, groups=out, bias=False)
-        self.pointwise_conv2d = nn.Conv2d(out, out, 1, bias=False)
+        self.depthwise_conv2d = nn.Conv2d(in_channels, in_channels, 5, stride=2, groups=in_channels, bias=False)
+        self.pointwise_conv2d = nn.Conv2d(in_channels, in_channels, 1, bias=False)
 
     def forward(self, x):
         x = F.pad(x, (1, 2, 1, 2))
@@ -87,10 +84,10 @@ class Separable_4(nn.Module):
 
 
 class Separable_5(nn.Module):
-    def __init__(self, out):
+    def __init__(self, in_channels):
         super().__init__()
-        self.depthwise_conv2d = nn.Conv2d(out, out, 7, stride=2, groups=out, bias=False)
-        self.pointwise_conv2d = nn.Conv2d(out, out, 1, bias=False)
+        self.depthwise_conv2d = nn.Conv2d(in_channels, in_channels, 7, stride=2, groups=in_channels, bias=False)
+        self.pointwise_conv2d = nn.Conv2d(in_channels, in_channels, 1, bias=False)
 
     def forward(self, x):
         x = F.pad(x, (2, 3, 2, 3))
@@ -106,7 +103,7 @@ class BranchSeparables_2(nn.Module):
         self.separable_1 = Separable_2(in_channels, out)
         self.bn_sep_1 = nn.BatchNorm2d(out, eps=0.001)
         self.act_2 = nn.ReLU(inplace=True)
-        self.separable_2 = Separable(out, 5, 2)
+        self.separable_2 = Separable(out, 5)
         self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
 
     def forward(self, x):
@@ -126,7 +123,7 @@ class BranchSeparables_3(nn.Module):
         self.separable_1 = Separable_3(in_channels, out)
         self.bn_sep_1 = nn.BatchNorm2d(out, eps=0.001)
         self.act_2 = nn.ReLU(inplace=True)
-        self.separable_2 = Separable(out, 7, 3)
+        self.separable_2 = Separable(out, 7)
         self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
 
     def forward(self, x):
@@ -140,14 +137,14 @@ class BranchSeparables_3(nn.Module):
 
 
 class BranchSeparables(nn.Module):
-    def __init__(self, out, kernel, separable_1_depthwise_conv2d_padding):
+    def __init__(self, in_channels, kernel):
         super().__init__()
         self.act_1 = nn.ReLU()
-        self.separable_1 = Separable(out, kernel, separable_1_depthwise_conv2d_padding)
-        self.bn_sep_1 = nn.BatchNorm2d(out, eps=0.001)
+        self.separable_1 = Separable(in_channels, kernel)
+        self.bn_sep_1 = nn.BatchNorm2d(in_channels, eps=0.001)
         self.act_2 = nn.ReLU(inplace=True)
-        self.separable_2 = Separable(out, kernel, separable_1_depthwise_conv2d_padding)
-        self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
+        self.separable_2 = Separable(in_channels, kernel)
+        self.bn_sep_2 = nn.BatchNorm2d(in_channels, eps=0.001)
 
     def forward(self, x):
         x = self.act_1(x)
@@ -160,14 +157,14 @@ class BranchSeparables(nn.Module):
 
 
 class BranchSeparables_4(nn.Module):
-    def __init__(self, out):
+    def __init__(self, in_channels):
         super().__init__()
         self.act_1 = nn.ReLU()
-        self.separable_1 = Separable_4(out)
-        self.bn_sep_1 = nn.BatchNorm2d(out, eps=0.001)
+        self.separable_1 = Separable_4(in_channels)
+        self.bn_sep_1 = nn.BatchNorm2d(in_channels, eps=0.001)
         self.act_2 = nn.ReLU(inplace=True)
-        self.separable_2 = Separable(out, 5, 2)
-        self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
+        self.separable_2 = Separable(in_channels, 5)
+        self.bn_sep_2 = nn.BatchNorm2d(in_channels, eps=0.001)
 
     def forward(self, x):
         x = self.act_1(x)
@@ -180,14 +177,14 @@ class BranchSeparables_4(nn.Module):
 
 
 class BranchSeparables_5(nn.Module):
-    def __init__(self, out):
+    def __init__(self, in_channels):
         super().__init__()
         self.act_1 = nn.ReLU()
-        self.separable_1 = Separable_5(out)
-        self.bn_sep_1 = nn.BatchNorm2d(out, eps=0.001)
+        self.separable_1 = Separable_5(in_channels)
+        self.bn_sep_1 = nn.BatchNorm2d(in_channels, eps=0.001)
         self.act_2 = nn.ReLU(inplace=True)
-        self.separable_2 = Separable(out, 7, 3)
-        self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
+        self.separable_2 = Separable(in_channels, 7)
+        self.bn_sep_2 = nn.BatchNorm2d(in_channels, eps=0.001)
 
     def forward(self, x):
         x = self.act_1(x)
@@ -223,7 +220,7 @@ class ReductionCellWithoutConvPrev1x1(nn.Module):
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
         self.comb_iter_2_right = BranchSeparables_2(in_channels, out)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(out, 3, 1)
+        self.comb_iter_4_left = BranchSeparables(out, 3)
         self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x, x_prev):
@@ -266,7 +263,7 @@ class ReductionCell_2(nn.Module):
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
         self.comb_iter_2_right = BranchSeparables_2(84, 84)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(84, 3, 1)
+        self.comb_iter_4_left = BranchSeparables(84, 3)
         self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x, x_prev):
@@ -308,7 +305,7 @@ class ReductionCell(nn.Module):
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
         self.comb_iter_2_right = BranchSeparables_4(out)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(out, 3, 1)
+        self.comb_iter_4_left = BranchSeparables(out, 3)
         self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x, x_prev):
@@ -346,7 +343,7 @@ class ReductionCell_3(nn.Module):
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
         self.comb_iter_2_right = BranchSeparables_2(672, 672)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(672, 3, 1)
+        self.comb_iter_4_left = BranchSeparables(672, 3)
         self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x, x_prev):
@@ -390,7 +387,7 @@ class ReductionCell_4(nn.Module):
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
         self.comb_iter_2_right = BranchSeparables_4(22)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(22, 3, 1)
+        self.comb_iter_4_left = BranchSeparables(22, 3)
         self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x, x_prev):
@@ -431,14 +428,14 @@ class NormalCell_2(nn.Module):
         self.path_2 = Path(conv_in_channels, out // 2)
         self.final_path_bn = nn.BatchNorm2d(out, eps=0.001)
         self.conv_1x1 = ActConvBn(in_channels, out)
-        self.comb_iter_0_left = BranchSeparables(out, 5, 2)
-        self.comb_iter_0_right = BranchSeparables(out, 3, 1)
-        self.comb_iter_1_left = BranchSeparables(out, 5, 2)
-        self.comb_iter_1_right = BranchSeparables(out, 3, 1)
+        self.comb_iter_0_left = BranchSeparables(out, 5)
+        self.comb_iter_0_right = BranchSeparables(out, 3)
+        self.comb_iter_1_left = BranchSeparables(out, 5)
+        self.comb_iter_1_right = BranchSeparables(out, 3)
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
         self.comb_iter_3_left = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(out, 3, 1)
+        self.comb_iter_4_left = BranchSeparables(out, 3)
 
     def forward(self, x, x_prev):
         x_prev = self.act(x_prev)
@@ -469,14 +466,14 @@ class NormalCell(nn.Module):
         super().__init__()
         self.conv_prev_1x1 = ActConvBn(conv_prev_1x1_in_channels, out)
         self.conv_1x1 = ActConvBn(in_channels, out)
-        self.comb_iter_0_left = BranchSeparables(out, 5, 2)
-        self.comb_iter_0_right = BranchSeparables(out, 3, 1)
-        self.comb_iter_1_left = BranchSeparables(out, 5, 2)
-        self.comb_iter_1_right = BranchSeparables(out, 3, 1)
+        self.comb_iter_0_left = BranchSeparables(out, 5)
+        self.comb_iter_0_right = BranchSeparables(out, 3)
+        self.comb_iter_1_left = BranchSeparables(out, 5)
+        self.comb_iter_1_right = BranchSeparables(out, 3)
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
         self.comb_iter_3_left = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(out, 3, 1)
+        self.comb_iter_4_left = BranchSeparables(out, 3)
 
     def forward(self, x, x_prev):
         x_prev = self.conv_prev_1x1(x_prev)
@@ -644,11 +641,15 @@ class NasnetMobile(nn.Module):
         return out
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'large': (Nasnet, {}),
     'mobile': (NasnetMobile, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('drop_rate', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -673,6 +674,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,14 +1,6 @@
 (
     'nin, variants cifar10, imagenet: written by `archc emit` from nin.yaml. Edit the spec, not '
-    'this file.\n\nNetwork in Network (Lin, Chen & Yan, 2013): each "mlpconv" layer is a '
-    'convolution followed by two 1x1 convolutions (a small MLP slid over the image), each with '
-    'ReLU; the last mlpconv has one map per class and global average pooling replaces the fully '
-    "connected classifier. `cifar10` has the widths of the authors' released CIFAR-10 model "
-    '(192/160/96, 192/192/192, 192/192/10; dropout after the first two mlpconv blocks; Caffe '
-    "ceil-mode pools 32->16->8): 966,986 parameters. `imagenet` is the authors' released "
-    'ImageNet model (224x224; 96/96/96 at 11x11/4, 256/256/256 at 5x5, 384/384/384 at 3x3, '
-    'dropout, 1024/1024/1000 at 3x3, global average pool over 6x6): 7,595,176 parameters (the '
-    'paper states no count).'
+    'this file.'
 )
 
 import torch
@@ -95,11 +87,15 @@ class NinImagenet(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'cifar10': (Nin, {}),
     'imagenet': (NinImagenet, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ()
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -124,6 +120,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,9 +1,7 @@
 (
     'resnet, variants 50, 18, 34, 101, 152, resnext50_32x4d, wide_resnet50_2, resnext101_32x8d, '
     'resnext101_64x4d, wide_resnet101_2: written by `archc emit` from resnet.yaml. Edit the '
-    'spec, not this file.\n\nDeep residual networks (He et al., 2015) as torchvision builds them: '
-    'stride on the 3x3 conv of the bottleneck (ResNet v1.5), a 1x1 conv + batch norm downsample '
-    'branch wherever the stride or width changes, identity shortcuts elsewhere.'
+    'spec, not this file.'
 )
 
 import torch
@@ -14,21 +12,22 @@ VARIANT = '50'
 
 
 class Bottleneck(nn.Module):
-    def __init__(self, in_channels, planes, stride=1, groups=1, width_per_group=64):
+    def __init__(self, in_channels, planes, stride=1, width_per_group=64, groups=1):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, planes * width_per_group // 64 * groups, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes * width_per_group // 64 * groups)
+        conv1_out_channels = planes * width_per_group // 64 * groups
+        self.conv1 = nn.Conv2d(in_channels, conv1_out_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(conv1_out_channels)
         self.conv2 = nn.Conv2d(
-            planes * width_per_group // 64 * groups,
-            planes * width_per_group // 64 * groups,
+            conv1_out_channels,
+            conv1_out_channels,
             3,
             stride=stride,
             padding=1,
             groups=groups,
             bias=False,
         )
-        self.bn2 = nn.BatchNorm2d(planes * width_per_group // 64 * groups)
-        self.conv3 = nn.Conv2d(planes * width_per_group // 64 * groups, planes * 4, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(conv1_out_channels)
+        self.conv3 = nn.Conv2d(conv1_out_channels, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
         if stride != 1 or in_channels != planes * 4:
             self.downsample = nn.Sequential(
@@ -91,27 +90,27 @@ class Resnet(nn.Module):
         'the stride or width changes, identity shortcuts elsewhere.'
     )
 
-    def __init__(self, groups=1, width_per_group=64, layer2_count=3, layer3_count=5, num_classes=1000):
+    def __init__(self, width_per_group=64, groups=1, layer2_count=3, layer3_count=5, num_classes=1000):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(64, 64, groups=groups, width_per_group=width_per_group),
-            *[Bottleneck(256, 64, groups=groups, width_per_group=width_per_group) for _ in range(2)],
+            Bottleneck(64, 64, width_per_group=width_per_group, groups=groups),
+            *[Bottleneck(256, 64, width_per_group=width_per_group, groups=groups) for _ in range(2)],
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, 128, stride=2, groups=groups, width_per_group=width_per_group),
-            *[Bottleneck(512, 128, groups=groups, width_per_group=width_per_group) for _ in range(layer2_count)],
+            Bottleneck(256, 128, stride=2, width_per_group=width_per_group, groups=groups),
+            *[Bottleneck(512, 128, width_per_group=width_per_group, groups=groups) for _ in range(layer2_count)],
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, 256, stride=2, groups=groups, width_per_group=width_per_group),
-            *[Bottleneck(1024, 256, groups=groups, width_per_group=width_per_group) for _ in range(layer3_count)],
+            Bottleneck(512, 256, stride=2, width_per_group=width_per_group, groups=groups),
+            *[Bottleneck(1024, 256, width_per_group=width_per_group, groups=groups) for _ in range(layer3_count)],
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, 512, stride=2, groups=groups, width_per_group=width_per_group),
-            *[Bottleneck(2048, 512, groups=groups, width_per_group=width_per_group) for _ in range(2)],
+            Bottleneck(1024, 512, stride=2, width_per_group=width_per_group, groups=groups),
+            *[Bottleneck(2048, 512, width_per_group=width_per_group, groups=groups) for _ in range(2)],
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(2048, num_classes)
@@ -201,19 +200,23 @@ class Resnet34(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '50': (Resnet, {}),
     '18': (Resnet18, {}),
     '34': (Resnet34, {}),
     '101': (Resnet, {'layer3_count': 22}),
     '152': (Resnet, {'layer2_count': 7, 'layer3_count': 35}),
-    'resnext50_32x4d': (Resnet, {'groups': 32, 'width_per_group': 4}),
+    'resnext50_32x4d': (Resnet, {'width_per_group': 4, 'groups': 32}),
     'wide_resnet50_2': (Resnet, {'width_per_group': 128}),
-    'resnext101_32x8d': (Resnet, {'groups': 32, 'width_per_group': 8, 'layer3_count': 22}),
-    'resnext101_64x4d': (Resnet, {'groups': 64, 'width_per_group': 4, 'layer3_count': 22}),
+    'resnext101_32x8d': (Resnet, {'width_per_group': 8, 'groups': 32, 'layer3_count': 22}),
+    'resnext101_64x4d': (Resnet, {'width_per_group': 4, 'groups': 64, 'layer3_count': 22}),
     'wide_resnet101_2': (Resnet, {'width_per_group': 128, 'layer3_count': 22}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -241,6 +244,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,9 +1,6 @@
 (
     'shufflenet_v2, variants x1_0, x0_5, x1_5, x2_0: written by `archc emit` from '
-    'shufflenet_v2.yaml. Edit the spec, not this file.\n\nShuffleNet V2 (Ma et al., 2018) as '
-    'torchvision builds it: each stage opens with a stride-2 unit that runs two branches on the '
-    'full input, then stride-1 units that split the channels in half and transform one half; '
-    'every unit ends in a channel shuffle.'
+    'shufflenet_v2.yaml. Edit the spec, not this file.'
 )
 
 import torch
@@ -118,7 +115,8 @@ class ShufflenetV2(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'x1_0': (ShufflenetV2, {}),
     'x0_5': (ShufflenetV2, {'stage2_out': 48, 'stage2_branch2_in_channels': 24, 'stage3_out': 96,
@@ -128,6 +126,9 @@ VARIANTS = {
     'x2_0': (ShufflenetV2, {'stage2_out': 244, 'stage2_branch2_in_channels': 122, 'stage3_out': 488,
         'stage4_out': 976, 'out_channels': 2048}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -152,6 +153,9 @@ def create(variant=None, **params) -> ShufflenetV2:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,11 +1,6 @@
 (
     'unet, variants padded, paper: written by `archc emit` from unet.yaml. Edit the spec, not '
-    'this file.\n\nU-Net (Ronneberger et al., 2015): a contracting path of double 3x3 convs and '
-    '2x2 max pooling, an expanding path of 2x2 transposed convs, each followed by concatenation '
-    'with the encoder map of the same level and a double 3x3 conv, and a 1x1 conv to the '
-    'classes. By default the 3x3 convs are padded (the common variant): the output has the '
-    "input's size. Variant `paper`: unpadded convs, encoder maps cropped to fit, 572x572 -> "
-    '388x388.'
+    'this file.'
 )
 
 import torch
@@ -31,7 +26,7 @@ class CenterCrop(nn.Module):
 
 
 class DoubleConv(nn.Sequential):
-    def __init__(self, in_channels, out, padding):
+    def __init__(self, in_channels, out, padding=1):
         super().__init__(
             nn.Conv2d(in_channels, out, 3, padding=padding),
             nn.ReLU(inplace=True),
@@ -51,23 +46,23 @@ class Unet(nn.Module):
 
     def __init__(self, num_classes=2):
         super().__init__()
-        self.enc1 = DoubleConv(1, 64, 1)
+        self.enc1 = DoubleConv(1, 64)
         self.pool1 = nn.MaxPool2d(2)
-        self.enc2 = DoubleConv(64, 128, 1)
+        self.enc2 = DoubleConv(64, 128)
         self.pool2 = nn.MaxPool2d(2)
-        self.enc3 = DoubleConv(128, 256, 1)
+        self.enc3 = DoubleConv(128, 256)
         self.pool3 = nn.MaxPool2d(2)
-        self.enc4 = DoubleConv(256, 512, 1)
+        self.enc4 = DoubleConv(256, 512)
         self.pool4 = nn.MaxPool2d(2)
-        self.bottleneck = DoubleConv(512, 1024, 1)
+        self.bottleneck = DoubleConv(512, 1024)
         self.up4 = nn.ConvTranspose2d(1024, 512, 2, stride=2)
-        self.dec4 = DoubleConv(1024, 512, 1)
+        self.dec4 = DoubleConv(1024, 512)
         self.up3 = nn.ConvTranspose2d(512, 256, 2, stride=2)
-        self.dec3 = DoubleConv(512, 256, 1)
+        self.dec3 = DoubleConv(512, 256)
         self.up2 = nn.ConvTranspose2d(256, 128, 2, stride=2)
-        self.dec2 = DoubleConv(256, 128, 1)
+        self.dec2 = DoubleConv(256, 128)
         self.up1 = nn.ConvTranspose2d(128, 64, 2, stride=2)
-        self.dec1 = DoubleConv(128, 64, 1)
+        self.dec1 = DoubleConv(128, 64)
         self.head = nn.Conv2d(64, num_classes, 1)
 
     def forward(self, x):
@@ -107,27 +102,27 @@ class UnetPaper(nn.Module):
 
     def __init__(self, num_classes=2):
         super().__init__()
-        self.enc1 = DoubleConv(1, 64, 0)
+        self.enc1 = DoubleConv(1, 64, padding=0)
         self.pool1 = nn.MaxPool2d(2)
-        self.enc2 = DoubleConv(64, 128, 0)
+        self.enc2 = DoubleConv(64, 128, padding=0)
         self.pool2 = nn.MaxPool2d(2)
-        self.enc3 = DoubleConv(128, 256, 0)
+        self.enc3 = DoubleConv(128, 256, padding=0)
         self.pool3 = nn.MaxPool2d(2)
-        self.enc4 = DoubleConv(256, 512, 0)
+        self.enc4 = DoubleConv(256, 512, padding=0)
         self.pool4 = nn.MaxPool2d(2)
-        self.bottleneck = DoubleConv(512, 1024, 0)
+        self.bottleneck = DoubleConv(512, 1024, padding=0)
         self.up4 = nn.ConvTranspose2d(1024, 512, 2, stride=2)
         self.crop4 = CenterCrop(4, 4, 56, 56)
-        self.dec4 = DoubleConv(1024, 512, 0)
+        self.dec4 = DoubleConv(1024, 512, padding=0)
         self.up3 = nn.ConvTranspose2d(512, 256, 2, stride=2)
         self.crop3 = CenterCrop(16, 16, 104, 104)
-        self.dec3 = DoubleConv(512, 256, 0)
+        self.dec3 = DoubleConv(512, 256, padding=0)
         self.up2 = nn.ConvTranspose2d(256, 128, 2, stride=2)
         self.crop2 = CenterCrop(40, 40, 200, 200)
-        self.dec2 = DoubleConv(256, 128, 0)
+        self.dec2 = DoubleConv(256, 128, padding=0)
         self.up1 = nn.ConvTranspose2d(128, 64, 2, stride=2)
         self.crop1 = CenterCrop(88, 88, 392, 392)
-        self.dec1 = DoubleConv(128, 64, 0)
+        self.dec1 = DoubleConv(128, 64, padding=0)
         self.head = nn.Conv2d(64, num_classes, 1)
 
     def forward(self, x):
@@ -160,11 +155,15 @@ class UnetPaper(nn.Module):
         return out_8
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'padded': (Unet, {}),
     'paper': (UnetPaper, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -189,6 +188,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,10 +1,7 @@
 (
     'vgg, variant 16: written by `archc emit` from vgg.yaml. Edit the spec, not this file. The '
     'other variants (11, 13, 19, 11_bn, 13_bn, 16_bn, 19_bn) have network classes of their own: '
-    '`archc emit --variant NAME`.\n\nVGG (Simonyan & Zisserman, 2014) as torchvision builds it: '
-    "3x3 convs (with bias) and 2x2 max-pools following the paper's configurations A, B, D, E "
-    "(`cfg`, 'M' = max-pool), optionally with batch norm after each conv, then a 7x7 adaptive "
-    'pool and three fully connected layers.'
+    '`archc emit --variant NAME`.'
 )
 
 import torch
@@ -76,10 +73,14 @@ class Vgg(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '16': (Vgg, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('dropout', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -108,6 +109,9 @@ def create(variant=None, **params) -> Vgg:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

@@ -1,9 +1,6 @@
 (
     'vit, variants base_patch16_224, small_patch16_224, tiny_patch16_224: written by `archc '
-    'emit` from vit.yaml. Edit the spec, not this file.\n\nVision Transformer (Dosovitskiy et '
-    'al., 2020) as timm builds it: non-overlapping patches embedded by a strided conv, a '
-    'learned class token and position embedding, pre-norm encoder blocks (multi-head '
-    "self-attention, GELU MLP), and a linear head on the class token's features."
+    'emit` from vit.yaml. Edit the spec, not this file.'
 )
 from collections import OrderedDict
 
@@ -126,7 +123,8 @@ class Vit(nn.Module):
         return out_2
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'base_patch16_224': (Vit, {}),
     'small_patch16_224': (Vit, {'patch_embed_dim': 384, 'cls_token_arg0': (1, 1, 384), 'pos_embed_arg0': (1, 197,
@@ -134,6 +132,9 @@ VARIANTS = {
     'tiny_patch16_224': (Vit, {'patch_embed_dim': 192, 'cls_token_arg0': (1, 1, 192), 'pos_embed_arg0': (1, 197,
         192), 'heads': 3}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -170,6 +171,9 @@ def create(variant=None, **params) -> Vit:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

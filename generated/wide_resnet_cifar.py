@@ -1,12 +1,6 @@
 (
     'wide_resnet_cifar, variants 28_10, 16_8, 40_4: written by `archc emit` from '
-    'wide_resnet_cifar.yaml. Edit the spec, not this file.\n\nWide residual networks for CIFAR '
-    '(Zagoruyko & Komodakis, 2016), WRN-depth-k: a 3x3 conv to 16 maps, three groups of n = '
-    '(depth - 4) / 6 pre-activation basic blocks of width 16k, 32k, 64k (strides 1, 2, 2), '
-    'batch norm and ReLU, global average pooling and a linear classifier. A block is '
-    'BN-ReLU-conv3x3, BN-ReLU, dropout, conv3x3; where the shape changes the shortcut is a 1x1 '
-    "conv of the pre-activated input (as the authors' code), elsewhere the identity. WRN-28-10: "
-    '36,479,194 parameters (paper: 36.5M).'
+    'wide_resnet_cifar.yaml. Edit the spec, not this file.'
 )
 
 import torch
@@ -39,13 +33,13 @@ class WideBasicWithShortcut(nn.Module):
 
 
 class WideBasic(nn.Module):
-    def __init__(self, planes):
+    def __init__(self, in_channels):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = nn.BatchNorm2d(in_channels)
         self.relu1 = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, in_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(in_channels)
+        self.conv2 = nn.Conv2d(in_channels, in_channels, 3, padding=1, bias=False)
 
     def forward(self, x):
         out = self.bn1(x)
@@ -133,12 +127,16 @@ class WideResnetCifar168(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '28_10': (WideResnetCifar, {}),
     '16_8': (WideResnetCifar168, {}),
     '40_4': (WideResnetCifar, {'planes': 64, 'block1_count': 5, 'planes_2': 128, 'planes_3': 256}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -167,6 +165,9 @@ def create(variant=None, **params) -> nn.Module:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

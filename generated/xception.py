@@ -1,10 +1,4 @@
-(
-    'xception: written by `archc emit` from xception.yaml. Edit the spec, not this '
-    "file.\n\nXception (Chollet, 2017) as timm's legacy_xception builds it: depthwise separable "
-    'convolutions (3x3 depthwise, then 1x1 pointwise, no bias between them) in residual blocks; '
-    'an entry flow of three strided blocks, a middle flow of eight 728-wide blocks, an exit '
-    'flow block and two separable convs, then global pooling and a linear classifier.'
-)
+'xception: written by `archc emit` from xception.yaml. Edit the spec, not this file.'
 
 import torch
 import torch.nn as nn
@@ -159,10 +153,14 @@ class Xception(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     None: (Xception, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -190,6 +188,9 @@ def create(variant=None, **params) -> Xception:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

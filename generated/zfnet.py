@@ -1,13 +1,4 @@
-(
-    'zfnet: written by `archc emit` from zfnet.yaml. Edit the spec, not this file.\n\nZFNet '
-    '(Zeiler & Fergus, 2013, Fig. 3): AlexNet re-tuned after visualising it. conv1 is 7x7 with '
-    'stride 2 (AlexNet: 11x11/4), conv2 5x5 with stride 2, and conv3-5 are dense (no two-GPU '
-    'split). The feature maps of Fig. 3 (110, 55, 26, 13, 6) come out only with conv1 padding 1 '
-    'and ceil-mode (Caffe) pooling. The paper\'s "contrast normalisation across feature maps" is '
-    "AlexNet's response normalisation (n=5, alpha=1e-4, beta=0.75, k=2, written with the "
-    "paper's formula, see alexnet.yaml). The paper states no parameter count: 62,357,608 by "
-    'hand.'
-)
+'zfnet: written by `archc emit` from zfnet.yaml. Edit the spec, not this file.'
 
 import torch
 import torch.nn as nn
@@ -63,10 +54,14 @@ class Zfnet(nn.Module):
         return x
 
 
-# Each variant: its network class, and the constructor arguments it gives that class.
+# Each variant: its network class, and the constructor arguments it gives that class (values
+# the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     None: (Zfnet, {}),
 }
+
+# The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
+PARAMS = ('dropout', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (
@@ -91,6 +86,9 @@ def create(variant=None, **params) -> Zfnet:
     variant = VARIANT if variant is None else variant
     if variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} in this file; it holds {', '.join(map(str, VARIANTS))}")
+    unknown = [name for name in params if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of this file: `archc emit --set {unknown[0]}=...` writes one")
     network, arguments = VARIANTS[variant]
     params = {**arguments, **params}
     init = INIT

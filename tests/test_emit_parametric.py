@@ -159,3 +159,75 @@ def test_python_expressions_evaluate_as_the_spec_does(text):
     written = python_expression(text, {k: Var(k) for k in env}, {})
     assert written is not None
     assert eval(written, {"__builtins__": {"min": min}}, dict(env)) == expected  # noqa: S307
+
+
+def test_helpers_in_expressions_are_carried_by_the_file_and_equal_the_spec_s(tmp_path):
+    path = write(tmp_path, """
+        archc: 1
+        name: net
+        input: [8, 8, 8]
+        params: {width: 0.75}
+        blocks:
+          unit:
+            params: {channels: null}
+            body:
+              - conv: conv2d(make_divisible(channels * width, 4), 3, padding=1)
+              - bn: batchnorm2d
+        body: ["unit(8)", "unit(20)", "unit(36)"]
+    """)
+    source = archc.emit(path)
+    assert "make_divisible(channels * 0.75, divisor=4)" in source or "make_divisible(channels * 0.75, 4)" in source
+    namespace: dict = {}
+    exec(compile(source, "net.py", "exec"), namespace)  # noqa: S102
+    for args in [(32 * 0.5,), (16 * 1.4,), (3.2, 4), (10, 8, 16), (0.1,)]:
+        spec_text = "make_divisible(" + ", ".join(map(repr, args)) + ")"
+        assert namespace["make_divisible"](*args) == parse_expr(spec_text).evaluate({})
+    model, built = namespace["create"](), archc.build(path)
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in built.state_dict().items()}
+
+
+def test_a_call_a_parameter_shadows_is_not_written():
+    assert python_expression("max(a, 2)", {"a": Var("a")}, {}) == "max(a, 2)"
+    assert python_expression("max(a, 2)", {"a": Var("a")}, {}, frozenset({"max"})) is None
+    assert python_expression("make_divisible(a * 2, divisor=4)", {"a": Var("a")}, {}) == "make_divisible(a * 2, divisor=4)"
+    assert python_expression("ceil(a / 2)", {"a": Var("a")}, {}) == "math.ceil(a / 2)"
+
+
+def test_create_refuses_params_the_file_resolved():
+    namespace: dict = {}
+    exec(compile(archc.emit(SPECS / "resnet.yaml"), "resnet.py", "exec"), namespace)  # noqa: S102
+    assert namespace["PARAMS"] == ("num_classes",)
+    with pytest.raises(ValueError, match=r"'layers' is no parameter of this file: `archc emit --set layers=\.\.\.`"):
+        namespace["create"]("50", layers=[1, 1, 1, 1])
+    with torch.device("meta"):
+        assert namespace["create"]("101", num_classes=7).fc.out_features == 7
+
+
+def test_a_block_param_named_as_a_soft_keyword_still_builds(tmp_path):
+    path = write(tmp_path, """
+        archc: 1
+        name: net
+        input: [4, 8, 8]
+        blocks:
+          unit:
+            params: {match: 1}
+            body:
+              - conv: conv2d(4 * match, 3, padding=1)
+              - extra: {if: match != 1, op: "conv2d(4, 1)"}
+        body: [unit, "unit(match=2)"]
+    """)
+    model = archc.build(path)
+    assert getattr(model, "0").conv.out_channels == 4 and getattr(model, "1").conv.out_channels == 8
+    assert model(torch.randn(1, 4, 8, 8)).shape == (1, 4, 8, 8)
+
+
+def test_emitted_source_does_not_depend_on_the_hash_seed():
+    """Sets of names iterate in an order that depends on PYTHONHASHSEED: emitted text must not."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import archc, sys; sys.stdout.write(archc.emit('resnet') + archc.emit('senet') + archc.emit('convnext'))"
+    texts = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
+    assert texts[0] and texts[0] == texts[1] == texts[2]

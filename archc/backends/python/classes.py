@@ -15,6 +15,7 @@ torchvision writes its `features` and `layer1`; runs of equal children become a 
 """
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,7 @@ class ClassDef:
     # optional functional nodes (flag attribute, condition), as torchvision's use_res_connect.
     conditions: dict[str, str] = field(default_factory=dict)
     flags: list[tuple[str, str]] = field(default_factory=list)
+    locals: list[tuple[str, str]] = field(default_factory=list)  # `width = planes * 64 // 64 * groups`
 
 
 class Generator:
@@ -244,7 +246,7 @@ class Generator:
         return Call(
             ctor.callee,
             [slot(v, _label(node.name, label), reads(v), NO_DEFAULT, sources(v)) for v, label in zip(ctor.args, labels)],
-            [(k, slot(v, _label(node.name, k), reads(v), defaults.get(k, NO_DEFAULT), sources(v))) for k, v in kwargs],
+            [(k, slot(v, _label(node.name, k), reads(v), defaults.get(k, NO_DEFAULT), sources(v, k))) for k, v in kwargs],
         )
 
     def _sequential(self, node: Node, slots: list[Slot], word: str | None = None) -> Item:
@@ -305,6 +307,15 @@ class Generator:
                 reads = frozenset({param}) if param in self.network.params else frozenset()
                 params[by_values[exact]] = (values, reads)
             fill[k] = by_values[exact]
+        for param, (values, reads) in list(params.items()):
+            if MISSING in values and not any(m.node is not None and param in dict(m.node.args) for m in members):
+                # Read only by an optional node: where it is absent the value is unused, so the
+                # class takes it as a keyword whose default is its most common value.
+                present = [v for v in values if v is not MISSING]
+                common = max(present, key=lambda v: sum(_same(v, u) for u in present))
+                params[param] = ([common if v is MISSING else v for v in values], reads)
+                keywords.setdefault(param, common)
+        shared = self._shared_expressions(fill, written, first, local)
         ordered = _ordered(params, first)
         arguments = [[(p, _argument(m, p, params[p][0][j]), params[p][1]) for p in ordered] for j, m in enumerate(members)]
         ordered.sort(key=lambda p: p in keywords)  # parameters with defaults last
@@ -318,12 +329,35 @@ class Generator:
             return "".join(flat(fill[int(p)] or "") if i % 2 else p for i, p in enumerate(parts))
 
         init = [(attr, compress_runs(substitute(ctor, filled))) for attr, ctor in first.init]
-        return ClassDef(name, spec_defaults, init, _shared_comments(members), sequential=first.sequential), arguments
+        cls = ClassDef(name, spec_defaults, init, _shared_comments(members), sequential=first.sequential, locals=shared)
+        return cls, arguments
+
+    @staticmethod
+    def _shared_expressions(fill: dict[int, Item | None], written: dict[str, list[Any]], first: Instance,
+                            local: Namespace) -> list[tuple[str, str]]:
+        """A long expression used more than once becomes a local variable, named after the first
+        argument it is (`out_channels = round(in_channels * expand)`), as torchvision's `width`."""
+        uses: dict[str, list[int]] = {}
+        for k, item in fill.items():
+            if isinstance(item, str) and item in written:
+                uses.setdefault(item, []).append(k)
+        shared = []
+        for text, slots in uses.items():
+            if len(slots) < 2 or len(text) <= 20:
+                continue
+            label = first.slots[slots[0]].label
+            if not is_checked(label) or is_index(label):
+                continue
+            name = str(local.name(label))
+            shared.append((name, text))
+            for k in slots:
+                fill[k] = name
+        return shared
 
     def _spec_keyword(self, members: list[Instance], word: str, block_params: dict[str, Any], local: Namespace) -> bool:
         """Whether a spec param that a block's expression reads, and that differs between the
         variants, can be a keyword parameter of the block's class (`groups=1`, as torchvision's)."""
-        return (word not in block_params and word not in _LOCAL_NAMES and is_checked(word) and word not in local.taken
+        return (word not in block_params and word not in _LOCAL_NAMES and _plain_name(word) and word not in local.taken
                 and word in self.network.params and all(word in self._params(m) for m in members)
                 and all(_scalar(self._params(m)[word]) for m in members))
 
@@ -340,12 +374,12 @@ class Generator:
         names: dict[str, Var] = {}
         values: dict[str, Any] = {}
         added: dict[str, list[Any]] = {}
-        for word in expression.names():
+        for word in _in_order(expression.names(), source):
             if word in params:
                 names[word] = Var(word)
             elif word == "input_channels" and "in_channels" in params:
                 names[word] = Var("in_channels")
-            elif word in block_params and is_checked(word) and word not in local.taken:
+            elif word in block_params and _plain_name(word) and word not in local.taken:
                 names[word] = Var(word)
                 added[word] = [dict(m.node.args)[word] for m in members]  # type: ignore[union-attr]
             elif word not in block_params and word not in _LOCAL_NAMES and self._same_param(members, word)[0]:
@@ -356,7 +390,7 @@ class Generator:
                 keywords[word] = self.network.params[word]
             else:
                 return None
-        text = python_expression(source, names, values)  # type: ignore[arg-type]
+        text = python_expression(source, names, values, frozenset(params) | frozenset(added))  # type: ignore[arg-type]
         if text is None:
             return None
         for j, m in enumerate(members):
@@ -445,7 +479,7 @@ class Generator:
         graph = full.node.body  # type: ignore[union-attr]
         reads_input = bool(node.inputs) and node.inputs[0].node == graph.inputs[0][0]
         values: dict[str, Any] = {}
-        for word in condition.names():
+        for word in _in_order(condition.names(), node.condition):  # type: ignore[arg-type]
             if word in {str(p) for p, _ in cls.params}:
                 continue
             if word == "input_channels" or (word == "in_channels" and reads_input):
@@ -464,7 +498,7 @@ class Generator:
         names = {str(p): p for p, _ in cls.params}
         if "input_channels" in condition.names():
             names["input_channels"] = Var("in_channels")
-        text = python_expression(node.condition, names, values)  # type: ignore[arg-type]
+        text = python_expression(node.condition, names, values, frozenset(str(p) for p, _ in cls.params))  # type: ignore[arg-type]
         if text is None:
             raise _NoUnion("a condition outside the written subset")
         for m, h, args in zip(aligned, have, arguments):
@@ -484,7 +518,7 @@ class Generator:
         """A constructor parameter that only a condition reads (`expand_ratio`)."""
         if param in {str(p) for p, _ in cls.params}:
             return
-        if not is_checked(param):
+        if not _plain_name(param):
             raise _NoUnion(f"not a name: {param!r}")
         cls.params.append((Var(param), default))
         for m, args in zip(aligned, arguments):
@@ -508,16 +542,33 @@ class Generator:
         reads = members[0].slots[k].reads
         block_params = [p for p, _ in nodes[0].args] if nodes[0] is not None else []
         block_params.sort(key=lambda p: p not in reads)  # a param the expression reads wins a tie
-        for p in block_params:
-            if all(_same(dict(n.args).get(p), v) for n, v in zip(nodes, values)):  # type: ignore[union-attr]
-                return p
-        if all(n is not None and n.in_shapes[0] and _same(n.in_shapes[0][0], v) for n, v in zip(nodes, values)):
+        matching = [p for p in block_params if all(_same(dict(n.args).get(p), v) for n, v in zip(nodes, values))]  # type: ignore[union-attr]
+        if matching and matching[0] in reads:
+            return matching[0]
+        # Then the input width, which the expressions of the spec can read as `in_channels`.
+        if all(n is not None and n.in_shapes and n.in_shapes[0] and _same(n.in_shapes[0][0], v) for n, v in zip(nodes, values)):
             return "in_channels"
-        return members[0].slots[k].label
+        return matching[0] if matching else members[0].slots[k].label
 
 
 # Names an expression may read that are no spec param, though a spec param may have their name.
 _LOCAL_NAMES = frozenset({"in_channels", "in_shape", "input_channels", "input_shape", "i", "block_index", "block_count"})
+
+
+def _in_order(names: frozenset[str], source: str) -> list[str]:
+    """An expression's names in the order the text first names them: a set's order depends
+    on the process's hash seed, and emitted source must not."""
+    def first(name: str) -> tuple[int, str]:
+        found = re.search(rf"(?<![\w.]){re.escape(name)}\b", source)
+        return (found.start() if found else len(source), name)
+
+    return sorted(names, key=first)
+
+
+def _plain_name(name: str) -> bool:
+    """A spec name that a namespace issues as it is (no soft keyword such as `match`), so
+    that text written with it before it is issued names the same parameter."""
+    return is_checked(name) and not keyword.issoftkeyword(name) and not is_index(name)
 
 
 def _argument(member: Instance, param: str, value: Any) -> Any:
@@ -557,7 +608,9 @@ def _source_by_value(node: Node) -> Any:
     attrs = node.attrs.model_dump() if node.attrs is not None else {}
     sources = dict(node.sources)
 
-    def of(value: Any) -> str | None:
+    def of(value: Any, label: str = "") -> str | None:
+        if label in attrs and _same(_frozen(attrs[label]), _frozen(value)):
+            return sources.get(label)  # a keyword argument of the attribute's own name
         found = [name for name, v in attrs.items() if _same(_frozen(v), _frozen(value))]
         return sources.get(found[0]) if len(found) == 1 else None
 

@@ -24,7 +24,7 @@ from archc.spec.names import identifier, is_index
 RUNTIME = Path(__file__).resolve().parent.parent / "pytorch" / "runtime.py"
 SELF = Var("self")
 # Names the emitted module defines besides its classes.
-MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "Optional", "create", "init_weights", "VARIANT", "VARIANTS", "VARIANT_INIT", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_reset", "_NO_RESET", "_init_plan", "_run", "_initialise", "_Undrawn"})
+MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "Optional", "create", "init_weights", "VARIANT", "VARIANTS", "VARIANT_INIT", "PARAMS", "INIT", "Tensor", "_init_rules", "_calls", "_keeps_default", "_reset", "_NO_RESET", "_init_plan", "_run", "_initialise", "_Undrawn"})
 
 _TEMPLATE = jinja2.Environment(
     loader=jinja2.PackageLoader("archc.backends.python", "templates"),
@@ -80,7 +80,7 @@ def emit_network(network: Network | list[Network], others: list[str] | None = No
     source = _TEMPLATE.render(
         docstring=_docstring(_summary(networks, others or []), ""),
         ordered_dict="OrderedDict(" in body,
-        math=any("math." in text for text in used.values()),
+        math="math." in body or any("math." in text for text in used.values()),
         named_tuple=bool(output_types),
         optional="Optional[Tensor]" in body,
         helpers=list(used.values()),
@@ -91,6 +91,8 @@ def emit_network(network: Network | list[Network], others: list[str] | None = No
         variant=literal(network.variant),
         variants=[render_row(f"{literal(v)}: ({name}, {_arguments(args)})") for v, name, args in generator.variants],
         init=tables[network.variant],
+        params=literal(tuple(dict.fromkeys(str(p) for c in generator.classes if str(c.name) in network_classes
+                                           for p, _ in c.params if str(p) in generator.liftable))),
         variant_init=[(literal(v), t) for v, t in tables.items() if t != tables[network.variant]],
         factories=_factories(networks, network_class, MODULE_NAMES | frozenset(class_sources) | frozenset(helpers),
                              len(network_classes) == 1),
@@ -121,11 +123,12 @@ def class_source(cls: ClassDef) -> str:
     head = f"    def __init__({', '.join(signature)}):"
     if len(head) > WIDTH:
         head = "    def __init__(\n" + "".join(f"        {part},\n" for part in signature) + "    ):"
+    local = [f"        {name} = {text}" for name, text in cls.locals]
     if cls.sequential:
         (_, chain), = cls.init
         call = Call("super().__init__", chain.args) if isinstance(chain, Call) else chain
-        return "\n".join(lines + [head, "        " + render(call, "        ", WIDTH - 8)])
-    lines += [head, "        super().__init__()"]
+        return "\n".join(lines + [head, *local, "        " + render(call, "        ", WIDTH - 8)])
+    lines += [head, "        super().__init__()", *local]
     lines += [f"        {attribute(SELF, flag)} = {condition}" for flag, condition in cls.flags]
     for attr, ctor in cls.init:
         if attr in cls.conditions:
@@ -172,7 +175,7 @@ def _summary(networks: list[Network], others: list[str]) -> str:
     text = f"{network.name}{which}: written by `archc emit` from {Path(network.path).name}. Edit the spec, not this file."
     if others:
         text += f" The other variants ({', '.join(others)}) have network classes of their own: `archc emit --variant NAME`."
-    return text + ("\n\n" + network.doc.strip() if network.doc.strip() else "")
+    return text  # the spec's doc is the network class's docstring
 
 
 def _docstring(text: str, indent: str) -> str:

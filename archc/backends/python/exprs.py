@@ -20,7 +20,12 @@ _BINARY = {ast.Add: ("+", 6), ast.Sub: ("-", 6), ast.Mult: ("*", 7), ast.Div: ("
 _COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
             ast.In: "in", ast.NotIn: "not in"}
 _LITERAL_NAMES = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
-_CALLS = frozenset({"min", "max", "abs", "len"})  # builtins that archc's helpers of that name equal
+# Calls written as they stand: builtins that archc's helpers of that name equal, and the
+# helpers an emitted file carries a copy of (archc/backends/pytorch/runtime.py).
+_CALLS = {"min": "min", "max": "max", "abs": "abs", "len": "len", "sum": "sum", "round": "round", "bool": "bool",
+          "ceil": "math.ceil", "floor": "math.floor", "make_divisible": "make_divisible",
+          "scale_width": "scale_width", "scale_depth": "scale_depth"}
+_KEYWORDS = frozenset({"divisor", "min_value", "ndigits"})
 _ATOM = 10
 
 
@@ -28,19 +33,21 @@ class _Unsupported(Exception):
     pass
 
 
-def python_expression(source: str, names: Mapping[str, Var], values: Mapping[str, Any]) -> str | None:
-    """`source` in Python, reading `names` as the given variables and `values` as literals."""
+def python_expression(source: str, names: Mapping[str, Var], values: Mapping[str, Any],
+                      in_scope: frozenset[str] = frozenset()) -> str | None:
+    """`source` in Python, reading `names` as the given variables and `values` as literals;
+    `in_scope` are the other local names where it is written, which a call must not meet."""
     try:
         tree = parse_expr(source)._tree
-        text, _ = _Writer(names, values).write(tree)  # type: ignore[arg-type]
+        text, _ = _Writer(names, values, in_scope | {str(v) for v in names.values()}).write(tree)  # type: ignore[arg-type]
     except (_Unsupported, ExprError, TypeError, RecursionError):
         return None
     return text
 
 
 class _Writer:
-    def __init__(self, names: Mapping[str, Var], values: Mapping[str, Any]) -> None:
-        self.names, self.values = names, values
+    def __init__(self, names: Mapping[str, Var], values: Mapping[str, Any], in_scope: frozenset[str]) -> None:
+        self.names, self.values, self.in_scope = names, values, in_scope
 
     def write(self, node: ast.expr) -> tuple[str, int]:
         """(text, precedence) of a subtree."""
@@ -111,9 +118,12 @@ class _Writer:
     _List = _Tuple
 
     def _Call(self, node: ast.Call) -> tuple[str, int]:
-        if not isinstance(node.func, ast.Name) or node.func.id not in _CALLS or node.keywords:
+        if not isinstance(node.func, ast.Name) or node.func.id not in _CALLS or any(k.arg not in _KEYWORDS for k in node.keywords):
             raise _Unsupported("call")
-        return f"{node.func.id}({', '.join(self.write(a)[0] for a in node.args)})", _ATOM
+        if node.func.id in self.in_scope:
+            raise _Unsupported("a call of a name a parameter shadows")
+        arguments = [self.write(a)[0] for a in node.args] + [f"{k.arg}={self.write(k.value)[0]}" for k in node.keywords]
+        return f"{_CALLS[node.func.id]}({', '.join(arguments)})", _ATOM
 
 
 def _literal(value: Any) -> str:

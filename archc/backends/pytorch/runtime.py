@@ -6,9 +6,30 @@ file's source), so every definition here is self-contained: it may use only `tor
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+def make_divisible(v, divisor=8, min_value=None):
+    """torchvision's _make_divisible: v rounded to a multiple of divisor, never down by over 10%."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def scale_width(channels, width_mult, divisor=8):
+    """EfficientNet's adjust_channels."""
+    return make_divisible(channels * width_mult, divisor)
+
+
+def scale_depth(num_layers, depth_mult):
+    """EfficientNet's adjust_depth (ceil, as the reference code)."""
+    return int(math.ceil(num_layers * depth_mult))
+
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """ShuffleNet's channel shuffle, exactly as torchvision computes it."""
