@@ -106,17 +106,7 @@ class Lenet5(nn.Module):
 
 
 class Lenet5Mnist(nn.Module):
-    (
-        "LeNet-5 (LeCun et al., 1998) in its two common modern forms: `classic` keeps the paper's "
-        '32x32 input, tanh, parameter-free average subsampling and C5 as a 5x5 convolution (full C3 '
-        'connectivity, linear output instead of RBF units); `mnist` takes 28x28 digits without '
-        'padding (28->24->12->8->4) with ReLU, max-pooling and C5 as a fully connected layer on '
-        '16*4*4 inputs. `paper` is the 1998 network itself: the scaled tanh 1.7159 tanh(2a/3) after '
-        'every layer, trainable subsampling (each 2x2 sum times a coefficient plus a bias, per '
-        "map), C3 wired by the sparse Table I (6 maps see 3 of S2's maps, 9 see 4, one sees all 6) "
-        'and Euclidean RBF output units with fixed +-1 centres (a buffer, not trained): 60,000 '
-        'trainable parameters.'
-    )
+    'The network of variant mnist.'
 
     def __init__(self, num_classes=10):
         super().__init__()
@@ -145,17 +135,7 @@ class Lenet5Mnist(nn.Module):
 
 
 class Lenet5Paper(nn.Module):
-    (
-        "LeNet-5 (LeCun et al., 1998) in its two common modern forms: `classic` keeps the paper's "
-        '32x32 input, tanh, parameter-free average subsampling and C5 as a 5x5 convolution (full C3 '
-        'connectivity, linear output instead of RBF units); `mnist` takes 28x28 digits without '
-        'padding (28->24->12->8->4) with ReLU, max-pooling and C5 as a fully connected layer on '
-        '16*4*4 inputs. `paper` is the 1998 network itself: the scaled tanh 1.7159 tanh(2a/3) after '
-        'every layer, trainable subsampling (each 2x2 sum times a coefficient plus a bias, per '
-        "map), C3 wired by the sparse Table I (6 maps see 3 of S2's maps, 9 see 4, one sees all 6) "
-        'and Euclidean RBF output units with fixed +-1 centres (a buffer, not trained): 60,000 '
-        'trainable parameters.'
-    )
+    'The network of variant paper.'
 
     def __init__(self, num_classes=10):
         super().__init__()

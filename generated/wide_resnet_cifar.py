@@ -95,14 +95,7 @@ class WideResnetCifar(nn.Module):
 
 
 class WideResnetCifar168(nn.Module):
-    (
-        'Wide residual networks for CIFAR (Zagoruyko & Komodakis, 2016), WRN-depth-k: a 3x3 conv to '
-        '16 maps, three groups of n = (depth - 4) / 6 pre-activation basic blocks of width 16k, '
-        '32k, 64k (strides 1, 2, 2), batch norm and ReLU, global average pooling and a linear '
-        'classifier. A block is BN-ReLU-conv3x3, BN-ReLU, dropout, conv3x3; where the shape changes '
-        "the shortcut is a 1x1 conv of the pre-activated input (as the authors' code), elsewhere "
-        'the identity. WRN-28-10: 36,479,194 parameters (paper: 36.5M).'
-    )
+    'The network of variant 16_8.'
 
     def __init__(self, num_classes=10):
         super().__init__()
