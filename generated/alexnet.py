@@ -56,13 +56,7 @@ class Alexnet(nn.Module):
 
 
 class AlexnetOriginal(nn.Module):
-    (
-        'AlexNet. `torchvision` is torchvision\'s single-tower network (Krizhevsky\'s 2014 "one weird '
-        'trick" widths 64/192/384/256/256, no LRN, a 6x6 adaptive pool before the classifier). '
-        "`original` is the 2012 paper's two-GPU network on 227x227 input: 96/256/384/384/256 "
-        "filters, conv2, conv4 and conv5 seeing only their own GPU's maps (groups=2), response "
-        'normalisation after the ReLUs of conv1 and conv2, overlapping 3x3/2 max-pooling.'
-    )
+    'The network of variant original.'
 
     def __init__(self, stem_padding=0, dropout=0.5, num_classes=1000):
         super().__init__()

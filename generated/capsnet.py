@@ -124,16 +124,7 @@ class Capsnet(nn.Module):
 
 
 class CapsnetNoDecoder(nn.Module):
-    (
-        'CapsNet (Sabour, Frosst & Hinton, 2017) for 28x28 MNIST digits. Conv1: 256 9x9 filters and '
-        'ReLU (20x20). PrimaryCaps: a 9x9/2 conv to 32 capsule types of 8 dims on a 6x6 grid, read '
-        'as 1,152 8-D capsules and squashed. DigitCaps: 10 16-D capsules from every primary capsule '
-        'by routing-by-agreement (3 iterations) through W (1152 x 10 x 16 x 8, no bias); their '
-        'lengths are the class scores. The reconstruction decoder (FC 512, 1024, 784 with sigmoid) '
-        "sees only one digit capsule: the label's in training (the second input, one-hot) and the "
-        'longest one in eval. 8,215,568 parameters with the decoder (paper 8.2M), 6,804,224 without '
-        '(paper 6.8M).'
-    )
+    'The network of variant no_decoder.'
 
     def __init__(self):
         super().__init__()

@@ -207,21 +207,7 @@ class Fractalnet(nn.Module):
 
 
 class FractalnetC4(nn.Module):
-    (
-        'FractalNet (Larsson, Maire & Shakhnarovich, 2016) for CIFAR: B = 5 fractal blocks of 64, '
-        '128, 256, 512, 512 filters, each followed by 2x2 max-pooling, and a linear classifier. A '
-        'block with C columns follows the expansion rule f_1(z) = conv(z), f_C+1(z) = '
-        'join(f_C(f_C(z)), conv(z)), where a join takes the element-wise mean of the columns that '
-        "end there (so joins deeper in the block merge up to C columns, as in the paper's Figure 1: "
-        "`columns` gathers a sub-fractal's column outputs for its parent's join). Each conv is 3x3 "
-        'conv (bias), dropout (0, .1, .2, .3, .4 by block), batch norm without scale or shift (the '
-        "authors' Caffe) and ReLU. In training, each mini-batch uses local drop-path (every join "
-        'drops each input with probability 0.15, keeping at least one) or, for half of them, global '
-        'drop-path (one column, drawn once, is the only path through every block). C=3 (20 layers): '
-        '33,714,314 parameters; C=4 (40 layers): 76,084,554. archc blocks cannot call themselves, '
-        'so each level of the rule is a block of its own (fractal2 .. fractal4); a deeper C needs '
-        'one more such block of four lines.'
-    )
+    'The network of variant c4.'
 
     def __init__(self, global_fraction=0.5, p_local=0.15, num_classes=10):
         super().__init__()

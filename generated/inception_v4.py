@@ -347,17 +347,7 @@ class InceptionV4(nn.Module):
 
 
 class InceptionV4ResnetV2(nn.Module):
-    (
-        'Inception-v4 and Inception-ResNet-v2 (Szegedy et al., 2016) as timm builds them '
-        '(inception_v4, inception_resnet_v2): every conv is conv (no bias) + batch norm (eps 0.001) '
-        "+ ReLU. `v4`: the paper's stem (Figure 3: mixed_3a, 4a, 5a), 4 x Inception-A, Reduction-A, "
-        "7 x Inception-B, Reduction-B, 3 x Inception-C (Figures 4-8). `resnet_v2`: TF-slim's stem "
-        '(conv2d_1a .. maxpool_5a, mixed_5b), 10 x Inception-ResNet-A, Reduction-A, 20 x '
-        'Inception-ResNet-B, Reduction-B, 10 x Inception-ResNet-C (Figures 16-19), each residual '
-        'branch projected back by a 1x1 conv with bias, scaled (0.17, 0.1, 0.2; the last block 1.0 '
-        "and no ReLU) and added to the block's input; then a 1x1 conv to 1536. Both end in global "
-        'average pooling and a linear classifier; average-pool branches do not count the padding.'
-    )
+    'The network of variant resnet_v2.'
 
     def __init__(self, num_classes=1000):
         super().__init__()

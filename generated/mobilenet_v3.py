@@ -249,12 +249,7 @@ class MobilenetV3(nn.Module):
 
 
 class MobilenetV3Small(nn.Module):
-    (
-        'MobileNetV3 (Howard et al., 2019) as torchvision builds it: inverted residual "bneck" '
-        'blocks with optional squeeze-and-excitation (hard-sigmoid gate) and ReLU or hard-swish, '
-        "one row per block as in the paper's Tables 1 (large) and 2 (small); batch norm with eps "
-        '0.001 and momentum 0.01.'
-    )
+    'The network of variant small.'
 
     def __init__(self, dropout=0.2, num_classes=1000):
         super().__init__()

@@ -575,18 +575,7 @@ class Nasnet(nn.Module):
 
 
 class NasnetMobile(nn.Module):
-    (
-        'NASNet-A (Zoph et al., 2018): a stem, then N normal cells, a reduction cell, N normal '
-        'cells, a reduction cell and N normal cells; every cell reads the outputs of the two cells '
-        "before it. `large` is timm's nasnetalarge (6 @ 4032, 331x331), `mobile` keras' "
-        "NASNetMobile (4 @ 1056, 224x224). Both use timm's names at every level (cell_stem_0, "
-        'cell_stem_1, cell_0.., reduction_cell_0, comb_iter_0_left, separable_1.depthwise_conv2d, '
-        "...), the cells numbered on across the stages, and timm's pad_type='same': TensorFlow's "
-        "'SAME' padding (an explicit pad before each strided conv and pool, the extra row and "
-        'column after), computed for the input size, so set `resolution` to the size the model will '
-        "see. skip_reduction: the first cell after a reduction cell reads the reduction cell's own "
-        "second input (large), else the reduction cell's first input (mobile)."
-    )
+    'The network of variant mobile.'
 
     def __init__(self, drop_rate=0.0, num_classes=1000):
         super().__init__()

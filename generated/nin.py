@@ -55,17 +55,7 @@ class Nin(nn.Module):
 
 
 class NinImagenet(nn.Module):
-    (
-        'Network in Network (Lin, Chen & Yan, 2013): each "mlpconv" layer is a convolution followed '
-        'by two 1x1 convolutions (a small MLP slid over the image), each with ReLU; the last '
-        'mlpconv has one map per class and global average pooling replaces the fully connected '
-        "classifier. `cifar10` has the widths of the authors' released CIFAR-10 model (192/160/96, "
-        '192/192/192, 192/192/10; dropout after the first two mlpconv blocks; Caffe ceil-mode pools '
-        "32->16->8): 966,986 parameters. `imagenet` is the authors' released ImageNet model "
-        '(224x224; 96/96/96 at 11x11/4, 256/256/256 at 5x5, 384/384/384 at 3x3, dropout, '
-        '1024/1024/1000 at 3x3, global average pool over 6x6): 7,595,176 parameters (the paper '
-        'states no count).'
-    )
+    'The network of variant imagenet.'
 
     def __init__(self):
         super().__init__()

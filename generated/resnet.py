@@ -131,11 +131,7 @@ class Resnet(nn.Module):
 
 
 class Resnet18(nn.Module):
-    (
-        'Deep residual networks (He et al., 2015) as torchvision builds them: stride on the 3x3 '
-        'conv of the bottleneck (ResNet v1.5), a 1x1 conv + batch norm downsample branch wherever '
-        'the stride or width changes, identity shortcuts elsewhere.'
-    )
+    'The network of variant 18.'
 
     def __init__(self, num_classes=1000):
         super().__init__()
@@ -166,11 +162,7 @@ class Resnet18(nn.Module):
 
 
 class Resnet34(nn.Module):
-    (
-        'Deep residual networks (He et al., 2015) as torchvision builds them: stride on the 3x3 '
-        'conv of the bottleneck (ResNet v1.5), a 1x1 conv + batch norm downsample branch wherever '
-        'the stride or width changes, identity shortcuts elsewhere.'
-    )
+    'The network of variant 34.'
 
     def __init__(self, num_classes=1000):
         super().__init__()

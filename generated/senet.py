@@ -228,13 +228,7 @@ class Senet(nn.Module):
 
 
 class SenetSenet154(nn.Module):
-    (
-        "Squeeze-and-excitation networks (Hu et al., 2018) as timm's legacy models build them (the "
-        "authors' Caffe layout): ResNet, ResNeXt and SENet-154 bottlenecks whose residual branch is "
-        'rescaled channel-wise by an SE module (global mean, 1x1 conv reduce by 16, ReLU, 1x1 conv, '
-        'sigmoid) before the shortcut is added. SE-ResNets stride on the first 1x1 conv; SENet-154 '
-        'has a 3x3 three-conv stem and 3x3 projection shortcuts.'
-    )
+    'The network of variant senet154.'
 
     def __init__(self, drop_rate=0.2, num_classes=1000):
         super().__init__()

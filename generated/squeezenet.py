@@ -85,16 +85,7 @@ class Squeezenet(nn.Module):
 
 
 class Squeezenet11(nn.Module):
-    (
-        'SqueezeNet (Iandola et al., 2016) as torchvision builds it: Fire modules (a 1x1 squeeze '
-        'conv feeding parallel 1x1 and 3x3 expand convs, concatenated) between ceil-mode 3x3/2 max '
-        'pools, and a 1x1 conv classifier averaged over the image. v1.1 uses a 3x3 stem and pools '
-        "earlier (2.4x fewer multiply-adds, same accuracy). The paper's section 6 variants of 1.0 "
-        "add residual bypasses: `1_0_simple_bypass` adds each Fire's input to its output where the "
-        'widths agree (fire3, 5, 7, 9; no parameters); `1_0_complex_bypass` also bypasses fire2, 4, '
-        '6, 8 through a 1x1 conv (`bypass`, +341,248 parameters). The Fires keep their names, so '
-        "torchvision's 1.0 weights load into both."
-    )
+    'The network of variant 1_1.'
 
     def __init__(self, dropout=0.5):
         super().__init__()

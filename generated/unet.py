@@ -92,13 +92,7 @@ class Unet(nn.Module):
 
 
 class UnetPaper(nn.Module):
-    (
-        'U-Net (Ronneberger et al., 2015): a contracting path of double 3x3 convs and 2x2 max '
-        'pooling, an expanding path of 2x2 transposed convs, each followed by concatenation with '
-        'the encoder map of the same level and a double 3x3 conv, and a 1x1 conv to the classes. By '
-        "default the 3x3 convs are padded (the common variant): the output has the input's size. "
-        'Variant `paper`: unpadded convs, encoder maps cropped to fit, 572x572 -> 388x388.'
-    )
+    'The network of variant paper.'
 
     def __init__(self, num_classes=2):
         super().__init__()

@@ -129,7 +129,8 @@ class Generator:
             fields = group[0][1]
             (train, evaluation) = types[fields]
             cls.output_types = [(t, f) for t, f in ((train, fields[0]), (evaluation, fields[1])) if t is not None]
-            cls.doc = self.network.doc
+            names = ", ".join(str(m.network.variant) for m in members)  # type: ignore[union-attr]
+            cls.doc = self.network.doc if first is None else f"The network of variant{'s' * (len(members) > 1)} {names}."
             self.classes.append(cls)
             defaults = {str(p): d for p, d in cls.params}
             for inst, args in zip(members, arguments):
