@@ -231,3 +231,20 @@ def test_emitted_source_does_not_depend_on_the_hash_seed():
     texts = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
     assert texts[0] and texts[0] == texts[1] == texts[2]
+
+
+@pytest.mark.parametrize("body", [
+    # An empty repeat given two inputs is an nn.Identity: it passes the first on.
+    [{"n0": {"from": ["input", "input"], "repeat": 0, "op": "adaptive_avgpool2d"}}],
+    # An unnamed learnable tensor is registered as a parameter under its index.
+    [{"from": "input", "op": "layer_scale"}],
+])
+def test_specs_the_fuzzer_found_build_and_run(tmp_path, body):
+    path = tmp_path / "net.yaml"
+    path.write_text(yaml.safe_dump({"archc": 1, "name": "fuzz", "input": [3, 8, 8], "body": body}))
+    network = archc.load_spec(path)
+    model = archc.build(path, seed=0).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 8, 8))
+    assert out.shape == (2, *network.output_shapes[next(iter(network.output_shapes))])
+    assert sum(p.numel() for p in model.parameters()) == network.total_params

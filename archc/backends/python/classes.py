@@ -55,6 +55,7 @@ class Instance:
     sequential: bool = False  # a block that is a chain of unnamed modules: an nn.Sequential subclass
     at: dict[str, tuple[int, str, str | None]] = field(default_factory=dict)  # forward.py's Forward.at
     network: Network | None = None  # for a network's own instance: which variant
+    tensors: frozenset[str] = frozenset()  # attributes that are learnable tensors, not modules
 
     @property
     def template(self) -> str:
@@ -77,6 +78,7 @@ class ClassDef:
     conditions: dict[str, str] = field(default_factory=dict)
     flags: list[tuple[str, str]] = field(default_factory=list)
     locals: list[tuple[str, str]] = field(default_factory=list)  # `width = planes * 64 // 64 * groups`
+    tensors: frozenset[str] = frozenset()  # attributes that are learnable tensors (ViT's cls_token)
 
 
 class Generator:
@@ -213,7 +215,8 @@ class Generator:
         needed = graph.nodes_needed(training=True)
         init = [(child.name, self._constructor(child, slots, child.name in forward.inplace))
                 for child in graph.nodes if is_module(child) and child.name in needed]
-        return _renumbered(Instance(node, init, forward.lines, slots, at=forward.at))
+        tensors = frozenset(n.name for n in graph.nodes if n.body is None and OPS[n.op].holds_tensor)  # type: ignore[index]
+        return _renumbered(Instance(node, init, forward.lines, slots, at=forward.at, tensors=tensors))
 
     def _constructor(self, node: Node, slots: list[Slot], inplace: bool) -> Item:
         def slot(value: Any, label: str, reads: frozenset[str], default: Any = NO_DEFAULT, source: str | None = None) -> str:
@@ -330,7 +333,8 @@ class Generator:
             return "".join(flat(fill[int(p)] or "") if i % 2 else p for i, p in enumerate(parts))
 
         init = [(attr, compress_runs(substitute(ctor, filled))) for attr, ctor in first.init]
-        cls = ClassDef(name, spec_defaults, init, _shared_comments(members), sequential=first.sequential, locals=shared)
+        cls = ClassDef(name, spec_defaults, init, _shared_comments(members), sequential=first.sequential, locals=shared,
+                       tensors=first.tensors)
         return cls, arguments
 
     @staticmethod
@@ -710,7 +714,7 @@ def _renumbered(instance: Instance) -> Instance:
 
     init = [(attr, substitute(ctor, renumber)) for attr, ctor in instance.init]
     slots = [instance.slots[k] for k in sorted(order, key=order.__getitem__)]
-    return Instance(instance.node, init, instance.forward, slots, instance.sequential, instance.at)
+    return Instance(instance.node, init, instance.forward, slots, instance.sequential, instance.at, tensors=instance.tensors)
 
 
 def _loops(children: list[tuple[str, Item]], slots: list[Slot], word: str, named: bool) -> list[Item]:
@@ -844,7 +848,7 @@ def _aligned(full: Instance, member: Instance) -> Instance:
             raise _NoUnion("another constructor")
         else:
             slots += [member.slots[k] for k in _slot_ids(mine[attr])]
-    return Instance(member.node, full.init, full.forward, slots, at=full.at)
+    return Instance(member.node, full.init, full.forward, slots, at=full.at, tensors=full.tensors)
 
 
 def _without(full: Instance, absent: list[str]) -> list[tuple[int, str]]:

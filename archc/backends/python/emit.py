@@ -139,8 +139,9 @@ def class_source(cls: ClassDef) -> str:
             lines += ["        else:", f"            {target} = None"]
         elif is_index(attr):
             # An unnamed module keeps its index as its name, as in nn.Sequential.
-            text = render(ctor, "        ", WIDTH - 30)
-            lines.append(f"        self.add_module({literal(attr)}, {text})")
+            register = "register_parameter" if attr in cls.tensors else "add_module"
+            text = render(ctor, "        ", WIDTH - 37)
+            lines.append(f"        self.{register}({literal(attr)}, {text})")
         else:
             target = attribute(SELF, attr)
             lines.append(f"        {target} = {render(ctor, '        ', WIDTH - 11 - len(target))}")

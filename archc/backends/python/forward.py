@@ -187,6 +187,8 @@ def _line(node: Node, names: dict[tuple[str, int], Var], may_overwrite: bool) ->
         # A learnable tensor of the module itself (ViT's cls_token): the op reads it.
         expr = OPS[node.op].to_call(node.attrs, [Var(attribute(SELF, node.name)), *args], False)  # type: ignore[index]
     elif is_module(node):
+        if node.body is not None and not node.body.nodes:
+            args = args[:1]  # an empty group (a repeat of 0) is an nn.Identity: it passes its first input on
         expr = f"{attribute(SELF, node.name)}({', '.join(args)})"
     else:
         op = OPS[node.op]  # type: ignore[index]
