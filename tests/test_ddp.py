@@ -48,6 +48,7 @@ def worker(rank: int, port: int, out: str) -> None:
         model = DistributedDataParallel(archc.build(LENET, "mnist"))
         train(model, rank, WORLD)
         torch.save(model.module.state_dict(), Path(out) / f"rank{rank}.pt")
+        dist.barrier()  # neither rank tears gloo down while the other still talks to it
     finally:
         dist.destroy_process_group()
 
