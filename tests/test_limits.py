@@ -5,8 +5,10 @@ archc.Limits where a real network needs more (parameters also with `archc build 
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 import archc
 from archc import Limits, SpecError
 from archc.cli import main
+from archc.spec.source import read_spec_text
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "archc: 1\nname: net\ninput: [3, 8, 8]\n"
@@ -181,6 +184,50 @@ def test_file_size_limit(tmp_path):
 def test_an_endless_file_is_not_read_to_the_end():
     error = fails_fast(lambda: archc.load_spec("/dev/zero"), megabytes=20)
     assert "larger than" in str(error)
+
+
+def test_the_size_limit_is_exact_and_a_small_file_is_read_in_a_buffer_of_its_size(tmp_path):
+    text = HEADER + "body: [relu]\n"
+    exact = write(tmp_path, text, "exact.yaml")
+    assert archc.load_spec(exact, limits=Limits(max_file_bytes=len(text))).total_params == 0
+    with pytest.raises(SpecError, match=f"larger than {len(text) - 1:,} bytes"):
+        archc.load_spec(exact, limits=Limits(max_file_bytes=len(text) - 1))
+    tracemalloc.start()
+    try:
+        read_spec_text(exact)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024  # not a buffer of the 4 MiB limit
+
+
+def test_a_file_that_grows_while_it_is_read_is_read_on_to_the_limit(tmp_path, monkeypatch):
+    import archc.spec.source as source
+
+    path = write(tmp_path, HEADER + "body: [relu]\n" + "#" * 3000 + "\n")
+    real_fstat = source.os.fstat
+
+    def stale_fstat(fd):  # the size the file had before a writer appended to it
+        info = real_fstat(fd)
+        return os.stat_result((info.st_mode, *info[1:6], 100, *info[7:]))
+
+    monkeypatch.setattr(source.os, "fstat", stale_fstat)
+    assert read_spec_text(path) == Path(path).read_text()
+    with pytest.raises(SpecError, match="larger than 1,000 bytes"):
+        read_spec_text(path, max_bytes=1000)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_is_read_to_its_end(tmp_path):
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    text = HEADER + "body: [relu]\n"
+    writer = threading.Thread(target=fifo.write_text, args=(text,))
+    writer.start()
+    try:
+        assert read_spec_text(fifo) == text
+    finally:
+        writer.join(timeout=10)
 
 
 def test_a_huge_flat_document_is_refused_while_scanning(tmp_path):
