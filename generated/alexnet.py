@@ -234,10 +234,16 @@ def _init_rules(init: tuple) -> dict:
 
 _NO_RESET = object()
 
+# torch.nn's normalisation layers set their running statistics with tensor ops, which _Undrawn
+# runs, not with torch.nn.init's functions: they need no second reset.
+_STATS_SET = frozenset({nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
+                        nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d})
+
 
 def _reset(module: nn.Module, calls: list):
     """What gives the module's tensors that no rule sets their default values: None where
-    there are none; its running statistics' reset where the rules set every parameter, else
+    there are none; its running statistics' reset where the rules set every parameter (none
+    where its constructor set them, _STATS_SET), else
     reset_parameters(), which is trusted with buffers only where it resets running statistics;
     else _NO_RESET. (Read from the module's own tables, as named_parameters() reads them:
     that generator costs more than the rest of the walk.)"""
@@ -248,7 +254,7 @@ def _reset(module: nn.Module, calls: list):
         return None
     stats = getattr(module, "reset_running_stats", None)
     if stats is not None and not default:
-        return stats
+        return None if type(module) in _STATS_SET else stats
     if hasattr(module, "reset_parameters") and (not has_buffers or stats is not None):
         return module.reset_parameters
     return _NO_RESET

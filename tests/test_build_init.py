@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 import torchvision
 
 import archc
@@ -71,3 +72,22 @@ def test_construction_takes_nothing_from_the_random_state(tmp_path):
         torch.nn.MultiheadAttention(8, 2)
         torch.nn.Parameter(torch.randn(4))
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_norm_layers_that_skip_the_second_reset_have_their_statistics_set_by_construction():
+    # The emitted _STATS_SET names the classes whose running statistics create() does not reset
+    # again: constructed under _Undrawn (torch.nn.init's functions skipped), each must already
+    # hold what a plain construction holds, for the torch installed here.
+    from archc.backends.pytorch.load import load_generated
+
+    model = archc.build(SPECS / "densenet.yaml", "121")
+    module = load_generated(model.source, {})
+    assert nn.BatchNorm2d in module._STATS_SET
+    for cls in module._STATS_SET:
+        with module._Undrawn():
+            built = cls(6, track_running_stats=True)
+        plain = cls(6, track_running_stats=True)
+        buffers = dict(built.named_buffers())
+        assert buffers.keys() == dict(plain.named_buffers()).keys() == {"running_mean", "running_var", "num_batches_tracked"}
+        for name, buffer in plain.named_buffers():
+            assert torch.equal(buffers[name], buffer), (cls, name)

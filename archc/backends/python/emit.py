@@ -24,7 +24,7 @@ from archc.spec.names import identifier, is_index
 RUNTIME = Path(__file__).resolve().parent.parent / "pytorch" / "runtime.py"
 SELF = Var("self")
 # Names the emitted module defines besides its classes.
-MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "Optional", "create", "init_weights", "VARIANT", "VARIANTS", "VARIANT_INIT", "PARAMS", "INIT", "Tensor", "_init_rules", "_reset", "_NO_RESET", "_init_plan", "_run", "_initialise", "_Undrawn"})
+MODULE_NAMES = frozenset({"OrderedDict", "NamedTuple", "Optional", "create", "init_weights", "VARIANT", "VARIANTS", "VARIANT_INIT", "PARAMS", "INIT", "Tensor", "_init_rules", "_reset", "_NO_RESET", "_STATS_SET", "_init_plan", "_run", "_initialise", "_Undrawn"})
 
 _TEMPLATE = jinja2.Environment(
     loader=jinja2.PackageLoader("archc.backends.python", "templates"),
