@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from archc.collector import without_cycle_collection
 from archc.errors import Location, spec_error
 from archc.ir.graph import Network
 from archc.ir.limits import check_param_count
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 SpecLike = str | Path | Mapping[str, Any]
 
 
+@without_cycle_collection
 def load_spec(
     path: SpecLike, variant: str | None = None, *, outputs: Sequence[str] | None = None,
     params: dict[str, Any] | None = None, limits: Limits | None = None, input_shape: Sequence[int] | None = None,
@@ -55,6 +57,7 @@ def load_spec(
     return _extracted(network, wanted, str(path) if not isinstance(path, Mapping) else "<dict>")
 
 
+@without_cycle_collection
 def loads(
     text: str, variant: str | None = None, *, outputs: Sequence[str] | None = None, name: str = "<string>",
     params: dict[str, Any] | None = None, limits: Limits | None = None, input_shape: Sequence[int] | None = None,
@@ -155,6 +158,7 @@ def _check_types(params: Any, limits: Any) -> None:
         raise TypeError(f"params must be a mapping of param names to values, got {type(params).__name__}")
 
 
+@without_cycle_collection
 def build(
     path: SpecLike | Network, variant: str | None = None, *, outputs: Sequence[str] | None = None,
     device: Any = None, dtype: Any = None, seed: int | None = None, params: dict[str, Any] | None = None,
@@ -185,6 +189,7 @@ def build(
     return annotate(build_network(network, device=device, dtype=dtype, seed=seed), network)
 
 
+@without_cycle_collection
 def emit(
     path: SpecLike, variant: str | None = None, *, outputs: Sequence[str] | None = None,
     params: dict[str, Any] | None = None, limits: Limits | None = None, **more_params: Any,

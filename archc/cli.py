@@ -13,6 +13,7 @@ from typing import Sequence
 from archc.commands import command_modules
 from archc.commands._common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError, echo, parse_set
 from archc import __version__
+from archc.collector import collector_paused
 from archc.errors import SpecError
 from archc.models import TorchMissing
 
@@ -37,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     spec = getattr(args, "spec", None) or ", ".join(getattr(args, "specs", []))
     try:
-        code = args.run(args)
+        with collector_paused():
+            code = args.run(args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except BrokenPipeError:
