@@ -85,6 +85,15 @@ class Namespace:
         return Var(candidate)
 
 
+def field_names(names: list[str]) -> list[Var]:
+    """Fields of a NamedTuple for outputs of these (checked) names: each name itself wherever
+    Python allows it as a field (soft keywords such as `match` are fine), so that `out.match`
+    is the output the spec calls `match`; an issued name only for a hard keyword."""
+    plain = [n for n in names if _WORD.match(n) and n.isascii() and not keyword.iskeyword(n) and is_checked(n)]
+    issued = Namespace(set(plain))
+    return [Var(n) if n in plain else issued.name(n) for n in names]
+
+
 def attribute(owner: Var, name: str) -> str:
     """`self.conv1`, or `getattr(self, '0')` for an index name (as nn.Sequential's children)."""
     if not is_checked(name):

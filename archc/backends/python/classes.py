@@ -15,6 +15,7 @@ torchvision writes its `features` and `layer1`; runs of equal children become a 
 """
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -143,6 +144,11 @@ class Generator:
         self.variants.sort(key=lambda v: order.index(v[0]))
         return first  # type: ignore[return-value]
 
+    def names_in_code(self) -> set[str]:
+        """What a constructor's body may name besides its parameters: a parameter of the same
+        name would shadow it (a block param `range`, `super`, `i` or `Unit`)."""
+        return CODE_NAMES | self.class_names.taken
+
     # Collecting and placing instances -------------------------------------------------------
 
     def _collect(self, nodes: tuple[Node, ...], network: Network) -> None:
@@ -212,9 +218,10 @@ class Generator:
             # Like torchvision's stages: an nn.Sequential subclass, indexable as model.stage2[1].
             return _renumbered(Instance(node, [("", self._sequential(node, slots, ""))], [], slots, sequential=True))
         forward = forward_source(graph, style, output_type, eval_type)
-        needed = graph.nodes_needed(training=True)
+        # Every module the spec declares, also one no output reads: the summary counts its
+        # parameters and its weights are in the state_dict, though forward never calls it.
         init = [(child.name, self._constructor(child, slots, child.name in forward.inplace))
-                for child in graph.nodes if is_module(child) and child.name in needed]
+                for child in graph.nodes if is_module(child)]
         tensors = frozenset(n.name for n in graph.nodes if n.body is None and OPS[n.op].holds_tensor)  # type: ignore[index]
         return _renumbered(Instance(node, init, forward.lines, slots, at=forward.at, tensors=tensors))
 
@@ -276,7 +283,7 @@ class Generator:
         expressions: dict[tuple, str] = {}
         written: dict[str, list[Any]] = {}  # each expression, with the values it gives
         keywords: dict[str, Any] = {}  # spec params the class takes as keywords, with their defaults
-        local = Namespace()
+        local = Namespace(self.names_in_code())
         for k, slot in enumerate(first.slots):
             values = [m.slots[k].value for m in members]
             exact = tuple((type(v), v) for v in values)
@@ -330,7 +337,9 @@ class Generator:
             parts = text.split("\x00")
             if len(parts) == 3 and not parts[0] and not parts[2]:
                 return fill[int(parts[1])]
-            return "".join(flat(fill[int(p)] or "") if i % 2 else p for i, p in enumerate(parts))
+            # A slot inside a larger expression (a loop's `start + step * i`) is an operand: never
+            # left out as a default argument would be, and parenthesised unless it is an atom.
+            return "".join(_operand(fill[int(p)], first.slots[int(p)].value) if i % 2 else p for i, p in enumerate(parts))
 
         init = [(attr, compress_runs(substitute(ctor, filled))) for attr, ctor in first.init]
         cls = ClassDef(name, spec_defaults, init, _shared_comments(members), sequential=first.sequential, locals=shared,
@@ -556,6 +565,9 @@ class Generator:
         return matching[0] if matching else members[0].slots[k].label
 
 
+# Names that constructors and loops in emitted code use: Python's builtins and the loop index.
+CODE_NAMES = frozenset(dir(builtins)) | {"i", "_", "OrderedDict"}
+
 # Names an expression may read that are no spec param, though a spec param may have their name.
 _LOCAL_NAMES = frozenset({"in_channels", "in_shape", "input_channels", "input_shape", "i", "block_index", "block_count"})
 
@@ -646,6 +658,14 @@ def _ordered(params: dict[str, Any], first: Instance) -> list[str]:
     block_order = [p for p, _ in first.node.args] if first.node is not None else []
     rank = {p: i for i, p in enumerate(["in_channels", *block_order])}
     return sorted(params, key=lambda p: rank.get(p, len(rank)))
+
+
+_ATOM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9][0-9.e+]*|'[^']*'")
+
+
+def _operand(item: Item | None, value: Any) -> str:
+    text = literal(value) if item is None else flat(item)
+    return text if _ATOM.fullmatch(text) else f"({text})"
 
 
 def _constant(values: list[Any]) -> bool:

@@ -18,7 +18,7 @@ import jinja2
 from archc.backends.python.classes import NO_DEFAULT, ClassDef, Generator
 from archc.backends.python.layout import WIDTH, Call, render
 from archc.ir.graph import Network
-from archc.pysource import Namespace, Var, attribute, literal
+from archc.pysource import Namespace, Var, attribute, field_names, literal
 from archc.spec.names import identifier, is_index
 
 RUNTIME = Path(__file__).resolve().parent.parent / "pytorch" / "runtime.py"
@@ -158,9 +158,8 @@ def _fitted(line: str) -> str:
 
 
 def _output_type(name: Var, fields: tuple[str, ...], optional: set[str]) -> str:
-    names = Namespace()
     lines = [f"class {name}(NamedTuple):"]
-    lines += [f"    {names.name(f)}: {'Optional[Tensor]' if f in optional else 'Tensor'}" for f in fields]
+    lines += [f"    {var}: {'Optional[Tensor]' if f in optional else 'Tensor'}" for f, var in zip(fields, field_names(list(fields)))]
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ _CALLS = {"min": "min", "max": "max", "abs": "abs", "len": "len", "sum": "sum", 
           "scale_width": "scale_width", "scale_depth": "scale_depth"}
 _KEYWORDS = frozenset({"divisor", "min_value", "ndigits"})
 _ATOM = 10
+_SPEC_LITERALS = {"true": True, "false": False, "null": None}
 
 
 class _Unsupported(Exception):
@@ -61,13 +62,16 @@ class _Writer:
         return text if precedence >= at_least else f"({text})"
 
     def _Constant(self, node: ast.Constant) -> tuple[str, int]:
-        return _literal(node.value), _ATOM
+        return _value(node.value)
 
     def _Name(self, node: ast.Name) -> tuple[str, int]:
+        # As the spec's evaluator reads it: `true` is the literal even where a param has that name.
+        if node.id in _SPEC_LITERALS:
+            return literal(_SPEC_LITERALS[node.id]), _ATOM
         if node.id in self.names:
             return str(self.names[node.id]), _ATOM
         if node.id in self.values:
-            return _literal(self.values[node.id]), _ATOM
+            return _value(self.values[node.id])
         if node.id in _LITERAL_NAMES:
             return literal(_LITERAL_NAMES[node.id]), _ATOM
         raise _Unsupported(node.id)
@@ -124,6 +128,13 @@ class _Writer:
             raise _Unsupported("a call of a name a parameter shadows")
         arguments = [self.write(a)[0] for a in node.args] + [f"{k.arg}={self.write(k.value)[0]}" for k in node.keywords]
         return f"{_CALLS[node.func.id]}({', '.join(arguments)})", _ATOM
+
+
+def _value(value: Any) -> tuple[str, int]:
+    """A literal and its precedence: a negative number is a unary minus (`-0.5 ** 2` is
+    `-(0.5 ** 2)`), so it is parenthesised where an operand binds tighter."""
+    text = _literal(value)
+    return text, (8 if text.startswith("-") else _ATOM)
 
 
 def _literal(value: Any) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from archc.ir.graph import Graph, Node, Output, Ref
 from archc.ops import OPS
-from archc.pysource import Namespace, Var, attribute, literal
+from archc.pysource import Namespace, Var, attribute, field_names, literal
 from archc.spec.names import is_index
 
 SELF = Var("self")
@@ -177,8 +177,8 @@ def _result(outputs: list[Output], names: dict[tuple[str, int], Var], style: str
         return values[0]
     if style == "tuple" or type_name is None:
         return f"({', '.join(values)})"
-    fields = Namespace()
-    return f"{type_name}({', '.join(f'{fields.name(o.name)}={v}' for o, v in zip(outputs, values))})"
+    fields = field_names([o.name for o in outputs])
+    return f"{type_name}({', '.join(f'{f}={v}' for f, v in zip(fields, values))})"
 
 
 def _line(node: Node, names: dict[tuple[str, int], Var], may_overwrite: bool) -> str:

@@ -1,0 +1,189 @@
+"""Built models are the networks their specs describe: each divergence once found, as a spec.
+
+Every case is checked by the IR interpreter (archc/backends/pytorch/interpret.py), which
+shares no code with the generator: node for node (module types, arguments, parameter
+shapes) and output for output, bit for bit, in eval and in training mode. Cases with
+params are also built through the emitted file's `create(**params)` with values far from
+the defaults, which must equal `archc.build(**params)`.
+"""
+from __future__ import annotations
+
+import textwrap
+import types
+
+import pytest
+import torch
+
+import archc
+from archc.backends.pytorch.check import example_inputs
+from archc.backends.pytorch.compare import output_differences, structural_differences
+from archc.backends.pytorch.interpret import interpret
+
+
+def differences(network, model) -> list[str]:
+    oracle = interpret(network)
+    found = structural_differences(model, network, oracle)
+    inputs = example_inputs(network, batch=2)
+    found += output_differences(model, network, inputs, oracle=oracle)
+    found += output_differences(model, network, inputs, training=True, oracle=oracle)
+    return found
+
+
+def assert_built_as_specified(text: str, **params) -> archc.Network:
+    network = archc.loads(textwrap.dedent(text), **params)
+    model = archc.build(network, seed=0)
+    assert differences(network, model) == []
+    assert sum(p.numel() for p in model.parameters()) == network.total_params
+    return network
+
+
+def emitted_module(text: str, tmp_path) -> types.ModuleType:
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent(text))
+    module = types.ModuleType("emitted_case")
+    exec(compile(archc.emit(path), "emitted_case", "exec"), module.__dict__)  # noqa: S102  (archc's own output)
+    return module
+
+
+def assert_create_equals_build(text: str, tmp_path, **params) -> None:
+    module = emitted_module(text, tmp_path)
+    network = archc.loads(textwrap.dedent(text), **params)
+    assert differences(network, module.create(**params)) == []
+
+
+GROWING_DEFAULT = """
+    archc: 1
+    name: grow
+    input: [4, 16, 16]
+    blocks:
+      unit:
+        params: {k: 3}
+        body:
+          - conv: conv2d(4, k, padding=k // 2)
+          - relu
+    body:
+      - stack: {repeat: 3, op: "unit(k=3 + 2 * i)"}
+      - dil: {repeat: 4, op: "conv2d(4, 3, padding=i + 1, dilation=i + 1)"}
+"""
+
+NEGATIVE_ATOM = """
+    archc: 1
+    name: neg
+    input: [4, 8, 8]
+    params: {base: -0.5, k: -2}
+    blocks:
+      act:
+        params: {s: 1}
+        body:
+          - lr: leaky_relu(s * base ** 2)
+          - opt: {op: "conv2d(4, 1)", if: "s * k ** 2 > 10"}
+    body:
+      - a1: act(s=3)
+      - a2: act(s=2)
+"""
+
+EXPRESSION_START = """
+    archc: 1
+    name: start
+    input: [4, 8, 8]
+    params: {s: 2}
+    blocks:
+      unit:
+        params: {c: 4}
+        body:
+          - conv: conv2d(c, 1)
+    body:
+      - stack: {repeat: 3, op: "unit(c=(s * 2 if s > 1 else 4) + 4 * i)"}
+"""
+
+PARAMS_NAMED_LIKE_CODE = """
+    archc: 1
+    name: named_like_code
+    input: [4, 8, 8]
+    blocks:
+      unit:
+        params: {i: 4, range: 2, super: 1, max: 3, OrderedDict: 1, Unit: 1}
+        body:
+          - conv: conv2d(i, 1)
+          - stack: {repeat: range, op: "conv2d(4, max, padding=super * (max // 2), dilation=super)"}
+          - last: conv2d(4 * OrderedDict * Unit, 1)
+    body:
+      - u1: unit(i=4, range=2, max=3, super=1)
+      - u2: unit(i=6, range=3, max=5, super=2, OrderedDict=1)
+"""
+
+PARAM_NAMED_TRUE = """
+    archc: 1
+    name: named_true
+    input: [4, 8, 8]
+    blocks:
+      unit:
+        params: {true: 0, c: 4}
+        body:
+          - conv: conv2d(c, 1)
+          - extra: {op: "conv2d(c, 1)", if: "true"}
+    body:
+      - u1: unit(true=0, c=4)
+      - u2: unit(true=1, c=4)
+"""
+
+OUTPUTS_MATCH = """
+    archc: 1
+    name: match_outputs
+    input: [3, 8, 8]
+    body:
+      - a: conv2d(3, 1)
+      - b: {op: "conv2d(2, 1)", from: input}
+    outputs:
+      match: b
+      match_: a
+"""
+
+DEAD_NODE = """
+    archc: 1
+    name: dead
+    input: [3, 8, 8]
+    body:
+      - conv: conv2d(4, 3, padding=1)
+      - unused: {op: "conv2d(5, 1)", from: conv}
+      - relu: {op: relu, from: conv}
+"""
+
+CASES = {
+    "growing argument from its default": GROWING_DEFAULT,
+    "negative value where an atom is expected": NEGATIVE_ATOM,
+    "loop start that is an expression": EXPRESSION_START,
+    "block params named like what generated code calls": PARAMS_NAMED_LIKE_CODE,
+    "block param named true": PARAM_NAMED_TRUE,
+    "outputs match and match_": OUTPUTS_MATCH,
+    "a node no output reads": DEAD_NODE,
+}
+
+
+@pytest.mark.parametrize("text", CASES.values(), ids=list(CASES))
+def test_built_model_equals_the_interpreted_spec(text):
+    assert_built_as_specified(text)
+
+
+def test_growing_argument_from_its_default_has_the_specified_kernels():
+    network = assert_built_as_specified(GROWING_DEFAULT)
+    model = archc.build(network)
+    assert [model.stack[k].conv.kernel_size for k in range(3)] == [(3, 3), (5, 5), (7, 7)]
+    assert [model.dil[k].dilation for k in range(4)] == [(1, 1), (2, 2), (3, 3), (4, 4)]
+
+
+def test_negative_params_keep_their_sign():
+    model = archc.build(archc.loads(textwrap.dedent(NEGATIVE_ATOM)))
+    assert model.a1.lr.negative_slope == pytest.approx(0.75)
+    assert model.a2.lr.negative_slope == pytest.approx(0.5)
+
+
+def test_outputs_are_returned_by_their_own_names():
+    network = assert_built_as_specified(OUTPUTS_MATCH)
+    out = archc.build(network)(torch.randn(1, 3, 8, 8))
+    assert out.match.shape == (1, 2, 8, 8) and out.match_.shape == (1, 3, 8, 8)
+
+
+def test_a_node_no_output_reads_is_in_the_model_the_summary_counts():
+    network = assert_built_as_specified(DEAD_NODE)
+    assert "unused.weight" in archc.build(network).state_dict()
