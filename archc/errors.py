@@ -89,3 +89,12 @@ class Collector:
     def raise_if_any(self) -> None:
         if self.diagnostics:
             raise SpecError(list(self.diagnostics))
+
+
+class BuildMismatch(RuntimeError):
+    """A built model is not the network its spec describes: an archc bug, never the spec's fault."""
+
+    def __init__(self, network: str, problems: list[str]) -> None:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        super().__init__(f"the model built for {network} is not the network its spec describes: {shown}")
+        self.problems = problems

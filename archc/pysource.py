@@ -7,6 +7,7 @@ that `exec` compiles or that `archc emit` writes, whatever the spec contains.
 """
 from __future__ import annotations
 
+import builtins
 import keyword
 import math
 import re
@@ -15,6 +16,12 @@ from typing import Any
 from archc.spec.names import RESERVED_IN_CODE, is_checked
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+# Names that generated code reads without defining them where it reads them: Python's
+# builtins, and the loop index of the comprehensions it writes. A spec name that becomes a
+# local variable, a parameter, a class or a function of the same name would shadow them.
+PYTHON_NAMES = frozenset(dir(builtins)) | {"i", "_", "OrderedDict"}
 
 
 class Var(str):

@@ -149,6 +149,19 @@ DEAD_NODE = """
       - relu: {op: relu, from: conv}
 """
 
+NAMES_GENERATED_CODE_CALLS = """
+    archc: 1
+    name: sorted
+    input: [4, 8, 8]
+    body:
+      - getattr: conv2d(4, 1)
+      - channel_shuffle: {op: "channel_shuffle(2)", from: getattr}
+      - range: {op: add, from: [getattr, channel_shuffle]}
+      - {repeat: 2, body: ["conv2d(4, 1)", relu]}
+      - len: {op: "chunk(2)"}
+      - out: {op: concat, from: [len.0, len.1]}
+"""
+
 CASES = {
     "growing argument from its default": GROWING_DEFAULT,
     "negative value where an atom is expected": NEGATIVE_ATOM,
@@ -157,6 +170,10 @@ CASES = {
     "block param named true": PARAM_NAMED_TRUE,
     "outputs match and match_": OUTPUTS_MATCH,
     "a node no output reads": DEAD_NODE,
+    "nodes named like functions generated code calls": NAMES_GENERATED_CODE_CALLS,
+    "a spec named super": NAMES_GENERATED_CODE_CALLS.replace("name: sorted", "name: super"),
+    "a spec named getattr": NAMES_GENERATED_CODE_CALLS.replace("name: sorted", "name: getattr"),
+    "a spec named value error": NAMES_GENERATED_CODE_CALLS.replace("name: sorted", "name: value error"),
 }
 
 

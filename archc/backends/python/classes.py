@@ -15,7 +15,6 @@ torchvision writes its `features` and `layer1`; runs of equal children become a 
 """
 from __future__ import annotations
 
-import builtins
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from archc.backends.python.lift import liftable_params
 from archc.backends.python.layout import Call, Item, compress_runs, flat, substitute
 from archc.ir.graph import Network, Node
 from archc.ops import OPS
-from archc.pysource import Namespace, Var, attribute, literal
+from archc.pysource import PYTHON_NAMES, Namespace, Var, attribute, literal
 from archc.spec.expr import ExprError, parse_expr
 from archc.spec.names import class_name, is_checked, is_index
 
@@ -89,7 +88,7 @@ class Generator:
     def __init__(self, networks: Network | list[Network], reserved: frozenset[str]) -> None:
         self.networks = [networks] if isinstance(networks, Network) else list(networks)
         self.network = self.networks[0]  # the default variant
-        self.class_names = Namespace(reserved)
+        self.class_names = Namespace(reserved | CODE_NAMES)  # a class `ValueError` would shadow the builtin
         self.classes: list[ClassDef] = []
         self.instances: dict[ClassKey, list[Node]] = {}
         self.placed: dict[int, tuple[Var, list[tuple[str, Any, frozenset[str]]]]] = {}
@@ -565,8 +564,7 @@ class Generator:
         return matching[0] if matching else members[0].slots[k].label
 
 
-# Names that constructors and loops in emitted code use: Python's builtins and the loop index.
-CODE_NAMES = frozenset(dir(builtins)) | {"i", "_", "OrderedDict"}
+CODE_NAMES = PYTHON_NAMES
 
 # Names an expression may read that are no spec param, though a spec param may have their name.
 _LOCAL_NAMES = frozenset({"in_channels", "in_shape", "input_channels", "input_shape", "i", "block_index", "block_count"})

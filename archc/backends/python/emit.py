@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jinja2
 
-from archc.backends.python.classes import NO_DEFAULT, ClassDef, Generator
+from archc.backends.python.classes import CODE_NAMES, NO_DEFAULT, ClassDef, Generator
 from archc.backends.python.layout import WIDTH, Call, render
 from archc.ir.graph import Network
 from archc.pysource import Namespace, Var, attribute, field_names, literal
@@ -106,7 +106,7 @@ def _arguments(args: dict) -> str:
 
 def _factories(networks: list[Network], network_class: ClassDef, taken: frozenset[str], one_class: bool) -> list[tuple[str, str, str]]:
     """(function name, variant literal, return annotation) for `def resnet_50(**params)`, one per variant."""
-    names = Namespace(taken | {str(network_class.name)})
+    names = Namespace(taken | {str(network_class.name)} | CODE_NAMES)  # `def super()` would shadow the builtin
     found = []
     for network in networks:
         base = identifier(f"{network.name}_{network.variant}" if network.variant else network.name)

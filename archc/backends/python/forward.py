@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from archc.ir.graph import Graph, Node, Output, Ref
 from archc.ops import OPS
-from archc.pysource import Namespace, Var, attribute, field_names, literal
+from archc.pysource import PYTHON_NAMES, Namespace, Var, attribute, field_names, literal
 from archc.spec.names import is_index
 
 SELF = Var("self")
@@ -147,7 +147,7 @@ def _variable_names(graph: Graph, consumers: Counter, by_name: dict[str, Node]) 
         )
         heads[node.name] = heads[first.node] if chained else node.name  # type: ignore[union-attr]
         length[heads[node.name]] += 1
-    ns = Namespace()
+    ns = Namespace(PYTHON_NAMES | runtime_names())  # a variable `getattr` or `channel_shuffle` would shadow the function
     chain_var: dict[str, Var] = {}
     for name, _ in graph.inputs:
         chain_var[name] = ns.name("x" if name == "input" and len(graph.inputs) == 1 else name)
@@ -162,6 +162,14 @@ def _variable_names(graph: Graph, consumers: Counter, by_name: dict[str, Node]) 
             for i in range(len(node.out_shapes)):
                 names[(node.name, i)] = ns.name(f"{_word(node.name)}_{i}")
     return names
+
+
+def runtime_names() -> frozenset[str]:
+    """The functions and classes of the runtime that generated code may call, and plugin ops' classes."""
+    from archc.backends.python.emit import _runtime_helpers
+    from archc.ops.plugins import MODULES
+
+    return frozenset(_runtime_helpers()) | frozenset(MODULES)
 
 
 def _word(name: str) -> str:

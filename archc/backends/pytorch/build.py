@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from archc.backends.python.emit import Emitted, emit_network
+from archc.backends.pytorch.check import check_built
 from archc.backends.pytorch.load import load_generated
 from archc.ir.graph import Network
 
@@ -25,6 +26,7 @@ def build_network(network: Network, device: Any = None, dtype: torch.dtype | Non
             torch.manual_seed(seed)
         with torch.device(device) if device is not None else nullcontext():
             model = module.create()
+    check_built(model, network)
     if dtype is not None:
         model = model.to(dtype=dtype)
     model.spec_name = network.name

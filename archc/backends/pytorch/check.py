@@ -6,8 +6,10 @@ from typing import Any
 
 import torch
 
+from archc.errors import BuildMismatch
 from archc.files import atomic_path, write_bytes
 from archc.ir.graph import Network
+from archc.ops import OPS
 
 
 def example_inputs(network: Network, batch: int = 1) -> tuple[torch.Tensor, ...]:
@@ -16,14 +18,62 @@ def example_inputs(network: Network, batch: int = 1) -> tuple[torch.Tensor, ...]
 
 
 def run_once(model: torch.nn.Module, network: Network) -> dict[str, tuple[int, ...]]:
-    """One eval-mode forward pass on a random input; the output shapes by name."""
+    """One eval-mode forward pass on a random input; the output shapes by name, checked
+    against the shapes the spec infers (a difference is an archc bug: BuildMismatch)."""
     model.eval()
     with torch.no_grad():
         out = model(*example_inputs(network))
     if isinstance(out, torch.Tensor):
-        return {next(iter(network.output_shapes)): tuple(out.shape)}
-    named = out if isinstance(out, dict) else out._asdict()  # feature extractor, or several outputs
-    return {name: tuple(t.shape) for name, t in named.items()}
+        shapes = {next(iter(_eval_outputs(network))): tuple(out.shape)}
+    elif isinstance(out, dict):  # a feature extractor
+        shapes = {name: tuple(t.shape) for name, t in out.items()}
+    else:  # several outputs, in the spec's order (a field may be renamed where Python needs it)
+        shapes = {name: tuple(t.shape) for name, t in zip(_eval_outputs(network), out)}
+    expected = {name: (1, *shape) for name, shape in _eval_outputs(network).items()}
+    if shapes != expected:
+        raise BuildMismatch(network.name, [f"forward returns {_shapes(shapes)}, the spec infers {_shapes(expected)}"])
+    return shapes
+
+
+def check_built(model: torch.nn.Module, network: Network) -> None:
+    """The cheap part of the oracle, run on every build: each op module the spec declares is
+    there, of its op's class, with the parameter count its shape rule gives, and the totals
+    agree. Raises BuildMismatch (an archc bug) where they do not."""
+    modules = dict(model.named_modules())
+    parameters = dict(model.named_parameters())
+    problems = []
+    for path, node in network.graph.walk():
+        if node.body is not None:
+            continue
+        op = OPS[node.op]  # type: ignore[index]
+        if op.holds_tensor:
+            tensor = parameters.get(path)
+            if tensor is None or tensor.numel() != node.own_params:
+                problems.append(f"{path}: {'missing' if tensor is None else tensor.numel()}, the spec has {node.own_params} parameters")
+            continue
+        ctor = op.module(node.attrs, node.in_shapes) if op.stateful else None
+        if ctor is None:
+            continue
+        module = modules.get(path)
+        if module is None or type(module).__name__ != ctor.callee.rpartition(".")[2]:
+            problems.append(f"{path}: {'missing' if module is None else type(module).__name__}, the spec has {ctor.callee}")
+            continue
+        count = sum(p.numel() for p in module.parameters())
+        if count != node.own_params:
+            problems.append(f"{path}: {count:,} parameters, the spec has {node.own_params:,}")
+    total = sum(p.numel() for p in parameters.values())
+    if total != network.total_params:
+        problems.append(f"{total:,} parameters in all, the spec has {network.total_params:,}")
+    if problems:
+        raise BuildMismatch(network.name, problems)
+
+
+def _eval_outputs(network: Network) -> dict[str, tuple[int, ...]]:
+    return {o.name: o.shape for o in network.graph.outputs if not o.training_only}
+
+
+def _shapes(shapes: dict[str, tuple[int, ...]]) -> str:
+    return ", ".join(f"{name} {'x'.join(map(str, s))}" for name, s in shapes.items())
 
 
 def export_program(model: torch.nn.Module, network: Network, path: str) -> None:
