@@ -43,12 +43,12 @@ class Densenet(nn.Module):
         self,
         conv0_out_channels=64,
         denselayer1_in_channels_step=32,
-        norm_num_features=256,
-        conv_out_channels=128,
-        norm_num_features_2=512,
+        conv_out_channels=256,
+        conv_out_channels_2=128,
+        norm_num_features=512,
         denseblock3_count=24,
-        norm_num_features_3=1024,
-        conv_out_channels_2=512,
+        norm_num_features_2=1024,
+        conv_out_channels_3=512,
         denseblock4_count=16,
         norm5_num_features=1024,
         num_classes=1000,
@@ -66,38 +66,38 @@ class Densenet(nn.Module):
                 )) for i in range(6)],
             ]))),
             ('transition1', nn.Sequential(OrderedDict([
+                ('norm', nn.BatchNorm2d(conv_out_channels)),
+                ('relu', nn.ReLU(inplace=True)),
+                ('conv', nn.Conv2d(conv_out_channels, conv_out_channels_2, 1, bias=False)),
+                ('pool', nn.AvgPool2d(2)),
+            ]))),
+            ('denseblock2', nn.Sequential(OrderedDict([
+                *[('denselayer%d' % (i + 1), DenseLayer(
+                    conv_out_channels_2 + denselayer1_in_channels_step * i,
+                    growth_rate=denselayer1_in_channels_step,
+                )) for i in range(12)],
+            ]))),
+            ('transition2', nn.Sequential(OrderedDict([
                 ('norm', nn.BatchNorm2d(norm_num_features)),
                 ('relu', nn.ReLU(inplace=True)),
                 ('conv', nn.Conv2d(norm_num_features, conv_out_channels, 1, bias=False)),
                 ('pool', nn.AvgPool2d(2)),
             ]))),
-            ('denseblock2', nn.Sequential(OrderedDict([
-                *[('denselayer%d' % (i + 1), DenseLayer(
-                    conv_out_channels + denselayer1_in_channels_step * i,
-                    growth_rate=denselayer1_in_channels_step,
-                )) for i in range(12)],
-            ]))),
-            ('transition2', nn.Sequential(OrderedDict([
-                ('norm', nn.BatchNorm2d(norm_num_features_2)),
-                ('relu', nn.ReLU(inplace=True)),
-                ('conv', nn.Conv2d(norm_num_features_2, norm_num_features, 1, bias=False)),
-                ('pool', nn.AvgPool2d(2)),
-            ]))),
             ('denseblock3', nn.Sequential(OrderedDict([
                 *[('denselayer%d' % (i + 1), DenseLayer(
-                    norm_num_features + denselayer1_in_channels_step * i,
+                    conv_out_channels + denselayer1_in_channels_step * i,
                     growth_rate=denselayer1_in_channels_step,
                 )) for i in range(denseblock3_count)],
             ]))),
             ('transition3', nn.Sequential(OrderedDict([
-                ('norm', nn.BatchNorm2d(norm_num_features_3)),
+                ('norm', nn.BatchNorm2d(norm_num_features_2)),
                 ('relu', nn.ReLU(inplace=True)),
-                ('conv', nn.Conv2d(norm_num_features_3, conv_out_channels_2, 1, bias=False)),
+                ('conv', nn.Conv2d(norm_num_features_2, conv_out_channels_3, 1, bias=False)),
                 ('pool', nn.AvgPool2d(2)),
             ]))),
             ('denseblock4', nn.Sequential(OrderedDict([
                 *[('denselayer%d' % (i + 1), DenseLayer(
-                    conv_out_channels_2 + denselayer1_in_channels_step * i,
+                    conv_out_channels_3 + denselayer1_in_channels_step * i,
                     growth_rate=denselayer1_in_channels_step,
                 )) for i in range(denseblock4_count)],
             ]))),
@@ -118,14 +118,14 @@ class Densenet(nn.Module):
 # the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '121': (Densenet, {}),
-    '161': (Densenet, {'conv0_out_channels': 96, 'denselayer1_in_channels_step': 48, 'norm_num_features': 384,
-        'conv_out_channels': 192, 'norm_num_features_2': 768, 'denseblock3_count': 36, 'norm_num_features_3': 2112,
-        'conv_out_channels_2': 1056, 'denseblock4_count': 24, 'norm5_num_features': 2208}),
-    '169': (Densenet, {'denseblock3_count': 32, 'norm_num_features_3': 1280, 'conv_out_channels_2': 640,
+    '161': (Densenet, {'conv0_out_channels': 96, 'denselayer1_in_channels_step': 48, 'conv_out_channels': 384,
+        'conv_out_channels_2': 192, 'norm_num_features': 768, 'denseblock3_count': 36, 'norm_num_features_2': 2112,
+        'conv_out_channels_3': 1056, 'denseblock4_count': 24, 'norm5_num_features': 2208}),
+    '169': (Densenet, {'denseblock3_count': 32, 'norm_num_features_2': 1280, 'conv_out_channels_3': 640,
         'denseblock4_count': 32, 'norm5_num_features': 1664}),
-    '201': (Densenet, {'denseblock3_count': 48, 'norm_num_features_3': 1792, 'conv_out_channels_2': 896,
+    '201': (Densenet, {'denseblock3_count': 48, 'norm_num_features_2': 1792, 'conv_out_channels_3': 896,
         'denseblock4_count': 32, 'norm5_num_features': 1920}),
-    '264': (Densenet, {'denseblock3_count': 64, 'norm_num_features_3': 2304, 'conv_out_channels_2': 1152,
+    '264': (Densenet, {'denseblock3_count': 64, 'norm_num_features_2': 2304, 'conv_out_channels_3': 1152,
         'denseblock4_count': 48, 'norm5_num_features': 2688}),
 }
 

@@ -65,12 +65,12 @@ class ConvBnAct_2(nn.Sequential):
 
 
 class SqueezeExcitation(nn.Module):
-    def __init__(self, in_channels, squeeze):
+    def __init__(self, channels, squeeze):
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
         self.activation = nn.SiLU(inplace=True)
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
         self.scale_activation = nn.Sigmoid()
 
     def forward(self, x):
@@ -114,13 +114,12 @@ class MbconvWithoutStochasticDepth_2(nn.Module):
 
 
 class Mbconv(nn.Module):
-    def __init__(self, in_channels, expand, kernel, out, bn_eps, bn_momentum, stochastic_depth_p):
+    def __init__(self, kernel, out, out_2, bn_eps, bn_momentum, squeeze, stochastic_depth_p):
         super().__init__()
-        out_2 = scale_width(in_channels, expand)
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, out_2, 1, 1, 1, bn_eps, bn_momentum),
+            ConvBnAct(out, out_2, 1, 1, 1, bn_eps, bn_momentum),
             ConvBnAct(out_2, out_2, kernel, 1, out_2, bn_eps, bn_momentum),
-            SqueezeExcitation(out_2, max(1, in_channels // 4)),
+            SqueezeExcitation(out_2, squeeze),
             ConvBnAct_2(out_2, out, bn_eps, bn_momentum),
         )
         self.stochastic_depth = StochasticDepth(stochastic_depth_p, 'row')
@@ -138,21 +137,33 @@ class Stage_2(nn.Sequential):
 
 
 class Stage(nn.Sequential):
-    def __init__(self, in_channels, kernel, out, bn_eps, bn_momentum, stochastic_depth_p):
-        out_2 = scale_width(out, 1.0)
+    def __init__(self, in_channels, kernel, out, bn_eps, bn_momentum, out_2, squeeze, stochastic_depth_p):
+        out_3 = scale_width(out, 1.0)
         super().__init__(
-            MbconvWithoutStochasticDepth_2(in_channels, 6, kernel, 2, out_2, bn_eps, bn_momentum),
-            Mbconv(out_2, 6, kernel, out_2, bn_eps, bn_momentum, stochastic_depth_p),
+            MbconvWithoutStochasticDepth_2(in_channels, 6, kernel, 2, out_3, bn_eps, bn_momentum),
+            Mbconv(kernel, out_3, out_2, bn_eps, bn_momentum, squeeze, stochastic_depth_p),
         )
 
 
 class Stage_3(nn.Sequential):
-    def __init__(self, in_channels, kernel, stride, out, bn_eps, bn_momentum, stochastic_depth_p, stochastic_depth_p_2):
-        out_2 = scale_width(out, 1.0)
+    def __init__(
+        self,
+        in_channels,
+        kernel,
+        stride,
+        out,
+        bn_eps,
+        bn_momentum,
+        out_2,
+        squeeze,
+        stochastic_depth_p,
+        stochastic_depth_p_2,
+    ):
+        out_3 = scale_width(out, 1.0)
         super().__init__(
-            MbconvWithoutStochasticDepth_2(in_channels, 6, kernel, stride, out_2, bn_eps, bn_momentum),
-            Mbconv(out_2, 6, kernel, out_2, bn_eps, bn_momentum, stochastic_depth_p),
-            Mbconv(out_2, 6, kernel, out_2, bn_eps, bn_momentum, stochastic_depth_p_2),
+            MbconvWithoutStochasticDepth_2(in_channels, 6, kernel, stride, out_3, bn_eps, bn_momentum),
+            Mbconv(kernel, out_3, out_2, bn_eps, bn_momentum, squeeze, stochastic_depth_p),
+            Mbconv(kernel, out_3, out_2, bn_eps, bn_momentum, squeeze, stochastic_depth_p_2),
         )
 
 
@@ -160,9 +171,9 @@ class Stage_4(nn.Sequential):
     def __init__(self, bn_eps, bn_momentum):
         super().__init__(
             MbconvWithoutStochasticDepth_2(112, 6, 5, 2, 192, bn_eps, bn_momentum),
-            Mbconv(192, 6, 5, 192, bn_eps, bn_momentum, 0.15000000000000002),
-            Mbconv(192, 6, 5, 192, bn_eps, bn_momentum, 0.1625),
-            Mbconv(192, 6, 5, 192, bn_eps, bn_momentum, 0.17500000000000002),
+            Mbconv(5, 192, 1152, bn_eps, bn_momentum, 48, 0.15000000000000002),
+            Mbconv(5, 192, 1152, bn_eps, bn_momentum, 48, 0.1625),
+            Mbconv(5, 192, 1152, bn_eps, bn_momentum, 48, 0.17500000000000002),
         )
 
 
@@ -183,10 +194,10 @@ class Efficientnet(nn.Module):
         self.features = nn.Sequential(
             ConvBnAct(3, 32, 3, 2, 1, bn_eps, bn_momentum),
             Stage_2(bn_eps, bn_momentum),
-            Stage(16, 3, 24, bn_eps, bn_momentum, 0.025),
-            Stage(24, 5, 40, bn_eps, bn_momentum, 0.05),
-            Stage_3(40, 3, 2, 80, bn_eps, bn_momentum, 0.07500000000000001, 0.08750000000000001),
-            Stage_3(80, 5, 1, 112, bn_eps, bn_momentum, 0.1125, 0.125),
+            Stage(16, 3, 24, bn_eps, bn_momentum, 144, 6, 0.025),
+            Stage(24, 5, 40, bn_eps, bn_momentum, 240, 10, 0.05),
+            Stage_3(40, 3, 2, 80, bn_eps, bn_momentum, 480, 20, 0.07500000000000001, 0.08750000000000001),
+            Stage_3(80, 5, 1, 112, bn_eps, bn_momentum, 672, 28, 0.1125, 0.125),
             Stage_4(bn_eps, bn_momentum),
             Stage_5(bn_eps, bn_momentum),
             ConvBnAct(320, 1280, 1, 1, 1, bn_eps, bn_momentum),

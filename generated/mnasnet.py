@@ -47,24 +47,17 @@ class InvertedResidual_2(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, in_channels, expand, kernel):
+    def __init__(self, kernel, out, out_channels):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(in_channels, in_channels * expand, 1, bias=False),
-            nn.BatchNorm2d(in_channels * expand, momentum=0.00029999999999996696),
+            nn.Conv2d(out, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(
-                in_channels * expand,
-                in_channels * expand,
-                kernel,
-                padding=kernel // 2,
-                groups=in_channels * expand,
-                bias=False,
-            ),
-            nn.BatchNorm2d(in_channels * expand, momentum=0.00029999999999996696),
+            nn.Conv2d(out_channels, out_channels, kernel, padding=kernel // 2, groups=out_channels, bias=False),
+            nn.BatchNorm2d(out_channels, momentum=0.00029999999999996696),
             nn.ReLU(inplace=True),
-            nn.Conv2d(in_channels * expand, in_channels, 1, bias=False),
-            nn.BatchNorm2d(in_channels, momentum=0.00029999999999996696),
+            nn.Conv2d(out_channels, out, 1, bias=False),
+            nn.BatchNorm2d(out, momentum=0.00029999999999996696),
         )
 
     def forward(self, x):
@@ -74,18 +67,18 @@ class InvertedResidual(nn.Module):
 
 
 class Stack(nn.Sequential):
-    def __init__(self, in_channels, expand, kernel, out, count, alpha=1.0):
+    def __init__(self, in_channels, expand, kernel, out, out_channels, count, alpha=1.0):
         out_2 = make_divisible(out * alpha)
         super().__init__(
             InvertedResidual_2(in_channels, expand, kernel, 2, out_2),
-            *[InvertedResidual(out_2, expand, kernel) for _ in range(count)],
+            *[InvertedResidual(kernel, out_2, out_channels) for _ in range(count)],
         )
 
 
 class Stack_2(nn.Sequential):
-    def __init__(self, in_channels, out, alpha=1.0):
+    def __init__(self, in_channels, out, out_channels, alpha=1.0):
         out_2 = make_divisible(out * alpha)
-        super().__init__(InvertedResidual_2(in_channels, 6, 3, 1, out_2), InvertedResidual(out_2, 6, 3))
+        super().__init__(InvertedResidual_2(in_channels, 6, 3, 1, out_2), InvertedResidual(3, out_2, out_channels))
 
 
 class Stack_3(nn.Sequential):
@@ -106,10 +99,15 @@ class Mnasnet(nn.Module):
         in_channels=24,
         out_channels=32,
         out_channels_2=16,
+        out_channels_3=72,
         alpha=1.0,
+        out_channels_4=120,
         in_channels_2=40,
+        out_channels_5=480,
         in_channels_3=80,
+        out_channels_6=576,
         in_channels_4=96,
+        out_channels_7=1152,
         in_channels_5=192,
         in_channels_6=320,
         dropout=0.2,
@@ -125,11 +123,11 @@ class Mnasnet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels_2, 1, bias=False),
             nn.BatchNorm2d(out_channels_2, momentum=0.00029999999999996696),
-            Stack(out_channels_2, 3, 3, 24, 2, alpha=alpha),
-            Stack(in_channels, 3, 5, 40, 2, alpha=alpha),
-            Stack(in_channels_2, 6, 5, 80, 2, alpha=alpha),
-            Stack_2(in_channels_3, 96, alpha=alpha),
-            Stack(in_channels_4, 6, 5, 192, 3, alpha=alpha),
+            Stack(out_channels_2, 3, 3, 24, out_channels_3, 2, alpha=alpha),
+            Stack(in_channels, 3, 5, 40, out_channels_4, 2, alpha=alpha),
+            Stack(in_channels_2, 6, 5, 80, out_channels_5, 2, alpha=alpha),
+            Stack_2(in_channels_3, 96, out_channels_6, alpha=alpha),
+            Stack(in_channels_4, 6, 5, 192, out_channels_7, 3, alpha=alpha),
             Stack_3(in_channels_5, 320, alpha=alpha),
             nn.Conv2d(in_channels_6, 1280, 1, bias=False),
             nn.BatchNorm2d(1280, momentum=0.00029999999999996696),
@@ -148,12 +146,16 @@ class Mnasnet(nn.Module):
 # the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     '1_0': (Mnasnet, {}),
-    '0_5': (Mnasnet, {'in_channels': 16, 'out_channels': 16, 'out_channels_2': 8, 'alpha': 0.5,
-        'in_channels_2': 24, 'in_channels_3': 40, 'in_channels_4': 48, 'in_channels_5': 96, 'in_channels_6': 160}),
-    '0_75': (Mnasnet, {'out_channels': 24, 'alpha': 0.75, 'in_channels_2': 32, 'in_channels_3': 64,
-        'in_channels_4': 72, 'in_channels_5': 144, 'in_channels_6': 240}),
-    '1_3': (Mnasnet, {'in_channels': 32, 'out_channels': 40, 'out_channels_2': 24, 'alpha': 1.3,
-        'in_channels_2': 56, 'in_channels_3': 104, 'in_channels_4': 128, 'in_channels_5': 248, 'in_channels_6': 416}),
+    '0_5': (Mnasnet, {'in_channels': 16, 'out_channels': 16, 'out_channels_2': 8, 'out_channels_3': 48,
+        'alpha': 0.5, 'out_channels_4': 72, 'in_channels_2': 24, 'out_channels_5': 240, 'in_channels_3': 40,
+        'out_channels_6': 288, 'in_channels_4': 48, 'out_channels_7': 576, 'in_channels_5': 96, 'in_channels_6': 160}),
+    '0_75': (Mnasnet, {'out_channels': 24, 'alpha': 0.75, 'out_channels_4': 96, 'in_channels_2': 32,
+        'out_channels_5': 384, 'in_channels_3': 64, 'out_channels_6': 432, 'in_channels_4': 72, 'out_channels_7': 864,
+        'in_channels_5': 144, 'in_channels_6': 240}),
+    '1_3': (Mnasnet, {'in_channels': 32, 'out_channels': 40, 'out_channels_2': 24, 'out_channels_3': 96,
+        'alpha': 1.3, 'out_channels_4': 168, 'in_channels_2': 56, 'out_channels_5': 624, 'in_channels_3': 104,
+        'out_channels_6': 768, 'in_channels_4': 128, 'out_channels_7': 1488, 'in_channels_5': 248,
+        'in_channels_6': 416}),
 }
 
 # The spec params that stay parameters (create(num_classes=10)); others need a file of their own.

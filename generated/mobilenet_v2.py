@@ -50,14 +50,13 @@ class InvertedResidual_3(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, in_channels, expand):
+    def __init__(self, channels, out):
         super().__init__()
-        out = round(in_channels * expand)
         self.conv = nn.Sequential(
-            ConvBnRelu6(in_channels, out, 1),
+            ConvBnRelu6(channels, out, 1),
             ConvBnRelu6(out, out, 3, groups=out),
-            nn.Conv2d(out, in_channels, 1, bias=False),
-            nn.BatchNorm2d(in_channels),
+            nn.Conv2d(out, channels, 1, bias=False),
+            nn.BatchNorm2d(channels),
         )
 
     def forward(self, x):
@@ -81,15 +80,15 @@ class MobilenetV2(nn.Module):
             ConvBnRelu6(3, 32, 3, stride=2),
             InvertedResidual_2(),
             InvertedResidual_3(16, 6, 24, 2),
-            InvertedResidual(24, 6),
+            InvertedResidual(24, 144),
             InvertedResidual_3(24, 6, 32, 2),
-            *[InvertedResidual(32, 6) for _ in range(2)],
+            *[InvertedResidual(32, 192) for _ in range(2)],
             InvertedResidual_3(32, 6, 64, 2),
-            *[InvertedResidual(64, 6) for _ in range(3)],
+            *[InvertedResidual(64, 384) for _ in range(3)],
             InvertedResidual_3(64, 6, 96, 1),
-            *[InvertedResidual(96, 6) for _ in range(2)],
+            *[InvertedResidual(96, 576) for _ in range(2)],
             InvertedResidual_3(96, 6, 160, 2),
-            *[InvertedResidual(160, 6) for _ in range(2)],
+            *[InvertedResidual(160, 960) for _ in range(2)],
             InvertedResidual_3(160, 6, 320, 1),
             ConvBnRelu6(320, 1280, 1),
         )

@@ -43,12 +43,12 @@ class ConvBnAct_3(nn.Sequential):
 
 
 class SqueezeExcitation(nn.Module):
-    def __init__(self, in_channels, squeeze):
+    def __init__(self, channels, squeeze):
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
         self.activation = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
         self.scale_activation = nn.Hardsigmoid(inplace=True)
 
     def forward(self, x):
@@ -177,10 +177,10 @@ class Bneck_9(nn.Module):
 
 
 class Bneck(nn.Module):
-    def __init__(self, in_channels, kernel, expanded, out):
+    def __init__(self, kernel, expanded, out):
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, 1),
+            ConvBnAct(out, expanded, 1),
             ConvBnAct(expanded, expanded, kernel, groups=expanded),
             SqueezeExcitation(expanded, make_divisible(expanded // 4)),
             ConvBnAct_3(expanded, out),
@@ -227,9 +227,9 @@ class MobilenetV3(nn.Module):
             Bneck_8(200),
             *[Bneck_8(184) for _ in range(2)],
             Bneck_9(80, 3, 480, 112, 1),
-            Bneck(112, 3, 672, 112),
+            Bneck(3, 672, 112),
             Bneck_9(112, 5, 672, 160, 2),
-            *[Bneck(160, 5, 960, 160) for _ in range(2)],
+            *[Bneck(5, 960, 160) for _ in range(2)],
             ConvBnAct(160, 960, 1),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -259,11 +259,11 @@ class MobilenetV3Small(nn.Module):
             Bneck_3(72),
             Bneck_4(88),
             Bneck_9(24, 5, 96, 40, 2),
-            *[Bneck(40, 5, 240, 40) for _ in range(2)],
+            *[Bneck(5, 240, 40) for _ in range(2)],
             Bneck_9(40, 5, 120, 48, 1),
-            Bneck(48, 5, 144, 48),
+            Bneck(5, 144, 48),
             Bneck_9(48, 5, 288, 96, 2),
-            *[Bneck(96, 5, 576, 96) for _ in range(2)],
+            *[Bneck(5, 576, 96) for _ in range(2)],
             ConvBnAct(96, 576, 1),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)

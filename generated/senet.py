@@ -12,11 +12,11 @@ VARIANT = 'se_resnet50'
 
 
 class SqueezeExcitation(nn.Module):
-    def __init__(self, in_channels, channels):
+    def __init__(self, channels):
         super().__init__()
-        self.fc1 = nn.Conv2d(in_channels, channels // 16, 1)
+        self.fc1 = nn.Conv2d(channels, channels // 16, 1)
         self.relu = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(channels // 16, in_channels, 1)
+        self.fc2 = nn.Conv2d(channels // 16, channels, 1)
         self.sigmoid = nn.Sigmoid()
 
     def forward(self, x):
@@ -57,7 +57,7 @@ class SeBottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(conv2_out_channels)
         self.conv3 = nn.Conv2d(conv2_out_channels, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.se_module = SqueezeExcitation(planes * 4, planes * 4)
+        self.se_module = SqueezeExcitation(planes * 4)
         if project:
             self.downsample = nn.Sequential(
                 nn.Conv2d(in_channels, planes * 4, down_kernel, stride=stride, padding=down_kernel // 2, bias=False),

@@ -53,9 +53,9 @@ class DownUnit(nn.Module):
 
 
 class Unit(nn.Module):
-    def __init__(self, branch2_in_channels):
+    def __init__(self, branch2_width):
         super().__init__()
-        self.branch2 = Branch(branch2_in_channels, branch2_in_channels)
+        self.branch2 = Branch(branch2_width, branch2_width)
 
     def forward(self, x):
         halves_0, halves_1 = x.chunk(2, dim=1)
@@ -66,8 +66,8 @@ class Unit(nn.Module):
 
 
 class Stage(nn.Sequential):
-    def __init__(self, in_channels, out, branch2_in_channels, count):
-        super().__init__(DownUnit(in_channels, out), *[Unit(branch2_in_channels) for _ in range(count)])
+    def __init__(self, in_channels, out, branch2_width, count):
+        super().__init__(DownUnit(in_channels, out), *[Unit(branch2_width) for _ in range(count)])
 
 
 class ShufflenetV2(nn.Module):
@@ -80,7 +80,7 @@ class ShufflenetV2(nn.Module):
     def __init__(
         self,
         stage2_out=116,
-        stage2_branch2_in_channels=58,
+        stage2_branch2_width=58,
         stage3_out=232,
         stage4_out=464,
         out_channels=1024,
@@ -93,7 +93,7 @@ class ShufflenetV2(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.stage2 = Stage(24, stage2_out, stage2_branch2_in_channels, 3)
+        self.stage2 = Stage(24, stage2_out, stage2_branch2_width, 3)
         self.stage3 = Stage(stage2_out, stage3_out, stage2_out, 7)
         self.stage4 = Stage(stage3_out, stage4_out, stage3_out, 3)
         self.conv5 = nn.Sequential(
@@ -119,12 +119,10 @@ class ShufflenetV2(nn.Module):
 # the spec computes from params that do not stay parameters, resolved for the variant).
 VARIANTS = {
     'x1_0': (ShufflenetV2, {}),
-    'x0_5': (ShufflenetV2, {'stage2_out': 48, 'stage2_branch2_in_channels': 24, 'stage3_out': 96,
-        'stage4_out': 192}),
-    'x1_5': (ShufflenetV2, {'stage2_out': 176, 'stage2_branch2_in_channels': 88, 'stage3_out': 352,
-        'stage4_out': 704}),
-    'x2_0': (ShufflenetV2, {'stage2_out': 244, 'stage2_branch2_in_channels': 122, 'stage3_out': 488,
-        'stage4_out': 976, 'out_channels': 2048}),
+    'x0_5': (ShufflenetV2, {'stage2_out': 48, 'stage2_branch2_width': 24, 'stage3_out': 96, 'stage4_out': 192}),
+    'x1_5': (ShufflenetV2, {'stage2_out': 176, 'stage2_branch2_width': 88, 'stage3_out': 352, 'stage4_out': 704}),
+    'x2_0': (ShufflenetV2, {'stage2_out': 244, 'stage2_branch2_width': 122, 'stage3_out': 488, 'stage4_out': 976,
+        'out_channels': 2048}),
 }
 
 # The spec params that stay parameters (create(num_classes=10)); others need a file of their own.

@@ -63,13 +63,13 @@ class PatchEmbed(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    def __init__(self, norm1_normalized_shape, heads=12, dim=768):
+    def __init__(self, fc2_out_features, heads=12, dim=768):
         super().__init__()
-        self.norm1 = nn.LayerNorm(norm1_normalized_shape, eps=1e-06)
-        self.attn = SelfAttention(norm1_normalized_shape, heads)
-        self.norm2 = nn.LayerNorm(norm1_normalized_shape, eps=1e-06)
+        self.norm1 = nn.LayerNorm(fc2_out_features, eps=1e-06)
+        self.attn = SelfAttention(fc2_out_features, heads)
+        self.norm2 = nn.LayerNorm(fc2_out_features, eps=1e-06)
         self.mlp = nn.Sequential(OrderedDict([
-            ('fc1', nn.Linear(norm1_normalized_shape, 4 * dim)),
+            ('fc1', nn.Linear(fc2_out_features, 4 * dim)),
             ('1', nn.GELU()),
             ('fc2', nn.Linear(4 * dim, dim)),
         ]))

@@ -33,13 +33,13 @@ class WideBasicWithShortcut(nn.Module):
 
 
 class WideBasic(nn.Module):
-    def __init__(self, in_channels):
+    def __init__(self, planes):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.bn1 = nn.BatchNorm2d(planes)
         self.relu1 = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(in_channels, in_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(in_channels)
-        self.conv2 = nn.Conv2d(in_channels, in_channels, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
 
     def forward(self, x):
         out = self.bn1(x)

@@ -204,3 +204,77 @@ def test_outputs_are_returned_by_their_own_names():
 def test_a_node_no_output_reads_is_in_the_model_the_summary_counts():
     network = assert_built_as_specified(DEAD_NODE)
     assert "unused.weight" in archc.build(network).state_dict()
+
+
+HEAD_WIDTH_EQUALS_NUM_CLASSES = """
+    archc: 1
+    name: head
+    input: [3, 8, 8]
+    params: {num_classes: 8}
+    body:
+      - conv: conv2d(8, 3, padding=1)
+      - pool: adaptive_avgpool2d(1)
+      - flatten
+      - fc: linear(num_classes)
+"""
+
+DERIVED_PARAM = """
+    archc: 1
+    name: derived
+    input: [3, 8, 8]
+    params: {p: 0.2, q: round(p * 20)}
+    body:
+      - conv: conv2d(4, 3, padding=1)
+      - pool: adaptive_avgpool2d(1)
+      - flatten
+      - fc: linear(q)
+"""
+
+AS_SHADOWS_A_PARAM = """
+    archc: 1
+    name: shadow
+    input: [3, 8, 8]
+    params: {stage: 4}
+    body:
+      - {repeat: 2, as: stage, body: ["conv2d(4 + stage, 1)"]}
+      - pool: adaptive_avgpool2d(1)
+      - flatten
+      - fc: linear(stage)
+"""
+
+BLOCK_PARAM_SHADOWS_A_PARAM = """
+    archc: 1
+    name: block_shadow
+    input: [3, 8, 8]
+    params: {width: 4}
+    blocks:
+      unit:
+        params: {width: 4}
+        body: ["conv2d(width, 1)"]
+    body:
+      - u: unit
+      - pool: adaptive_avgpool2d(1)
+      - flatten
+      - fc: linear(width)
+"""
+
+
+@pytest.mark.parametrize("text, params", [
+    (HEAD_WIDTH_EQUALS_NUM_CLASSES, {"num_classes": 10}),
+    (DERIVED_PARAM, {"q": 7}),
+    (DERIVED_PARAM, {"p": 0.5}),
+    (AS_SHADOWS_A_PARAM, {"stage": 9}),
+    (BLOCK_PARAM_SHADOWS_A_PARAM, {"width": 9}),
+], ids=["head width equals num_classes", "derived param", "param a derived one reads", "as: shadows a param",
+        "block param shadows a param"])
+def test_emitted_create_equals_build_far_from_the_defaults(text, params, tmp_path):
+    module = emitted_module(text, tmp_path)
+    given = {k: v for k, v in params.items() if k in module.PARAMS}
+    refused = {k: v for k, v in params.items() if k not in module.PARAMS}
+    if refused:  # a param the file cannot take is refused, never built wrong
+        with pytest.raises(ValueError, match="no parameter of this file"):
+            module.create(**refused)
+    network = archc.loads(textwrap.dedent(text), **params)
+    model = module.create(**given) if not refused else archc.build(network)
+    assert differences(network, model) == []
+    assert differences(network, archc.build(network)) == []

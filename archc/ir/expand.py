@@ -24,6 +24,9 @@ from archc.spec.schema import BlockFields, NodeFields, NodeSpec, OutputFields, S
 from archc.spec.source import DataPath, Source
 
 PROVISIONAL_COUNT = 2**31
+# An entry of an expression environment that no expression can name: the names bound there
+# that hide a spec param of the same name (block params, a repeat's `i` and `as:` index).
+SHADOWING = "\x00shadowing"
 
 
 class LimitError(SpecError):
@@ -250,7 +253,8 @@ class Expander:
         self.repeats.append(progress)
         try:
             for i in range(count):
-                instance_env = env | {"i": i} | ({f.as_: i} if f.as_ else {})
+                local = {"i": i} | ({f.as_: i} if f.as_ else {})
+                instance_env = env | local | {SHADOWING: env.get(SHADOWING, frozenset()) | frozenset(local)}
                 name = _escaped(template(names, instance_env, names_where)) if names is not None else None
                 progress.start(i, self.node_count)
                 self.item(spec.model_copy(update={"name": name, "fields": inner_fields}), target, instance_env, nested)
@@ -333,7 +337,7 @@ class Expander:
         return Node(
             name, tuple(inputs), in_shapes, outs, self.where(spec), op=op_name, attrs=attrs,
             own_params=op.params(attrs, in_shapes), own_macs=op.macs(attrs, in_shapes, outs),
-            reads=_names_read(bound), sources=_sources(bound),
+            reads=_names_read(bound), sources=_sources(bound), param_reads=self.params_read(bound, env),
         )
 
     def block_node(self, name, block, call, spec, inputs, scope, env, where, args_where, depth) -> Node:
@@ -356,6 +360,7 @@ class Expander:
                 raise spec_error(where, f"block {block!r}: missing required argument {param!r}")
             else:
                 block_env[param] = param_value(default, block_env | seen, self.source.at(("blocks", block, "params", param)))
+        block_env[SHADOWING] = frozenset(definition.params)
         block_env["block_index"] = self.block_seen[block]
         # Before the instances are counted (first pass) a huge count keeps ratios like
         # block_index / block_count valid; the second pass uses the real total.
@@ -367,7 +372,13 @@ class Expander:
         finally:
             self.stack.pop()
         args = tuple((p, block_env[p]) for p in definition.params)
-        return replace(node, args=args, reads=_names_read(bound), sources=_sources(bound))
+        return replace(node, args=args, reads=_names_read(bound), sources=_sources(bound), param_reads=self.params_read(bound, env))
+
+    def params_read(self, bound: Mapping[str, Any], env: Mapping[str, Any]) -> tuple[tuple[str, frozenset[str]], ...]:
+        """Per argument, the spec params its expression reads, leaving out names that a block
+        param or a repeat index of the same name hides there."""
+        hidden = env.get(SHADOWING, frozenset())
+        return tuple((name, names & self.params.keys() - hidden) for name, names in _names_read(bound))
 
     def arity_error(self, block: str, names: list[str], spec: NodeSpec, got: int) -> SpecError:
         where = self.at(spec, "from") if spec.fields.from_ is not None else self.op_where(spec)

@@ -48,6 +48,8 @@ class Node:
     # its presence at construction (`if stride != 1: self.downsample = ...`).
     condition: str | None = field(default=None, compare=False)
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # per argument, its expression
+    # Per argument, the spec params it reads where no block param or repeat index hides them.
+    param_reads: tuple[tuple[str, frozenset[str]], ...] = field(default=(), compare=False)
 
     @property
     def is_op(self) -> bool:

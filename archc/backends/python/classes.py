@@ -42,6 +42,7 @@ class Slot:
     reads: frozenset[str]  # spec names the value was computed from
     default: Any = NO_DEFAULT  # torch's default for a keyword argument, which can be left out
     source: str | None = None  # the spec expression the value came from (`planes * 4`)
+    spec_reads: frozenset[str] = frozenset()  # the spec params among `reads` that nothing hides there
 
 
 @dataclass
@@ -225,8 +226,9 @@ class Generator:
         return _renumbered(Instance(node, init, forward.lines, slots, at=forward.at, tensors=tensors))
 
     def _constructor(self, node: Node, slots: list[Slot], inplace: bool) -> Item:
-        def slot(value: Any, label: str, reads: frozenset[str], default: Any = NO_DEFAULT, source: str | None = None) -> str:
-            slots.append(Slot(value, label, reads, default, source))
+        def slot(value: Any, label: str, reads: frozenset[str], default: Any = NO_DEFAULT, source: str | None = None,
+                 spec_reads: frozenset[str] = frozenset()) -> str:
+            slots.append(Slot(value, label, reads, default, source, spec_reads))
             return f"\x00{len(slots) - 1}\x00"
 
         if node.body is not None and _sequential(node):
@@ -235,12 +237,12 @@ class Generator:
             return Call("nn.Identity")
         if node.body is not None:
             cls, args = self._place(node)
-            call_reads = dict(node.reads)
+            call_reads, call_params = dict(node.reads), dict(node.param_reads)
             call_sources, defaults = dict(node.sources), self.defaults.get(str(cls), {})
 
             def argument(p: str, v: Any, reads: frozenset[str]) -> str:
                 return slot(v, _label(node.name, p), reads or call_reads.get(p, frozenset()), defaults.get(p, NO_DEFAULT),
-                            call_sources.get(p) if p in call_reads else None)
+                            call_sources.get(p) if p in call_reads else None, reads or call_params.get(p, frozenset()))
 
             return Call(str(cls), [argument(p, v, r) for p, v, r in args if p not in defaults],
                         [(p, argument(p, v, r)) for p, v, r in args if p in defaults])
@@ -252,11 +254,26 @@ class Generator:
         if op.module_inplace and not inplace:
             kwargs[-1] = ("inplace", False)
         labels = list(ctor.labels) + [f"arg{k}" for k in range(len(ctor.labels), len(ctor.args))]
-        reads, sources = _reads_by_value(node), _source_by_value(node)
+        attribute = _attributes_by_position(node, ctor)
+        node_reads, node_sources, node_params = dict(node.reads), dict(node.sources), dict(node.param_reads)
+
+        def reads(k: int) -> frozenset[str]:
+            return node_reads.get(attribute[k], frozenset()) if k in attribute else frozenset()
+
+        def source(k: int) -> str | None:
+            return node_sources.get(attribute[k]) if k in attribute else None
+
+        def params(k: int) -> frozenset[str]:
+            return node_params.get(attribute[k], frozenset()) if k in attribute else frozenset()
+
+        first = len(ctor.args)
         return Call(
             ctor.callee,
-            [slot(v, _label(node.name, label), reads(v), NO_DEFAULT, sources(v)) for v, label in zip(ctor.args, labels)],
-            [(k, slot(v, _label(node.name, k), reads(v), defaults.get(k, NO_DEFAULT), sources(v, k))) for k, v in kwargs],
+            [slot(v, _label(node.name, label), reads(k), NO_DEFAULT, source(k), params(k))
+             for k, (v, label) in enumerate(zip(ctor.args, labels))],
+            [(key, slot(v, _label(node.name, key), reads(first + k), defaults.get(key, NO_DEFAULT), source(first + k),
+                        params(first + k)))
+             for k, (key, v) in enumerate(kwargs)],
         )
 
     def _sequential(self, node: Node, slots: list[Slot], word: str | None = None) -> Item:
@@ -283,11 +300,18 @@ class Generator:
         written: dict[str, list[Any]] = {}  # each expression, with the values it gives
         keywords: dict[str, Any] = {}  # spec params the class takes as keywords, with their defaults
         local = Namespace(self.names_in_code())
+        # A value several slots share is named after the param one of them was computed from
+        # (`planes`), not after the input width another equals.
+        named_by: dict[tuple, int] = {}
+        for k, slot in enumerate(first.slots):
+            if slot.reads:
+                named_by.setdefault(tuple((type(m.slots[k].value), m.slots[k].value) for m in members), k)
         for k, slot in enumerate(first.slots):
             values = [m.slots[k].value for m in members]
             exact = tuple((type(v), v) for v in values)
             present = [v for v in values if v is not MISSING]
-            param = self._spec_param(members, k) or (None if _constant(present) else self._param_name(members, k))
+            spec = self._spec_param(members, k)
+            param = spec or (None if _constant(present) else self._param_name(members, named_by.get(exact, k)))
             if param is None:
                 fill[k] = None if _same(values[0], slot.default) else _literal_item(values[0])
                 continue
@@ -314,7 +338,7 @@ class Generator:
                 by_values[exact] = param
             if exact not in by_values:
                 by_values[exact] = str(local.name(param))
-                reads = frozenset({param}) if param in self.network.params else frozenset()
+                reads = frozenset({param}) if param == spec else frozenset()  # a block param may have a spec param's name
                 params[by_values[exact]] = (values, reads)
             fill[k] = by_values[exact]
         for param, (values, reads) in list(params.items()):
@@ -539,12 +563,12 @@ class Generator:
 
     def _spec_param(self, members: list[Instance], k: int) -> str | None:
         """The spec param a slot is, when every instance computed it from that param alone."""
-        reads = members[0].slots[k].reads
-        if len(reads) != 1:
+        reads = members[0].slots[k].spec_reads
+        if len(reads) != 1 or members[0].slots[k].reads != reads:
             return None
         (p,) = reads
         if p in self.liftable:
-            if all(m.slots[k].reads == reads and _same(m.slots[k].value, self._params(m)[p])
+            if all(m.slots[k].spec_reads == reads and m.slots[k].reads == reads and _same(m.slots[k].value, self._params(m)[p])
                    for m in members if m.slots[k].value is not MISSING):
                 return p
         return None
@@ -604,32 +628,45 @@ class _NoUnion(Exception):
     """Instances that one class with optional nodes cannot stand for."""
 
 
-def _reads_by_value(node: Node) -> Any:
-    """What a constructor argument was computed from: the names read by the node's arguments
-    of that value (a constructor argument is one of the op's attributes, maybe renamed)."""
-    attrs = node.attrs.model_dump() if node.attrs is not None else {}
-    reads = dict(node.reads)
+def _attributes_by_position(node: Node, ctor: Any) -> dict[int, str]:
+    """Which of the node's attributes each constructor argument is, by position (the
+    positional arguments, then the keywords): the op's own constructor rule tells, by moving
+    one attribute at a time and seeing which arguments follow it. An argument is an
+    attribute's only where it has the attribute's value and moves with it alone: Linear(8, 8)'s
+    in_features comes from the input's shape though `num_classes` is 8 too."""
+    if node.attrs is None:
+        return {}
+    op = OPS[node.op]  # type: ignore[index]
+    before = [*ctor.args, *(v for _, v in ctor.kwargs)]
+    found: dict[int, set[str]] = {}
+    for name, value in node.attrs.model_dump().items():
+        moved = _moved(value)
+        if moved is None:
+            continue
+        try:
+            other = op.module(node.attrs.model_copy(update={name: moved}), node.in_shapes)
+        except Exception:  # noqa: BLE001  (a rule that cannot take the moved value tells nothing)
+            continue
+        after = [*other.args, *(v for _, v in other.kwargs)] if other is not None else []
+        if len(after) != len(before):
+            continue
+        for k, (a, b) in enumerate(zip(before, after)):
+            if not _same(_frozen(a), _frozen(b)) and _same(_frozen(a), _frozen(value)):
+                found.setdefault(k, set()).add(name)
+    return {k: next(iter(names)) for k, names in found.items() if len(names) == 1}
 
-    def of(value: Any) -> frozenset[str]:
-        # Two attributes of one value (padding=1, groups=1) leave it unknown which one this is.
-        found = {reads.get(name, frozenset()) for name, v in attrs.items() if _same(_frozen(v), _frozen(value))}
-        return next(iter(found)) if len(found) == 1 else frozenset()
 
-    return of
-
-
-def _source_by_value(node: Node) -> Any:
-    """The expression a constructor argument was written as, when one attribute has its value."""
-    attrs = node.attrs.model_dump() if node.attrs is not None else {}
-    sources = dict(node.sources)
-
-    def of(value: Any, label: str = "") -> str | None:
-        if label in attrs and _same(_frozen(attrs[label]), _frozen(value)):
-            return sources.get(label)  # a keyword argument of the attribute's own name
-        found = [name for name, v in attrs.items() if _same(_frozen(v), _frozen(value))]
-        return sources.get(found[0]) if len(found) == 1 else None
-
-    return of
+def _moved(value: Any) -> Any:
+    """A value of the same kind that no spec would write, or None for kinds not moved."""
+    if type(value) is bool:
+        return not value
+    if type(value) is int:
+        return value + 1_000_003
+    if type(value) is float:
+        return value + 1_000_003.5
+    if type(value) in (tuple, list) and value and all(type(v) is int for v in value):
+        return type(value)(v + 1_000_003 for v in value)
+    return None
 
 
 def _frozen(value: Any) -> Any:
