@@ -162,6 +162,18 @@ NAMES_GENERATED_CODE_CALLS = """
       - out: {op: concat, from: [len.0, len.1]}
 """
 
+TAPPED = """
+    archc: 1
+    name: taps
+    input: [4, 8, 8]
+    body:
+      - layers: {repeat: 3, body: ["conv2d(4, 1)", relu]}
+      - side: {op: "conv2d(3, 1)", from: layers.2.0}
+      - head: {op: "conv2d(2, 1)", from: layers.1}
+      - out: {op: concat, from: [head, side]}
+"""
+
+
 CASES = {
     "growing argument from its default": GROWING_DEFAULT,
     "negative value where an atom is expected": NEGATIVE_ATOM,
@@ -171,6 +183,7 @@ CASES = {
     "outputs match and match_": OUTPUTS_MATCH,
     "a node no output reads": DEAD_NODE,
     "nodes named like functions generated code calls": NAMES_GENERATED_CODE_CALLS,
+    "a repeat an inner node of which is tapped": TAPPED.replace("from: layers.1}", "from: layers}"),
     "a spec named super": NAMES_GENERATED_CODE_CALLS.replace("name: sorted", "name: super"),
     "a spec named getattr": NAMES_GENERATED_CODE_CALLS.replace("name: sorted", "name: getattr"),
     "a spec named value error": NAMES_GENERATED_CODE_CALLS.replace("name: sorted", "name: value error"),
@@ -278,3 +291,16 @@ def test_emitted_create_equals_build_far_from_the_defaults(text, params, tmp_pat
     model = module.create(**given) if not refused else archc.build(network)
     assert differences(network, model) == []
     assert differences(network, archc.build(network)) == []
+
+
+def test_a_lone_surrogate_is_refused_where_it_is_written():
+    text = 'archc: 1\nname: "net\\ud800"\ninput: [3, 8, 8]\nbody:\n  - conv: conv2d(4, 1)\n'
+    with pytest.raises(archc.SpecError) as info:
+        archc.loads(text, name="spec.yaml")
+    assert str(info.value).startswith("spec.yaml:2:7: error: invalid text: U+D800 is a lone surrogate")
+
+
+def test_an_output_index_never_reads_a_tap_another_path_exposed():
+    # `layers.1` is output 1 of `layers`, which has one; the tap `layers.2.0` adds no output to name.
+    with pytest.raises(archc.SpecError, match="'layers' has 1 output; there is no output 1"):
+        archc.loads(textwrap.dedent(TAPPED))

@@ -225,6 +225,7 @@ class Expander:
             return scope.resolve(text, where)
         exposed, index = _exposed(group, rest, where)
         # The group now also passes that inner node's output out (its module returns a tuple).
+        scope.own_outputs.setdefault(group.name, len(group.out_shapes))
         scope.replace(group, exposed)
         scope.shapes[group.name] = exposed.out_shapes
         return Ref(group.name, index)

@@ -52,6 +52,9 @@ class Scope:
     lenient: bool = False
     by_name: dict[str, Node] = field(default_factory=dict)  # `nodes` by name, for node() in constant time
     declared: bool = False  # a block's body whose `inputs:` names its inputs (`x_prev_shape` is visible)
+    # How many outputs a group had before dotted paths exposed inner nodes through it: `name.N`
+    # reads one of those, never a tap that an unrelated path happened to add (`layers.2.conv`).
+    own_outputs: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, shape in self.inputs:
@@ -115,9 +118,10 @@ class Scope:
             raise Broken()
         if name not in self.shapes:
             raise self._unknown(name, where)
-        count = len(self.shapes[name])
+        count = self.own_outputs.get(name, len(self.shapes[name]))
         if index >= count:
-            raise spec_error(where, f"{name!r} has {count} output{'s' if count > 1 else ''}; there is no output {index}")
+            raise spec_error(where, f"{name!r} has {count} output{'s' if count > 1 else ''}; there is no output {index}",
+                             *([f"a dotted path reads a node inside {name!r}: '{name}.{index}.NAME'"] if name in self.own_outputs else []))
         return Ref(name, index)
 
     def _unknown(self, name: str, where: Location) -> SpecError:

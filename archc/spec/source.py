@@ -113,6 +113,7 @@ def load_source(text: str, path: str, max_values: int = DEFAULT_LIMITS.max_yaml_
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null") and root.value == ""):
         raise spec_error(Location(path, 1, 1), "empty spec file; expected a mapping")
     _check_expansion(root, path, max_values)
+    _check_surrogates(root, path)
     source = Source(path, None)
     builder = _Builder(source, max_values, text)
     data = builder.convert(root, (), 0)
@@ -179,6 +180,34 @@ def _bad_escape(text: str, path: str) -> SpecError:
     except yaml.YAMLError:
         pass
     return spec_error(Location(path, 1, 1), "invalid YAML: an escape that names no Unicode character")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_surrogates(root: yaml.Node, path: str) -> None:
+    """Refuse a lone surrogate (a `"\\ud800"` escape) in any key or value: it is no character,
+    so no UTF-8 file, generated module or diagram could hold the name or doc it is in."""
+    seen: set[int] = set()
+    stack, found = [root], []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            match = _SURROGATE.search(node.value)
+            if match:
+                found.append((node.start_mark.index, node.start_mark, ord(match.group())))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+        else:
+            stack.extend(_children(node))
+    if found:
+        _, mark, code = min(found, key=lambda f: f[0])
+        raise spec_error(_location(path, mark),
+                         f"invalid text: U+{code:04X} is a lone surrogate, not a character; "
+                         "write the character itself, or its \\U escape (\\U0001F600)")
 
 
 def _too_many(where: Location, max_values: int) -> SpecError:

@@ -30,7 +30,7 @@ from archc.pysource import PYTHON_NAMES, Namespace, Var, attribute, literal
 from archc.spec.expr import ExprError, parse_expr
 from archc.spec.names import class_name, is_checked, is_index
 
-ClassKey = tuple[str, str]
+ClassKey = tuple  # ("block", name) or ("group", spec location, depth)
 NO_DEFAULT: Any = type("NoDefault", (), {"__repr__": lambda self: "NO_DEFAULT"})()
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()  # a slot of an absent node
 
@@ -92,6 +92,7 @@ class Generator:
         self.class_names = Namespace(reserved | CODE_NAMES)  # a class `ValueError` would shadow the builtin
         self.classes: list[ClassDef] = []
         self.instances: dict[ClassKey, list[Node]] = {}
+        self.keys: dict[int, ClassKey] = {}  # each module node's class key
         self.placed: dict[int, tuple[Var, list[tuple[str, Any, frozenset[str]]]]] = {}
         self.keep_alive: list[Node] = []
         self.defaults: dict[str, dict[str, Any]] = {}  # per block class, its parameters' defaults
@@ -151,15 +152,18 @@ class Generator:
 
     # Collecting and placing instances -------------------------------------------------------
 
-    def _collect(self, nodes: tuple[Node, ...], network: Network) -> None:
+    def _collect(self, nodes: tuple[Node, ...], network: Network, depth: int = 0) -> None:
         for node in nodes:
             if node.body is None:
                 continue
             self.keep_alive.append(node)
             self.owner[id(node)] = network
             if not _sequential(node):
-                self.instances.setdefault(_key(node), []).append(node)
-            self._collect(node.body.nodes, network)
+                # A repeat container and its instances come from one spec item: their depth in
+                # the enclosing block keeps them apart (one class could not hold itself).
+                self.keys[id(node)] = _key(node) + ((depth,) if node.block is None else ())
+                self.instances.setdefault(self.keys[id(node)], []).append(node)
+            self._collect(node.body.nodes, network, 0 if node.block is not None else depth + 1)
 
     def _params(self, instance: Instance) -> dict[str, Any]:
         """The spec params of the variant an instance belongs to."""
@@ -174,7 +178,7 @@ class Generator:
     def _place(self, node: Node) -> tuple[Var, list[tuple[str, Any, frozenset[str]]]]:
         """The class of a module node and its constructor arguments: (param, value, names read)."""
         if id(node) not in self.placed:
-            self._resolve(_key(node))
+            self._resolve(self.keys[id(node)])
         return self.placed[id(node)]
 
     def _resolve(self, key: ClassKey) -> None:
