@@ -269,3 +269,38 @@ def test_limits_must_be_positive_ints():
         Limits(max_nodes=0)
     with pytest.raises(ValueError):
         Limits(max_params=1.5)  # type: ignore[arg-type]
+
+
+# Work that no weight shows -----------------------------------------------------------------
+
+MATMUL_CHAIN = "archc: 1\nname: mm\ninput: [4000, 4000]\nbody:\n  - a: identity\n" + "".join(
+    f"  - m{k}: {{op: matmul, from: [{prev}, {prev}]}}\n" for k, prev in enumerate(["a"] + [f"m{j}" for j in range(8)]))
+
+
+def test_weightless_products_count_against_the_forward_limit(tmp_path, capsys):
+    # Summarised at 0 multiply-adds (as torchinfo counts), but 9 products of 4000x4000 matrices.
+    path = write(tmp_path, MATMUL_CHAIN)
+    assert archc.load_spec(path).total_macs == 0
+    assert main(["build", str(path)]) == 1
+    assert "needs 576,000,000,000 multiply-adds, more than the limit of 500,000,000,000 (--max-macs)" in capsys.readouterr().err
+
+
+def test_attention_counts_its_token_by_token_products(tmp_path):
+    from archc.ir.limits import forward_work
+
+    network = archc.loads(HEADER.replace("[3, 8, 8]", "[1000, 64]") + "body:\n  - attention(4)\n")
+    assert forward_work(network) == network.total_macs + 2 * 1000 * 1000 * 64
+
+
+def test_buffers_count_against_the_parameter_limit(tmp_path):
+    # rbf's centres are a buffer: 0 learnable parameters, 16 billion values allocated at build.
+    network = archc.loads("archc: 1\nname: rbfbig\ninput: [40000]\nbody:\n  - out: rbf(400000)\n", name="rbf.yaml")
+    assert network.total_params == 0
+    with pytest.raises(SpecError, match=r"rbf.yaml:2:7: error: network 'rbfbig' holds 16,000,000,000 values in parameters and buffers"):
+        archc.build(network)
+
+
+def test_validate_refuses_what_build_refuses_by_default(tmp_path, capsys):
+    path = write(tmp_path, MATMUL_CHAIN)
+    assert main(["validate", str(path)]) == 1
+    assert "more than the limit of 500,000,000,000 (--max-macs)" in capsys.readouterr().err

@@ -6,6 +6,8 @@ import sys
 
 from archc.commands._common import EXIT_INVALID, EXIT_OK, SPEC_HELP, echo, read_stdin, show_warnings
 from archc.errors import SpecError
+from archc.ir.limits import check_forward_cost, check_param_count
+from archc.spec.limits import DEFAULT_LIMITS
 
 NAME = "validate"
 HELP = "check specs; exit 1 if any is invalid"
@@ -23,7 +25,12 @@ def run(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.specs:
         try:
-            show_warnings(loads(read_stdin(), args.variant, name="<stdin>") if path == "-" else load_spec(path, args.variant))
+            network = loads(read_stdin(), args.variant, name="<stdin>") if path == "-" else load_spec(path, args.variant)
+            # What `archc build` refuses with its default limits, validate refuses too.
+            check_param_count(network, DEFAULT_LIMITS.max_params, "--max-params")
+            check_forward_cost(network, DEFAULT_LIMITS.max_activation_bytes, DEFAULT_LIMITS.max_macs,
+                               ("--max-activation-bytes", "--max-macs"))
+            show_warnings(network)
             if not args.quiet:
                 echo(f"{path}: ok")
         except SpecError as exc:

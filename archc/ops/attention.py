@@ -38,6 +38,10 @@ class SelfAttention(Op):
         # As its two linear layers count (weights x tokens); the attention products hold no weights.
         return self.params(a, ins) * ins[0][0]
 
+    def work(self, a: AttentionAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
+        tokens, dim = ins[0]
+        return self.macs(a, ins, outs) + 2 * tokens * tokens * dim  # q k^T and the weights times v
+
     def module(self, a: AttentionAttrs, ins: tuple[Shape, ...]) -> Ctor:
         kwargs = tuple((k, v) for k, v in (("qkv_bias", a.qkv_bias), ("proj_bias", a.proj_bias)) if v is not True)
         return Ctor("SelfAttention", (ins[0][1], a.heads), kwargs)

@@ -97,6 +97,16 @@ class Op:
         """Multiply-adds, counted as torchinfo does: only ops with weights count."""
         return 0
 
+    def work(self, attrs: Any, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
+        """Multiply-adds a forward pass does, weightless products included (attention's q k^T,
+        matmul): what the forward-cost limit counts, where `macs` counts as torchinfo does."""
+        return self.macs(attrs, ins, outs)
+
+    def buffer_elements(self, attrs: Any, ins: tuple[Shape, ...]) -> int:
+        """Elements of the buffers the op's module holds, counted with its parameters against
+        the parameter limit (a module allocates them at build, whatever it learns)."""
+        return 0
+
     def tensors(self, attrs: Any) -> tuple[str, ...]:
         """Names of the learnable tensors of the op's module, which `init` rules can set."""
         return ()

@@ -136,6 +136,12 @@ class Rbf(Op):
             raise ShapeError(f"expected a feature vector, got {fmt(ins[0])}")
         return ((a.out,),)
 
+    def work(self, a: RbfAttrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
+        return ins[0][0] * a.out
+
+    def buffer_elements(self, a: RbfAttrs, ins: tuple[Shape, ...]) -> int:
+        return ins[0][0] * a.out  # the centres
+
     def module(self, a: RbfAttrs, ins: tuple[Shape, ...]) -> Ctor:
         return Ctor("RBF", (ins[0][0], a.out))
 

@@ -178,6 +178,9 @@ class Matmul(Op):
             lead.append(max(p, q))
         return ((*lead, x[-2], y[-1]),)
 
+    def work(self, a: Attrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:
+        return numel(outs[0]) * ins[0][-1]
+
     def to_call(self, a: Attrs, args: list[str], inplace: bool) -> str:
         return call("torch.matmul", Var(args[0]), Var(args[1]))
 

@@ -788,8 +788,10 @@ def _loops(children: list[tuple[str, Item]], slots: list[Slot], word: str, named
     i = 0
     while i < len(children):
         j = i
-        while j + 1 < len(children) and shapes[j + 1] == shapes[i] and _steady(slots, marks, i, j + 1) \
-                and (not named or _counting(names, i, j + 1)):
+        # Each child is checked against the run so far, not the whole run again: linear in the
+        # number of children (a 10,000-instance repeat).
+        while j + 1 < len(children) and shapes[j + 1] == shapes[i] and _extends(slots, marks, i, j + 1) \
+                and (not named or _counts_on(names, i, j + 1)):
             j += 1
         steps = _steps(slots, marks, i, j)
         if j > i and (j - i >= 2 or not (named or any(steps))):
@@ -804,17 +806,31 @@ def _loops(children: list[tuple[str, Item]], slots: list[Slot], word: str, named
 _MARKER = re.compile("\x00[0-9]+\x00")
 
 
-def _steady(slots: list[Slot], marks: list[list[int]], first: int, last: int) -> bool:
-    """Whether every slot of children first..last is one value, or ints growing by one step."""
+def _extends(slots: list[Slot], marks: list[list[int]], first: int, last: int) -> bool:
+    """Whether child `last` continues the run first..last-1: each slot one value throughout,
+    or ints growing by one step."""
     for k in range(len(marks[first])):
-        values = [slots[marks[c][k]].value for c in range(first, last + 1)]
-        if all(_same(v, values[0]) for v in values):
+        start, new = slots[marks[first][k]].value, slots[marks[last][k]].value
+        if last - first == 1:
+            if not _same(new, start) and not (type(start) is int and type(new) is int):
+                return False
             continue
-        if not all(type(v) is int for v in values):
-            return False
-        if any(b - a != values[1] - values[0] for a, b in zip(values, values[1:])):
+        second, previous = slots[marks[first + 1][k]].value, slots[marks[last - 1][k]].value
+        if _same(second, start):
+            if not _same(new, start):
+                return False
+        elif type(new) is not int or new - previous != second - start:
             return False
     return True
+
+
+def _counts_on(names: list[str], first: int, last: int) -> bool:
+    """Whether name `last` continues the counting names first..last-1 (see _counting)."""
+    if last - first == 1:
+        return _counting(names, first, last)
+    prefix = names[first].rstrip("0123456789")
+    number = names[last][len(prefix):]
+    return names[last].startswith(prefix) and is_index(number) and int(number) == int(names[last - 1][len(prefix):]) + 1
 
 
 def _steps(slots: list[Slot], marks: list[list[int]], first: int, last: int) -> list[int]:
