@@ -304,3 +304,25 @@ def test_an_output_index_never_reads_a_tap_another_path_exposed():
     # `layers.1` is output 1 of `layers`, which has one; the tap `layers.2.0` adds no output to name.
     with pytest.raises(archc.SpecError, match="'layers' has 1 output; there is no output 1"):
         archc.loads(textwrap.dedent(TAPPED))
+
+
+# An op that says its output is fresh lets the next op overwrite it in place (ReLU(inplace=True));
+# its backward must not read that output. One row per such op that takes a small input as it is.
+FRESH_OUTPUTS = {
+    "length": ([8, 4], "length"), "squash": ([8, 4], "squash"), "scaled_tanh": ([8], "scaled_tanh"),
+    "capsule_routing": ([32, 8], "capsule_routing(10, 16)"), "lrn": ([4, 6, 6], "lrn(3)"),
+    "maxpool2d": ([4, 6, 6], "maxpool2d(2)"), "adaptive_maxpool2d": ([4, 6, 6], "adaptive_maxpool2d(2)"),
+    "mean": ([4, 6, 6], "mean([2, 3])"), "prelu": ([4, 6, 6], "prelu"), "rbf": ([8], "rbf(4)"),
+    "scale": ([4, 6, 6], "scale(2.0)"), "subsample": ([4, 6, 6], "subsample(2)"),
+    "layernorm": ([4, 6], "layernorm(1)"), "batchnorm2d": ([4, 6, 6], "batchnorm2d"),
+    "attention": ([5, 8], "attention(2)"), "interpolate": ([4, 6, 6], "interpolate(scale_factor=2)"),
+}
+
+
+@pytest.mark.parametrize("shape, call", FRESH_OUTPUTS.values(), ids=list(FRESH_OUTPUTS))
+def test_a_relu_after_an_op_keeps_training_possible(shape, call):
+    network = archc.loads(f"archc: 1\nname: t\ninput: {shape}\nbody:\n  - a: \"{call}\"\n  - relu\n")
+    model = archc.build(network).train()
+    x = torch.randn(2, *shape, requires_grad=True)
+    model(x).sum().backward()  # "modified by an inplace operation" where the op's backward reads its output
+    assert x.grad is not None

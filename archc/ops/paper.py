@@ -258,7 +258,7 @@ class LengthAttrs(Attrs):
 class Length(Op):
     """The Euclidean length of vectors along `dim` (a capsule's length: the probability its entity is present)."""
 
-    fresh_output = True
+    # Not fresh: vector_norm's backward reads its own result, so a relu after it must not overwrite it.
     name = "length"
     Attrs = LengthAttrs
 
