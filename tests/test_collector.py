@@ -43,21 +43,47 @@ def test_loading_and_building_run_no_cycle_collection(tmp_path, collections):
         assert gc.isenabled()
 
 
-def test_the_collector_is_left_as_it_was_found():
-    assert gc.isenabled()
+def test_the_collector_is_left_as_it_was_found(collections):
+    threshold = gc.get_threshold()
     with pytest.raises(archc.SpecError):
         archc.loads("archc: 1\nname: net\ninput: [8]\nbody: [nope]\n")
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_threshold() == threshold
     gc.disable()
     try:
         with collector_paused():
             with collector_paused():
-                assert not gc.isenabled()
-            assert not gc.isenabled()
+                pass
         archc.loads(SPEC)
         assert not gc.isenabled()  # off before, off after
     finally:
         gc.enable()
+    assert gc.get_threshold() == threshold
+
+
+def test_a_collector_the_application_turns_off_meanwhile_stays_off():
+    # Another thread (or a callback) disables the collector while archc has it paused.
+    try:
+        with collector_paused():
+            gc.disable()
+        assert not gc.isenabled()
+        with collector_paused():
+            gc.set_threshold(5000, 20, 20)
+        assert gc.get_threshold() == (5000, 20, 20)
+    finally:
+        gc.enable()
+        gc.set_threshold(700, 10, 10)
+
+
+def test_no_collection_runs_inside_nested_pauses(collections):
+    garbage = []
+    with collector_paused():
+        with collector_paused():
+            for _ in range(20000):
+                node: list = []
+                node.append(node)
+                garbage.append(node)
+            assert collections == []
+        assert collections == []
 
 
 def test_garbage_cycles_made_meanwhile_are_collected_afterwards():
