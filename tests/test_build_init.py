@@ -91,3 +91,22 @@ def test_norm_layers_that_skip_the_second_reset_have_their_statistics_set_by_con
         assert buffers.keys() == dict(plain.named_buffers()).keys() == {"running_mean", "running_var", "num_batches_tracked"}
         for name, buffer in plain.named_buffers():
             assert torch.equal(buffers[name], buffer), (cls, name)
+
+
+def test_seeded_builds_in_threads_equal_sequential_ones():
+    import threading
+
+    network = archc.loads("archc: 1\nname: net\ninput: [3, 16, 16]\nbody:\n  - l: {repeat: 6, op: 'conv2d(3, 3, padding=1)'}\n  - dropout(0.5)\n")
+    sequential = [archc.build(network, seed=s).state_dict() for s in range(6)]
+    threaded: list = [None] * 6
+
+    def build(seed: int) -> None:
+        for _ in range(5):
+            threaded[seed] = archc.build(network, seed=seed).state_dict()
+
+    threads = [threading.Thread(target=build, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(torch.equal(sequential[s][k], threaded[s][k]) for s in range(6) for k in sequential[s])

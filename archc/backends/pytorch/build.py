@@ -1,6 +1,7 @@
 """PyTorch backend: a built model is the emitted Python source of its network, executed."""
 from __future__ import annotations
 
+import threading
 from contextlib import nullcontext
 from typing import Any
 
@@ -21,11 +22,14 @@ def build_network(network: Network, device: Any = None, dtype: torch.dtype | Non
     """
     emitted = _emitted(network)
     module = load_generated(emitted.source, emitted.class_sources)
-    with torch.random.fork_rng(devices=[], enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
-        with torch.device(device) if device is not None else nullcontext():
-            model = module.create()
+    # torch's random state is process-wide: seeded builds in threads take turns, so each draws
+    # from its own seed alone and leaves the state as the one before it left it.
+    with _SEEDED if seed is not None else nullcontext():
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            with torch.device(device) if device is not None else nullcontext():
+                model = module.create()
     check_built(model, network)
     if dtype is not None:
         model = model.to(dtype=dtype)
@@ -35,6 +39,8 @@ def build_network(network: Network, device: Any = None, dtype: torch.dtype | Non
     model.source = emitted.source
     return model
 
+
+_SEEDED = threading.Lock()
 
 # Emitted source by network: archc.load_spec returns networks that share their (immutable)
 # graph when the spec, variant and params are the same (archc/ir/load.py), so building the
