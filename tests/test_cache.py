@@ -43,3 +43,34 @@ def test_a_rebuilt_model_has_fresh_weights_and_the_same_source(tmp_path):
     assert a.fc.weight.data_ptr() != b.fc.weight.data_ptr()
     a.spec_params["width"] = 1
     assert archc.build(path).spec_params["width"] == 8
+
+
+def test_the_caches_are_bounded_by_the_nodes_they_hold(tmp_path):
+    from archc.ir import load
+    from archc.ir.cache import BoundedCache
+
+    cache: BoundedCache[str] = BoundedCache(entries=3, nodes=100)
+    for k in range(5):
+        cache.put(k, str(k), 40)
+    assert len(cache) == 2 and cache.get(4) == "4" and cache.get(2) is None
+    cache.put("huge", "x", 101)
+    assert cache.get("huge") is None
+    # A network larger than the whole budget is expanded each time, never kept.
+    path = tmp_path / "big.yaml"
+    path.write_text("archc: 1\nname: big\ninput: [8]\nparams: {w: 8}\nbody:\n  - l: {repeat: 9000, body: [linear(w), relu, linear(w), relu, linear(w), relu]}\n")
+    before = len(load._CACHE)
+    for w in (8, 9):
+        archc.load_spec(path, w=w, limits=archc.Limits(max_nodes=100_000))
+    assert len(load._CACHE) == before
+
+
+def test_models_of_many_distinct_specs_do_not_stay_loaded_forever():
+    import gc
+    import linecache
+    import sys
+
+    for k in range(100):
+        archc.build(archc.loads(f"archc: 1\nname: n{k}\ninput: [8]\nbody:\n  - linear({k + 1})\n"))
+    gc.collect()
+    assert sum(n.startswith("archc_generated_") for n in sys.modules) <= 64
+    assert sum(str(f).startswith("<archc generated") for f in linecache.cache) <= 64

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from archc.ir.cache import BoundedCache, node_count
 from archc.errors import Collector, Location, SpecError, spec_error
 from archc.ir.bind import call_of, evaluate, expression_names, param_value
 from archc.ir.expand import Expander, reads_block_count
@@ -41,9 +42,7 @@ def load_network(
         # Only reachable with limits raised far above the defaults (nesting is bounded by them).
         raise spec_error(source.at(("body",)), "the spec nests too deeply to expand (Limits.max_nesting)") from None
     if key is not None:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE), None), None)  # the oldest entry (another thread may take it first)
-        _CACHE[key] = (network, tuple(OPS.values()))  # the ops are kept alive: their ids are in the key
+        _CACHE.put(key, (network, tuple(OPS.values())), node_count(network.graph))  # the ops are kept alive: their ids are in the key
     return _fresh(network)
 
 
@@ -51,8 +50,7 @@ def load_network(
 # same spec again (a sweep, a test suite, `archc emit` after `archc.build`) skips loading and
 # expansion. Every part of a Network is immutable except its two dicts, which each caller gets
 # fresh copies of (_fresh).
-_CACHE: dict[tuple[Any, ...], tuple[Network, tuple[Any, ...]]] = {}
-_CACHE_SIZE = 32
+_CACHE: BoundedCache[tuple[Network, tuple[Any, ...]]] = BoundedCache(entries=32, nodes=50_000)
 
 
 def _cache_key(text: str, path: str, variant: str | None, params: Mapping[str, Any], limits: Limits) -> tuple[Any, ...] | None:

@@ -11,6 +11,7 @@ import torch.nn as nn
 from archc.backends.python.emit import Emitted, emit_network
 from archc.backends.pytorch.check import check_built
 from archc.backends.pytorch.load import load_generated
+from archc.ir.cache import BoundedCache, node_count
 from archc.ir.graph import Network
 
 
@@ -45,8 +46,7 @@ _SEEDED = threading.Lock()
 # Emitted source by network: archc.load_spec returns networks that share their (immutable)
 # graph when the spec, variant and params are the same (archc/ir/load.py), so building the
 # same spec again skips code generation. The entry holds the graph, so its id stays unique.
-_EMITTED: dict[tuple[Any, ...], tuple[Any, Emitted]] = {}
-_EMITTED_SIZE = 32
+_EMITTED: BoundedCache[tuple[Any, Emitted]] = BoundedCache(entries=32, nodes=50_000)
 
 
 def _emitted(network: Network) -> Emitted:
@@ -63,7 +63,5 @@ def _emitted(network: Network) -> Emitted:
     if hit is not None and hit[0] is network.graph:
         return hit[1]
     emitted = emit_network(network)
-    if len(_EMITTED) >= _EMITTED_SIZE:
-        _EMITTED.pop(next(iter(_EMITTED), None), None)  # the oldest entry
-    _EMITTED[key] = (network.graph, emitted)
+    _EMITTED.put(key, (network.graph, emitted), node_count(network.graph))
     return emitted

@@ -12,20 +12,33 @@ import hashlib
 import linecache
 import sys
 import types
+import weakref
 from typing import Any
 
 import torch.nn as nn
 
+from archc.ir.cache import BoundedCache
 from archc.ops.plugins import MODULES
 
-_LOADED: dict[str, types.ModuleType] = {}
+def _forget(digest: str, module: types.ModuleType) -> None:
+    """A module dropped from the cache leaves sys.modules now, and linecache once no class or
+    model of it is left (each generated class holds its module)."""
+    sys.modules.pop(module.__name__, None)
+    filename = module.__file__
+    weakref.finalize(module, linecache.cache.pop, filename, None)
+
+
+# Modules by the digest of their source: the same source gives the same classes. Bounded, so
+# that a process building thousands of distinct specs does not keep every one.
+_LOADED: BoundedCache[types.ModuleType] = BoundedCache(entries=64, nodes=64 * 1024 * 1024, on_drop=_forget)
 
 
 def load_generated(source: str, class_sources: dict[str, str] | None = None) -> types.ModuleType:
     """The module that `source` defines; the same source gives the same module (and classes)."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:24]
-    if digest in _LOADED:
-        return _LOADED[digest]
+    hit = _LOADED.get(digest)
+    if hit is not None:
+        return hit
     name = f"archc_generated_{digest}"
     filename = f"<archc generated {digest}>"
     module = types.ModuleType(name)
@@ -38,9 +51,10 @@ def load_generated(source: str, class_sources: dict[str, str] | None = None) -> 
         if isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ == name:
             value.__reduce_ex__ = _reduce_ex  # type: ignore[method-assign]
             value._archc_source = source  # type: ignore[attr-defined]
+            value._archc_module = module  # type: ignore[attr-defined]  (keeps its linecache entry)
             if class_sources and value.__name__ in class_sources:
                 value.code = class_sources[value.__name__]  # type: ignore[attr-defined]
-    _LOADED[digest] = module
+    _LOADED.put(digest, module, len(source))  # bounded by characters of source
     return module
 
 
