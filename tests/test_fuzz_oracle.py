@@ -105,7 +105,7 @@ def emitted(source: str) -> types.ModuleType:
     return module
 
 
-@settings_for(1.0)
+@settings_for(0.5)
 @given(case=block_spec())
 def test_built_models_and_emitted_create_equal_the_interpreted_spec(case, tmp_path_factory):
     spec, far = case

@@ -559,8 +559,8 @@ class Generator:
         """A constructor parameter that only a condition reads (`expand_ratio`)."""
         if param in {str(p) for p, _ in cls.params}:
             return
-        if not _plain_name(param):
-            raise _NoUnion(f"not a name: {param!r}")
+        if not _plain_name(param) or param in CODE_NAMES:
+            raise _NoUnion(f"not a name a parameter may have: {param!r}")
         cls.params.append((Var(param), default))
         for m, args in zip(aligned, arguments):
             args.append((param, value(m), frozenset()))
