@@ -19,8 +19,18 @@ from pathlib import Path
 from typing import Iterator
 
 
-def write_bytes(target: str | Path, data: bytes) -> None:
-    """Write `data` to `target` (see the module docstring for what each kind of target gets)."""
+def write_bytes(target: str | Path, data: bytes, chosen: bool = True) -> None:
+    """Write `data` to `target` (see the module docstring for what each kind of target gets).
+
+    `chosen=False` for a path archc made up itself (`archc emit`'s generated/NAME.py, named
+    after the spec): a symlink, FIFO or device found there was not chosen by the user, so it
+    is replaced by a regular file, never written through."""
+    if not chosen:
+        if Path(target).is_dir() and not Path(target).is_symlink():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+        with atomic_path(target, follow=False) as tmp:
+            tmp.write_bytes(data)
+        return
     real, in_place = _resolve(Path(target))
     if in_place:
         with open(real, "wb") as f:
@@ -31,7 +41,7 @@ def write_bytes(target: str | Path, data: bytes) -> None:
 
 
 @contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
+def atomic_path(target: str | Path, follow: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write; on success its content becomes `target`'s.
 
     For a regular file or a new path (a symlink is followed to its target) the temporary file
@@ -39,7 +49,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     into the target. On any failure, SIGTERM included, the temporary file is removed and an
     existing target stays untouched.
     """
-    real, in_place = _resolve(Path(target))
+    real, in_place = _resolve(Path(target)) if follow else (Path(os.path.abspath(target)), False)
     with _terminate_raises():
         if in_place:
             with tempfile.TemporaryDirectory() as folder:
@@ -53,7 +63,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             fd, name = tempfile.mkstemp(prefix=f".{real.name}.", suffix=f".tmp{real.suffix}", dir=real.parent)
             tmp = Path(name)
             os.close(fd)
-            os.chmod(tmp, _mode_for(real))  # mkstemp makes it private; give it the file's mode
+            os.chmod(tmp, _mode_for(real, follow))  # mkstemp makes it private; give it the file's mode
             yield tmp
             os.replace(tmp, real)
         except BaseException:
@@ -75,10 +85,14 @@ def _resolve(target: Path) -> tuple[Path, bool]:
     return target, True  # a FIFO, a device, a socket: /dev/stdout is a link to one
 
 
-def _mode_for(target: Path) -> int:
-    """An existing file keeps its permissions; a new one gets a normal file's (0666 less the umask)."""
+def _mode_for(target: Path, follow: bool = True) -> int:
+    """An existing file keeps its permissions; a new one (or one replacing a link, a FIFO or a
+    device) gets a normal file's (0666 less the umask)."""
     try:
-        return stat.S_IMODE(os.stat(target).st_mode)
+        info = os.stat(target) if follow else os.lstat(target)
+        if not follow and not stat.S_ISREG(info.st_mode):
+            raise FileNotFoundError
+        return stat.S_IMODE(info.st_mode)
     except FileNotFoundError:
         mask = os.umask(0)
         os.umask(mask)

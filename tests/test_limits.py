@@ -304,3 +304,13 @@ def test_validate_refuses_what_build_refuses_by_default(tmp_path, capsys):
     path = write(tmp_path, MATMUL_CHAIN)
     assert main(["validate", str(path)]) == 1
     assert "more than the limit of 500,000,000,000 (--max-macs)" in capsys.readouterr().err
+
+
+def test_a_named_pipe_nobody_writes_to_is_refused_not_waited_on_forever(tmp_path, monkeypatch, capsys):
+    import archc.spec.source as source
+
+    monkeypatch.setattr(source, "FIFO_WAIT_SECONDS", 0.2)
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    assert main(["validate", str(fifo)]) == 1
+    assert capsys.readouterr().err.startswith(f"{fifo}:1:1: error: a named pipe that nothing wrote to for 0 s")

@@ -418,3 +418,25 @@ def test_no_marker_file_appears(tmp_path):
         result = archc_cli(command, str(path), *(["-o", str(tmp_path / "x.dot")] if command == "draw" else []))
         assert result.returncode in (0, 1)
     assert not marker.exists()
+
+
+def test_emit_replaces_a_link_planted_at_its_default_path_instead_of_writing_through_it(tmp_path, monkeypatch):
+    # generated/NAME.py is named by the spec, not by the user: a symlink there was planted.
+    from archc.cli import main
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "generated").mkdir()
+    (tmp_path / "generated" / "net.py").symlink_to(victim)
+    spec = tmp_path / "net.yaml"
+    spec.write_text("archc: 1\nname: net\ninput: [8]\nbody:\n  - linear(4)\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["emit", str(spec)]) == 0
+    assert victim.read_text() == "precious"
+    written = tmp_path / "generated" / "net.py"
+    assert not written.is_symlink() and "class Net(nn.Module)" in written.read_text()
+    # A path the user names is theirs: a symlink there is followed, as before.
+    chosen = tmp_path / "chosen.py"
+    chosen.symlink_to(victim)
+    assert main(["emit", str(spec), "-o", str(chosen)]) == 0
+    assert "class Net(nn.Module)" in victim.read_text()

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.output or str(Path(DEFAULT_FOLDER) / default_name(network.name))
     try:
         Path(out).parent.mkdir(parents=True, exist_ok=True) if args.output is None else None
-        write_bytes(out, source.encode())
+        write_bytes(out, source.encode(), chosen=args.output is not None)
     except OSError as exc:
         raise write_failed(out, exc) from None
     echo(out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -66,6 +67,36 @@ def _read_at_most(f: Any, limit: int) -> bytes:
     return raw + f.read(limit - len(raw))
 
 
+# How long a named pipe may stay without a writer, or a writer without writing, before archc
+# gives up on it: opening one for reading waits for a writer, forever where none comes.
+FIFO_WAIT_SECONDS = 10.0
+
+
+def _read_fifo(path: FsPath, limit: int, where: Location) -> bytes:
+    """At most `limit` bytes of a named pipe, read until its writer closes it; a SpecError
+    when no byte comes for FIFO_WAIT_SECONDS (no writer, or a writer that went quiet)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # returns at once, writer or not
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP)
+        chunks: list[bytes] = []
+        total = 0
+        while total < limit:
+            if not poller.poll(FIFO_WAIT_SECONDS * 1000):
+                raise spec_error(where, f"a named pipe that nothing wrote to for {FIFO_WAIT_SECONDS:.0f} s")
+            try:
+                chunk = os.read(fd, min(1 << 16, limit - total))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break  # the writer closed it
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_spec_text(path: str | FsPath, max_bytes: int = DEFAULT_LIMITS.max_file_bytes) -> str:
     """Read a spec file as UTF-8 text, turning every I/O problem into a SpecError."""
     name = str(path)
@@ -74,8 +105,11 @@ def read_spec_text(path: str | FsPath, max_bytes: int = DEFAULT_LIMITS.max_file_
     try:
         if p.is_dir():
             raise spec_error(where, "is a directory, not a spec file")
-        with p.open("rb") as f:
-            raw = _read_at_most(f, max_bytes + 1)
+        if p.is_fifo():
+            raw = _read_fifo(p, max_bytes + 1, where)
+        else:
+            with p.open("rb") as f:
+                raw = _read_at_most(f, max_bytes + 1)
     except FileNotFoundError:
         raise spec_error(where, "no such file") from None
     except PermissionError:
