@@ -268,3 +268,26 @@ def test_several_outputs_and_a_spec_name_with_spaces_build(tmp_path):
     ''')
     out = archc.build(path).eval()(torch.randn(2, 3, 8, 8))
     assert type(out).__name__ == "MyTinyNetOutputs" and out.logits.shape == (2, 2)
+
+
+def test_a_pickle_carries_the_spec_and_never_code(tmp_path):
+    # Allowing `rebuild` for torch.load(weights_only=True) must not let a checkpoint run code.
+    import pickle
+
+    import torch
+
+    from archc.backends.pytorch.load import rebuild
+
+    marker = tmp_path / "ran"
+
+    class Planted:
+        def __reduce__(self):
+            return (rebuild, (f"import pathlib\npathlib.Path({str(marker)!r}).touch()\nclass X: pass\n", "X"))
+
+    with pytest.raises(pickle.UnpicklingError, match="not an archc model pickle"):
+        pickle.loads(pickle.dumps(Planted()))
+    assert not marker.exists()
+    model = archc.build(archc.loads("archc: 1\nname: net\ninput: [8]\nbody:\n  - fc: linear(4)\n")).eval()
+    twin = pickle.loads(pickle.dumps(model))
+    x = torch.randn(2, 8)
+    assert torch.equal(twin(x), model(x)) and twin.source == model.source

@@ -163,6 +163,9 @@ class Network:
     # Each block's params whose default is a plain number or bool, for emitted constructors' defaults.
     block_defaults: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
     variants: tuple[str, ...] = ()  # every variant of the spec, the default first
+    # How to load this network again from data alone: (the spec's YAML data, variant, the
+    # params given, limits), so that a pickled model is rebuilt by compiling its spec again.
+    recipe: Any = field(default=None, compare=False, repr=False)
 
     @property
     def total_params(self) -> int:

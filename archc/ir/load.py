@@ -108,6 +108,7 @@ def expand_source(source: Source, variant: str | None, overrides: Mapping[str, A
         spec.name, variant_name, spec.doc, params, graph, source.path, init_plan=plan, location=source.at(("name",)),
         block_defaults={b: {p: d for p, d in f.params.items() if type(d) in (int, float, bool)} for b, f in spec.blocks.items()},
         variants=tuple(sorted(spec.variants, key=lambda v: v != spec.default_variant)),
+        recipe=(source.data, variant_name, dict(overrides), limits),
     )
 
 

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from archc.backends.python.emit import Emitted, emit_network
 from archc.backends.pytorch.check import check_built
-from archc.backends.pytorch.load import load_generated
+from archc.backends.pytorch.load import attach_recipe, load_generated
 from archc.ir.cache import BoundedCache, node_count
 from archc.ir.graph import Network
 
@@ -21,8 +21,9 @@ def build_network(network: Network, device: Any = None, dtype: torch.dtype | Non
     With `seed`, the weights are the same bit for bit on every build and the global random
     state is left as it was.
     """
-    emitted = _emitted(network)
+    emitted = emitted_source(network)
     module = load_generated(emitted.source, emitted.class_sources)
+    attach_recipe(module, network)
     # torch's random state is process-wide: seeded builds in threads take turns, so each draws
     # from its own seed alone and leaves the state as the one before it left it.
     with _SEEDED if seed is not None else nullcontext():
@@ -49,7 +50,7 @@ _SEEDED = threading.Lock()
 _EMITTED: BoundedCache[tuple[Any, Emitted]] = BoundedCache(entries=32, nodes=50_000)
 
 
-def _emitted(network: Network) -> Emitted:
+def emitted_source(network: Network) -> Emitted:
     try:
         key = (
             id(network.graph), network.name, network.variant, network.doc, network.path, network.extracted,
