@@ -19,10 +19,10 @@ class Alexnet(nn.Module):
         'normalisation after the ReLUs of conv1 and conv2, overlapping 3x3/2 max-pooling.'
     )
 
-    def __init__(self, stem_padding=2, dropout=0.5, num_classes=1000):
+    def __init__(self, dropout=0.5, num_classes=1000):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 11, stride=4, padding=stem_padding),
+            nn.Conv2d(3, 64, 11, stride=4, padding=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2),
             nn.Conv2d(64, 192, 5, padding=2),
@@ -58,10 +58,10 @@ class Alexnet(nn.Module):
 class AlexnetOriginal(nn.Module):
     'The network of variant original.'
 
-    def __init__(self, stem_padding=0, dropout=0.5, num_classes=1000):
+    def __init__(self, dropout=0.5, num_classes=1000):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 96, 11, stride=4, padding=stem_padding),
+            nn.Conv2d(3, 96, 11, stride=4),
             nn.ReLU(inplace=True),
             nn.LocalResponseNorm(5, 0.0005, 0.75, 2.0),
             nn.MaxPool2d(3, stride=2),
@@ -102,7 +102,7 @@ VARIANTS = {
 }
 
 # The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
-PARAMS = ('stem_padding', 'dropout', 'num_classes')
+PARAMS = ('dropout', 'num_classes')
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (

@@ -103,7 +103,6 @@ class Senet(nn.Module):
         conv1_out_channels_3=256,
         layer3_count=5,
         conv1_out_channels_4=512,
-        drop_rate=0.2,
         num_classes=1000,
     ):
         super().__init__()
@@ -210,7 +209,7 @@ class Senet(nn.Module):
             ) for _ in range(2)],
         )
         self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate)
+        self.dropout = nn.Dropout(0.2)
         self.last_linear = nn.Linear(2048, num_classes)
 
     def forward(self, x):
@@ -230,7 +229,7 @@ class Senet(nn.Module):
 class SenetSenet154(nn.Module):
     'The network of variant senet154.'
 
-    def __init__(self, drop_rate=0.2, num_classes=1000):
+    def __init__(self, num_classes=1000):
         super().__init__()
         self.layer0 = nn.Sequential(OrderedDict([
             ('conv1', nn.Conv2d(3, 64, 3, stride=2, padding=1, bias=False)),
@@ -261,7 +260,7 @@ class SenetSenet154(nn.Module):
             *[SeBottleneck(2048, 512, 1, False, 3, 1024, 2048, stride_1x1=False, groups=64) for _ in range(2)],
         )
         self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate)
+        self.dropout = nn.Dropout(0.2)
         self.last_linear = nn.Linear(2048, num_classes)
 
     def forward(self, x):
@@ -290,7 +289,7 @@ VARIANTS = {
 }
 
 # The spec params that stay parameters (create(num_classes=10)); others need a file of their own.
-PARAMS = ('drop_rate', 'num_classes')
+PARAMS = ('num_classes',)
 
 # (tensor, torch.nn.init function, arguments, module paths or a module type): the spec's `init` rules.
 INIT = (

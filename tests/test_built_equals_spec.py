@@ -272,13 +272,40 @@ BLOCK_PARAM_SHADOWS_A_PARAM = """
 """
 
 
+A_LAYER_ONLY_LARGE_HEADS_HAVE = """
+    archc: 1
+    name: large_head
+    input: [3, 8, 8]
+    params: {num_classes: 10}
+    body:
+      - conv: conv2d(8, 3, padding=1)
+      - pool: adaptive_avgpool2d(1)
+      - flatten
+      - hidden: {op: "linear(num_classes * 2)", if: "num_classes > 100"}
+      - fc: linear(num_classes)
+"""
+
+A_SHAPE_THAT_MOVES_WITH_A_PARAM_NOW_AND_THEN = """
+    archc: 1
+    name: padding
+    input: [3, 8, 8]
+    params: {p: 4, num_classes: 10}
+    body:
+      - conv: conv2d(8, 3, padding=p // 2)
+      - flatten
+      - fc: linear(num_classes)
+"""
+
+
 @pytest.mark.parametrize("text, params", [
+    (A_LAYER_ONLY_LARGE_HEADS_HAVE, {"num_classes": 1000}),
+    (A_SHAPE_THAT_MOVES_WITH_A_PARAM_NOW_AND_THEN, {"p": 6}),
     (HEAD_WIDTH_EQUALS_NUM_CLASSES, {"num_classes": 10}),
     (DERIVED_PARAM, {"q": 7}),
     (DERIVED_PARAM, {"p": 0.5}),
     (AS_SHADOWS_A_PARAM, {"stage": 9}),
     (BLOCK_PARAM_SHADOWS_A_PARAM, {"width": 9}),
-], ids=["head width equals num_classes", "derived param", "param a derived one reads", "as: shadows a param",
+], ids=["a layer only large heads have", "padding p // 2", "head width equals num_classes", "derived param", "param a derived one reads", "as: shadows a param",
         "block param shadows a param"])
 def test_emitted_create_equals_build_far_from_the_defaults(text, params, tmp_path):
     module = emitted_module(text, tmp_path)

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.fuzz
 
 TOTAL = int(os.environ.get("ARCHC_FUZZ_EXAMPLES", "300"))
 FRESH = "ARCHC_FUZZ_EXAMPLES" in os.environ
-COMPARED = {"specs": 0, "emitted": 0}
+COMPARED = {"specs": 0, "emitted": 0, "with params": 0}
 
 # Block param names: plain ones, and names that generated code or the expression language
 # also uses (builtins, the loop index, helpers, soft keywords, the classes' own names).
@@ -66,7 +66,8 @@ def block_spec(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         body.append({node[3]: {"op": "conv2d(3, 1)", "from": node[0]}})  # read by nothing
     unit = {"params": dict(defaults), "body": body}
     top_params = {"width": draw(st.sampled_from([2, 4, 8])), "slope": draw(st.sampled_from([-0.5, 0.5, -2, 1.5])),
-                  "count": draw(st.integers(1, 4)), "derived": "round(width * 1.5)"}
+                  "count": draw(st.integers(1, 4)), "derived": "round(width * 1.5)",
+                  "num_classes": draw(st.sampled_from([4, 8, 10]))}
     start = draw(st.sampled_from([defaults[kp], defaults[kp] + 2, "width // 2 * 2 + 1"]))
     step = draw(st.sampled_from([0, 2]))
     calls = draw(st.lists(st.sampled_from([
@@ -82,10 +83,15 @@ def block_spec(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         top.append({f"layer{k + 1}": dict(call)})
     if draw(st.booleans()):
         top.append({"head": {"op": "add", "from": [f"layer{len(calls)}", "stem"], "if": f"width == {defaults[cp]}"}})
+    if draw(st.booleans()):  # a classifier head, and maybe a layer only large heads have
+        top += [{"pool": "adaptive_avgpool2d(1)"}, {"flatten": "flatten"}]
+        if draw(st.booleans()):
+            top.append({"hidden": {"op": "linear(num_classes * 2)", "if": "num_classes > 100"}})
+        top.append({"fc": "linear(num_classes)"})
     spec = {"archc": 1, "name": draw(st.sampled_from(["fuzz", "super", "sorted", "value error", "getattr"])),
             "input": [3, 8, 8], "params": top_params, "blocks": {"unit": unit}, "body": top}
     far = {"width": draw(st.sampled_from([3, 6, 16])), "count": draw(st.integers(0, 5)),
-           "slope": draw(st.sampled_from([-1.25, 0.25, 3.0]))}
+           "slope": draw(st.sampled_from([-1.25, 0.25, 3.0])), "num_classes": draw(st.sampled_from([3, 8, 1000]))}
     return spec, far
 
 
@@ -126,9 +132,11 @@ def test_built_models_and_emitted_create_equal_the_interpreted_spec(case, tmp_pa
         return  # the far values make an invalid network: nothing to compare
     assert differences(moved, module.create(**usable)) == [], (text, usable)
     COMPARED["emitted"] += 1
+    COMPARED["with params"] += bool(usable)
 
 
 def test_report_how_many_specs_the_oracle_compared(capsys):
     # Runs after the property (file order); `make fuzz` shows it with -s.
     with capsys.disabled():
-        print(f"\noracle: {COMPARED['specs']} built specs and {COMPARED['emitted']} emitted create() calls compared")
+        print(f"\noracle: {COMPARED['specs']} built specs and {COMPARED['emitted']} emitted create() calls compared "
+              f"({COMPARED['with params']} of them with params far from the defaults)")
