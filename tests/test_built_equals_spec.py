@@ -353,3 +353,29 @@ def test_a_relu_after_an_op_keeps_training_possible(shape, call):
     x = torch.randn(2, *shape, requires_grad=True)
     model(x).sum().backward()  # "modified by an inplace operation" where the op's backward reads its output
     assert x.grad is not None
+
+
+def test_a_compact_file_that_fails_its_check_falls_back_to_every_instance_written_out(monkeypatch):
+    # Stand in for a generator bug: the compact source of another network (kernels 3, not 5).
+    from archc.backends.pytorch import build as build_module
+
+    network = archc.loads(textwrap.dedent(GROWING_DEFAULT))
+    wrong = archc.loads(textwrap.dedent(GROWING_DEFAULT).replace("3 + 2 * i", "3"))
+    real = build_module.emitted_source
+    monkeypatch.setattr(build_module, "emitted_source", lambda n: real(wrong) if n is network else real(n))
+    with pytest.warns(RuntimeWarning, match="is not the network its spec describes: stack.1.conv: 148 parameters, the spec has 404"):
+        model = archc.build(network, seed=0)
+    assert differences(network, model) == []
+    assert "class Unit_3(nn.Module)" in model.source  # each instance its own class
+
+
+def test_a_mismatch_that_survives_the_fallback_is_an_internal_error(monkeypatch):
+    from archc.backends.pytorch import build as build_module
+    from archc.errors import BuildMismatch
+
+    network = archc.loads(textwrap.dedent(DEAD_NODE))
+    wrong = build_module.emit_network(archc.loads(textwrap.dedent(DEAD_NODE).replace("conv2d(5, 1)", "conv2d(6, 1)")))
+    monkeypatch.setattr(build_module, "emit_network", lambda n, compact=True: wrong)
+    monkeypatch.setattr(build_module, "emitted_source", lambda n: wrong)
+    with pytest.raises(BuildMismatch, match="unused: 30 parameters, the spec has 25"):
+        archc.build(network)

@@ -86,7 +86,11 @@ class Generator:
     """Writes the classes of one network, or of several variants of one spec sharing their
     block classes; `classes` comes out in dependency order."""
 
-    def __init__(self, networks: Network | list[Network], reserved: frozenset[str]) -> None:
+    def __init__(self, networks: Network | list[Network], reserved: frozenset[str], compact: bool = True) -> None:
+        # `compact=False` writes every instance as it is: a class per module, no loops, no
+        # constructor parameters but the block's own. Nothing is shared, so nothing can be
+        # shared wrongly: what a build falls back to where the compact file fails its check.
+        self.compact = compact
         self.networks = [networks] if isinstance(networks, Network) else list(networks)
         self.network = self.networks[0]  # the default variant
         self.class_names = Namespace(reserved | CODE_NAMES)  # a class `ValueError` would shadow the builtin
@@ -97,7 +101,7 @@ class Generator:
         self.keep_alive: list[Node] = []
         self.defaults: dict[str, dict[str, Any]] = {}  # per block class, its parameters' defaults
         self.owner: dict[int, Network] = {}  # the network each module node belongs to
-        self.liftable = frozenset.intersection(*[liftable_params(n) for n in self.networks])
+        self.liftable = frozenset.intersection(*[liftable_params(n) for n in self.networks]) if compact else frozenset()
         # Each variant: (its network class, the constructor arguments that differ from the class's defaults).
         self.variants: list[tuple[str | None, Var, dict[str, Any]]] = []
         for network in self.networks:
@@ -188,8 +192,8 @@ class Generator:
         for inst in written:
             by_template.setdefault(inst.template, []).append(inst)
         base = class_name(key[1] if key[0] == "block" else _group_word(nodes[0].name), "Group")
-        groups = list(by_template.values())
-        if len(groups) > 1:
+        groups = list(by_template.values()) if self.compact else [[inst] for inst in written]
+        if len(groups) > 1 and self.compact:
             try:
                 name = self.class_names.name(base)
                 cls, arguments = self._union(name, written)
@@ -288,8 +292,8 @@ class Generator:
         children = [(child.name, self._constructor(child, slots, child.name in inplace)) for child in body.nodes]
         word = _word(node.name) if word is None else word
         if [name for name, _ in children] == [str(i) for i in range(len(children))]:
-            return Call("nn.Sequential", _loops(children, slots, word, named=False))
-        pairs = _loops(children, slots, word, named=True)
+            return Call("nn.Sequential", _loops(children, slots, word, named=False, fold=self.compact))
+        pairs = _loops(children, slots, word, named=True, fold=self.compact)
         return Call("nn.Sequential", [Call("OrderedDict", [Call("", pairs, brackets="[]")])])
 
     # Sharing a class among instances ------------------------------------------------------------
@@ -776,7 +780,7 @@ def _renumbered(instance: Instance) -> Instance:
     return Instance(instance.node, init, instance.forward, slots, instance.sequential, instance.at, tensors=instance.tensors)
 
 
-def _loops(children: list[tuple[str, Item]], slots: list[Slot], word: str, named: bool) -> list[Item]:
+def _loops(children: list[tuple[str, Item]], slots: list[Slot], word: str, named: bool, fold: bool = True) -> list[Item]:
     """Runs of like children as one starred comprehension, as torchvision's loops: equal ones
     (`*[Unit(58) for _ in range(3)]`) and ones whose numbers grow by a step, with names that
     count up (`*[('denselayer%d' % (i + 1), DenseLayer(64 + 32 * i)) for i in range(6)]`).
@@ -786,6 +790,8 @@ def _loops(children: list[tuple[str, Item]], slots: list[Slot], word: str, named
     marks = [[int(k) for k in flat(c).split("\x00")[1::2]] for _, c in children]
     result: list[Item] = []
     i = 0
+    if not fold:
+        return [Call("", [literal(n), c]) if named else c for n, c in children]
     while i < len(children):
         j = i
         # Each child is checked against the run so far, not the whole run again: linear in the

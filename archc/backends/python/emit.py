@@ -60,15 +60,16 @@ def _code_lines(text: str) -> int:
     return sum(1 for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
 
 
-def emit_network(network: Network | list[Network], others: list[str] | None = None) -> Emitted:
+def emit_network(network: Network | list[Network], others: list[str] | None = None, compact: bool = True) -> Emitted:
     """One network, or the variants of one spec (the default variant first), as one module;
-    `others` names the spec's variants left for files of their own, for the docstring."""
+    `others` names the spec's variants left for files of their own, for the docstring.
+    `compact=False`: every instance written as it is (see Generator)."""
     networks = [network] if isinstance(network, Network) else list(network)
     network = networks[0]
     helpers = _runtime_helpers()
     from archc.ops.plugins import MODULES
 
-    generator = Generator(networks, MODULE_NAMES | frozenset(helpers) | frozenset(MODULES))
+    generator = Generator(networks, MODULE_NAMES | frozenset(helpers) | frozenset(MODULES), compact)
     network_class = generator.run()
     class_sources = {str(c.name): class_source(c) for c in generator.classes}
     body = "\n\n\n".join(class_sources.values())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from contextlib import nullcontext
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch.nn as nn
 
 from archc.backends.python.emit import Emitted, emit_network
 from archc.backends.pytorch.check import check_built
+from archc.errors import BuildMismatch
 from archc.backends.pytorch.load import attach_recipe, load_generated
 from archc.ir.cache import BoundedCache, node_count
 from archc.ir.graph import Network
@@ -22,17 +24,16 @@ def build_network(network: Network, device: Any = None, dtype: torch.dtype | Non
     state is left as it was.
     """
     emitted = emitted_source(network)
-    module = load_generated(emitted.source, emitted.class_sources)
-    attach_recipe(module, network)
-    # torch's random state is process-wide: seeded builds in threads take turns, so each draws
-    # from its own seed alone and leaves the state as the one before it left it.
-    with _SEEDED if seed is not None else nullcontext():
-        with torch.random.fork_rng(devices=[], enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(seed)
-            with torch.device(device) if device is not None else nullcontext():
-                model = module.create()
-    check_built(model, network)
+    model = _created(emitted, network, device, seed, compact=True)
+    try:
+        check_built(model, network)
+    except BuildMismatch as found:
+        # Soundness before compactness: the file with every instance written as it is.
+        emitted = emit_network(network, compact=False)
+        model = _created(emitted, network, device, seed, compact=False)
+        check_built(model, network)
+        warnings.warn(f"archc: {found}; built it with every instance written out instead (an archc bug: "
+                      "please report the spec)", RuntimeWarning, stacklevel=3)
     if dtype is not None:
         model = model.to(dtype=dtype)
     model.spec_name = network.name
@@ -40,6 +41,19 @@ def build_network(network: Network, device: Any = None, dtype: torch.dtype | Non
     model.spec_params = dict(network.params)
     model.source = emitted.source
     return model
+
+
+def _created(emitted: Emitted, network: Network, device: Any, seed: int | None, compact: bool) -> nn.Module:
+    module = load_generated(emitted.source, emitted.class_sources)
+    attach_recipe(module, network, compact)
+    # torch's random state is process-wide: seeded builds in threads take turns, so each draws
+    # from its own seed alone and leaves the state as the one before it left it.
+    with _SEEDED if seed is not None else nullcontext():
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            with torch.device(device) if device is not None else nullcontext():
+                return module.create()
 
 
 _SEEDED = threading.Lock()

@@ -65,12 +65,12 @@ def _reduce_ex(self: nn.Module, protocol: int) -> tuple[Any, ...]:
     return (rebuild, (_recipe_of(type(self)), type(self).__qualname__), self.__dict__.copy())
 
 
-def attach_recipe(module: types.ModuleType, network: Any) -> None:
+def attach_recipe(module: types.ModuleType, network: Any, compact: bool = True) -> None:
     """Let the module's classes pickle as the spec they were compiled from (see rebuild)."""
     for value in list(module.__dict__.values()):
         if isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ == module.__name__:
             if getattr(value, "_archc_network", None) is None:
-                value._archc_network = (network.recipe, network.path, tuple(network.extracted))  # type: ignore[attr-defined]
+                value._archc_network = (network.recipe, network.path, tuple(network.extracted), compact)  # type: ignore[attr-defined]
 
 
 def _recipe_of(cls: type) -> tuple[Any, ...]:
@@ -82,11 +82,11 @@ def _recipe_of(cls: type) -> tuple[Any, ...]:
     held = getattr(cls, "_archc_network", None)
     if held is None or held[0] is None:
         raise pickle.PicklingError(f"{cls.__qualname__}: only models that archc.build made can be pickled")
-    (data, variant, params, limits), path, outputs = held
+    (data, variant, params, limits), path, outputs, compact = held
     try:
         made = (yaml.safe_dump(data, sort_keys=False, allow_unicode=True), str(path), variant,
                 yaml.safe_dump(dict(params), sort_keys=False, allow_unicode=True),
-                tuple((f.name, getattr(limits, f.name)) for f in dataclasses.fields(limits)), outputs)
+                tuple((f.name, getattr(limits, f.name)) for f in dataclasses.fields(limits)), outputs, compact)
     except yaml.YAMLError as exc:
         raise pickle.PicklingError(f"{cls.__qualname__}: its params are not plain data: {exc}") from None
     cls._archc_recipe = made  # type: ignore[attr-defined]
@@ -100,7 +100,7 @@ def rebuild(recipe: Any, qualname: str) -> nn.Module:
     holds, and the class is taken from the source archc writes for it. So allowing this
     function in `torch.load(weights_only=True)` lets a checkpoint name a spec, never run code.
     """
-    if not (isinstance(recipe, tuple) and len(recipe) == 6 and isinstance(qualname, str)):
+    if not (isinstance(recipe, tuple) and len(recipe) == 7 and isinstance(qualname, str)):
         raise pickle.UnpicklingError(
             "not an archc model pickle (a model pickled by an earlier archc carries source code, which archc no "
             "longer runs: build it again with archc.build and load its state_dict)"
@@ -114,13 +114,14 @@ def rebuild(recipe: Any, qualname: str) -> nn.Module:
 
 def _compiled(recipe: tuple[Any, ...]) -> types.ModuleType:
     from archc.api import loads
+    from archc.backends.python.emit import emit_network
     from archc.backends.pytorch.build import emitted_source
     from archc.spec.limits import Limits
 
-    text, path, variant, params, limits, outputs = recipe
+    text, path, variant, params, limits, outputs, compact = recipe
     network = loads(text, variant, name=path, params=yaml.safe_load(params) or {}, limits=Limits(**dict(limits)),
                     outputs=list(outputs) or None)
-    emitted = emitted_source(network)
+    emitted = emitted_source(network) if compact is True else emit_network(network, compact=False)
     module = load_generated(emitted.source, emitted.class_sources)
-    attach_recipe(module, network)
+    attach_recipe(module, network, compact is True)
     return module
