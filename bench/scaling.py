@@ -8,6 +8,8 @@ Each case runs in a fresh process (no cache carries over) and prints its wall ti
   nodes-100k    100,000 nodes: the Limits.max_nodes default
   values-1m     a 4 MiB file with a million values (refused)
   draw-10k      `archc draw --expand -o x.svg` on a 10,000-node spec (refused before dot runs)
+  repeats-2x10k two 10,000-instance repeats, emitted and built (loop folding was quadratic: 65 s)
+  loads-60k     8 loads of a 60,000-node spec at other params, dropped: resident memory after
 Goals (issue 14): nodes-20k validates < 2 s and builds < 5 s, nodes-100k validates < 10 s,
 values-1m is refused < 1 s, `archc summary` on nodes-100k peaks under 500 MB.
 Usage: python bench/scaling.py [--timeout S] [--cases nodes-20k,...]
@@ -72,6 +74,21 @@ def values_1m() -> str:
     return HEADER + "input: [8]\nbody: [relu]\ndoc: [" + "1, " * 999_999 + "1]\n"
 
 
+def repeats_2x10k() -> str:
+    return HEADER + "input: [4, 8, 8]\nbody:\n  - a: {repeat: 10000, op: relu}\n  - b: {repeat: 10000, op: 'conv2d(4, 1)'}\n"
+
+
+def nodes_60k() -> str:
+    return HEADER + "input: [8]\nparams: {w: 8}\nbody:\n  - l: {repeat: 10000, body: [linear(w), relu, linear(w), relu, linear(w), relu]}\n"
+
+
+# Eight loads at other params, each dropped: what the caches keep shows in the resident memory.
+DROPPED = (
+    "import archc, gc, sys\nfor w in range(8, 16):\n    archc.load_spec(sys.argv[1], w=w)\ngc.collect()\n"
+    "print(f'resident after: {int(open(\"/proc/self/statm\").read().split()[1]) * 4096 / 1e6:.0f} MB', file=sys.stderr)\n"
+)
+
+
 def nodes_10k() -> str:
     return HEADER + "input: [8]\nbody:\n  - l: {repeat: 10000, op: relu}\n"
 
@@ -91,6 +108,9 @@ CASES = [
     ("values-1m refuse", values_1m, REFUSE, None),
     ("nodes-100k summary", nodes_100k, CLI, ["summary", "{spec}"]),
     ("draw-10k", nodes_10k, CLI, ["draw", "{spec}", "--expand", "-o", "{dir}/x.svg"]),
+    ("repeats-2x10k emit", repeats_2x10k, CLI, ["emit", "{spec}", "-o", "{dir}/x.py"]),
+    ("repeats-2x10k build", repeats_2x10k, BUILD, None),
+    ("loads-60k dropped", nodes_60k, DROPPED, None),
 ]
 
 
@@ -134,6 +154,9 @@ def measure(code: str, argv: list[str], timeout: float) -> tuple[str, str]:
     timing = [line for line in lines if re.fullmatch(r"[\d.]+ \d+", line)]
     seconds, megabytes = timing[-1].split() if timing else ("?", "?")
     problem = next((line for line in reversed(lines) if "Error" in line or "error:" in line), "")
+    for line in lines:
+        if line.startswith("resident after:"):
+            megabytes += f" ({line})"
     status = "" if process.returncode == 0 else f" (exit {process.returncode}: {problem.strip()[:80]})"
     return f"{seconds} s{status}", f"{megabytes} MB"
 
