@@ -38,7 +38,7 @@ COMPARED = {"specs": 0, "emitted": 0, "with params": 0}
 # Block param names: plain ones, and names that generated code or the expression language
 # also uses (builtins, the loop index, helpers, soft keywords, the classes' own names).
 PARAM_NAMES = ["k", "c", "d", "s", "i", "max", "range", "super", "len", "match", "type", "case", "OrderedDict",
-               "make_divisible", "Unit", "getattr", "sorted", "n"]
+               "make_divisible", "Unit", "getattr", "sorted", "n", "true", "null", "x"]
 NODE_NAMES = ["conv", "act", "extra", "getattr", "channel_shuffle", "match", "range", "super", "x", "out"]
 
 
@@ -83,13 +83,22 @@ def block_spec(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         top.append({f"layer{k + 1}": dict(call)})
     if draw(st.booleans()):
         top.append({"head": {"op": "add", "from": [f"layer{len(calls)}", "stem"], "if": f"width == {defaults[cp]}"}})
+    blocks: dict[str, Any] = {"unit": unit}
+    if draw(st.booleans()):  # a block of two inputs, fed by a tap into an earlier instance
+        blocks["pair"] = {"inputs": ["x", "y"], "body": [
+            {"a": {"op": "conv2d(width, 1)", "from": "x"}}, {"b": {"op": "conv2d(width, 1)", "from": "y"}},
+            {"s": {"op": draw(st.sampled_from(["add", "multiply"])), "from": ["a", "b"]}}]}
+        tap = draw(st.sampled_from(["stem", f"layer1.{node[0]}", "layer1"]))
+        if "repeat" in calls[0] or not calls[0]["op"].startswith("unit"):
+            tap = "stem"
+        top.append({"joined": {"op": "pair", "from": [tap, top[-1] if isinstance(top[-1], str) else next(iter(top[-1]))]}})
     if draw(st.booleans()):  # a classifier head, and maybe a layer only large heads have
         top += [{"pool": "adaptive_avgpool2d(1)"}, {"flatten": "flatten"}]
         if draw(st.booleans()):
             top.append({"hidden": {"op": "linear(num_classes * 2)", "if": "num_classes > 100"}})
         top.append({"fc": "linear(num_classes)"})
     spec = {"archc": 1, "name": draw(st.sampled_from(["fuzz", "super", "sorted", "value error", "getattr"])),
-            "input": [3, 8, 8], "params": top_params, "blocks": {"unit": unit}, "body": top}
+            "input": [3, 8, 8], "params": top_params, "blocks": blocks, "body": top}
     far = {"width": draw(st.sampled_from([3, 6, 16])), "count": draw(st.integers(0, 5)),
            "slope": draw(st.sampled_from([-1.25, 0.25, 3.0])), "num_classes": draw(st.sampled_from([3, 8, 1000]))}
     return spec, far
