@@ -37,3 +37,27 @@ def test_small_shipped_specs_equal_the_interpreted_spec(name):
 @pytest.mark.parametrize("name, variant", EVERY, ids=[f"{s}-{v}" for s, v in EVERY])
 def test_every_shipped_variant_equals_the_interpreted_spec(name, variant):
     assert compare(name, variant) == []
+
+
+def _far(value):
+    """A value far from a param's default, of its kind: 7 classes, rates and scales halved."""
+    return 7 if type(value) is int else value / 2 + 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SPECS)
+def test_emitted_create_equals_build_at_params_far_from_the_defaults(name, tmp_path):
+    import types
+
+    source = archc.emit(name)
+    module = types.ModuleType(f"emitted_{name}")
+    exec(compile(source, module.__name__, "exec"), module.__dict__)  # noqa: S102  (archc's own output)
+    network = archc.load_spec(name)
+    far = {p: _far(network.params[p]) for p in module.PARAMS}
+    moved = archc.load_spec(name, **far)
+    if moved.total_params > 30_000_000:
+        pytest.skip("large: compared at the default variant's size in the fast tests")
+    oracle = interpret(moved)
+    model = module.create(**far)
+    assert structural_differences(model, moved, oracle) == []
+    assert output_differences(model, moved, example_inputs(moved), oracle=oracle) == []
