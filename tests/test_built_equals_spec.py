@@ -379,3 +379,14 @@ def test_a_mismatch_that_survives_the_fallback_is_an_internal_error(monkeypatch)
     monkeypatch.setattr(build_module, "emitted_source", lambda n: wrong)
     with pytest.raises(BuildMismatch, match="unused: 30 parameters, the spec has 25"):
         archc.build(network)
+
+
+def test_archc_build_checks_the_shapes_its_forward_returns():
+    from archc.backends.pytorch.check import check_forward, run_once
+    from archc.errors import BuildMismatch
+
+    network = archc.loads(textwrap.dedent(OUTPUTS_MATCH))
+    shapes = run_once(archc.build(network), network)
+    check_forward(shapes, network)
+    with pytest.raises(BuildMismatch, match=r"forward returns match 1x2x8x8, match_ 1x2x8x8, the spec infers match 1x2x8x8, match_ 1x3x8x8"):
+        check_forward({"match": (1, 2, 8, 8), "match_": (1, 2, 8, 8)}, network)

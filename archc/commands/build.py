@@ -54,12 +54,14 @@ def run(args: argparse.Namespace) -> int:
     check_forward_cost(network, args.max_activation_bytes, args.max_macs, ("--max-activation-bytes", "--max-macs"))
     echo(totals_text(network))
     from archc.backends.pytorch.build import build_network
-    from archc.backends.pytorch.check import export_onnx, export_program, run_once
+    from archc.backends.pytorch.check import check_forward, export_onnx, export_program, run_once
 
     model = annotate(build_network(network, seed=args.seed), network)
     if args.weights:
         load_checkpoint(model, args.weights, bool(network.extracted))
-    for name, shape in run_once(model, network).items():
+    shapes = run_once(model, network)
+    check_forward(shapes, network)
+    for name, shape in shapes.items():
         echo(f"forward (eval, batch 1): {name} {'x'.join(map(str, shape))}")
     if args.output:
         save = export_onnx if args.output.endswith(".onnx") else export_program

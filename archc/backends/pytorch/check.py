@@ -18,21 +18,25 @@ def example_inputs(network: Network, batch: int = 1) -> tuple[torch.Tensor, ...]
 
 
 def run_once(model: torch.nn.Module, network: Network) -> dict[str, tuple[int, ...]]:
-    """One eval-mode forward pass on a random input; the output shapes by name, checked
-    against the shapes the spec infers (a difference is an archc bug: BuildMismatch)."""
+    """One eval-mode forward pass on a random input; the output shapes by name."""
     model.eval()
     with torch.no_grad():
         out = model(*example_inputs(network))
     if isinstance(out, torch.Tensor):
-        shapes = {next(iter(_eval_outputs(network))): tuple(out.shape)}
-    elif isinstance(out, dict):  # a feature extractor
-        shapes = {name: tuple(t.shape) for name, t in out.items()}
-    else:  # several outputs, in the spec's order (a field may be renamed where Python needs it)
-        shapes = {name: tuple(t.shape) for name, t in zip(_eval_outputs(network), out)}
-    expected = {name: (1, *shape) for name, shape in _eval_outputs(network).items()}
-    if shapes != expected:
-        raise BuildMismatch(network.name, [f"forward returns {_shapes(shapes)}, the spec infers {_shapes(expected)}"])
-    return shapes
+        return {next(iter(network.output_shapes)): tuple(out.shape)}
+    if isinstance(out, dict):  # a feature extractor
+        return {name: tuple(t.shape) for name, t in out.items()}
+    return dict(zip(out._fields, (tuple(t.shape) for t in out)))  # several outputs
+
+
+def check_forward(shapes: dict[str, tuple[int, ...]], network: Network) -> None:
+    """`run_once`'s output shapes against the spec's eval-mode outputs, in order (a field may
+    be renamed where Python needs it); a difference is an archc bug: BuildMismatch."""
+    expected = [(1, *shape) for shape in _eval_outputs(network).values()]
+    if list(shapes.values()) != expected:
+        names = list(_eval_outputs(network))
+        raise BuildMismatch(network.name, [f"forward returns {_shapes(shapes)}, the spec infers "
+                                           f"{_shapes(dict(zip(names, expected)))}"])
 
 
 def check_built(model: torch.nn.Module, network: Network) -> None:
