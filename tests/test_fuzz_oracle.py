@@ -13,7 +13,6 @@ fresh ones and prints how many specs the oracle compared.
 from __future__ import annotations
 
 import os
-import textwrap
 import types
 from typing import Any
 
@@ -77,7 +76,7 @@ def block_spec(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         {"op": f"unit({cp}=width, {sp}=-2)"},
         {"op": f"unit({cp}=derived)"},
         {"op": f"unit({kp}=3 if width > 3 else 1, {cp}=width)", "repeat": 2},
-        {"op": f"conv2d(width, 3, padding=i + 1, dilation=i + 1)", "repeat": "count"},
+        {"op": "conv2d(width, 3, padding=i + 1, dilation=i + 1)", "repeat": "count"},
     ]), min_size=1, max_size=4))
     top: list[Any] = [{"stem": "conv2d(width, 1)"}]
     for k, call in enumerate(calls):
