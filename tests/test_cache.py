@@ -69,8 +69,15 @@ def test_models_of_many_distinct_specs_do_not_stay_loaded_forever():
     import linecache
     import sys
 
+    def loaded() -> tuple[int, int]:
+        gc.collect()
+        return (sum(n.startswith("archc_generated_") for n in sys.modules),
+                sum(str(f).startswith("<archc generated") for f in linecache.cache))
+
+    modules, lines = loaded()
     for k in range(100):
         archc.build(archc.loads(f"archc: 1\nname: n{k}\ninput: [8]\nbody:\n  - linear({k + 1})\n"))
-    gc.collect()
-    assert sum(n.startswith("archc_generated_") for n in sys.modules) <= 64
-    assert sum(str(f).startswith("<archc generated") for f in linecache.cache) <= 64
+    after = loaded()
+    assert after[0] <= 64
+    # Sources of modules whose classes something still holds (earlier tests' models) stay readable.
+    assert after[1] <= lines + 64
