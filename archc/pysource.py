@@ -51,16 +51,20 @@ def literal(value: Any) -> str:
     if kind is str:
         return ascii(value)
     if kind is tuple:
-        items = [literal(v) for v in value]
+        items = [_value(v) for v in value]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
     if kind is list:
-        return f"[{', '.join(literal(v) for v in value)}]"
+        return f"[{', '.join(_value(v) for v in value)}]"
     raise TypeError(f"no literal for a {kind.__name__}")
 
 
 def value(item: Any) -> str:
     """A Var as itself, anything else as a literal."""
     return str(item) if isinstance(item, Var) else literal(item)
+
+
+# Items of tuples and lists too may be Vars: a size read at run time (`(x.shape[2], x.shape[3])`).
+_value = value
 
 
 def call(fn: str, *args: Any, **kwargs: Any) -> str:

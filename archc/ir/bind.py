@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from pydantic import BaseModel, ValidationError
 
 from archc.errors import Collector, Diagnostic, Location, SpecError, spec_error
+from archc.shapes.symbolic import SymShape, specialize_all, tracer, tracing
 from archc.spec.expr import Call, Expr, ExprError, did_you_mean, parse_call, parse_expr, render_template
 
 
@@ -26,12 +27,34 @@ def evaluate(value: Any, env: Mapping[str, Any], where: Location) -> Any:
     """A spec value: strings are expressions, everything else is taken as written."""
     if isinstance(value, str):
         try:
-            return _parsed(value).evaluate(env)
+            result = _parsed(value).evaluate(env)
         except ExprError as exc:
             raise spec_error(where.shifted(exc.offset), f"in expression {quoted(value)}: {exc.message}") from None
+        # A condition, count or block param computed from the input size is decided at the
+        # declared size: the size is fixed wherever the decision would differ.
+        specialize_all(follow(_parsed(value), env), f"`{value}` decides on it")
+        return result
     if isinstance(value, list):
         return tuple(evaluate(v, env, where) for v in value)
     return value
+
+
+def follow(expr: Expr, env: Mapping[str, Any]) -> Any:
+    """The expression's value with the input's sizes as expressions, while a network's shapes
+    are followed (archc.shapes); None where it reads no shape that depends on the input."""
+    if tracer() is None:
+        return None
+    names = expr.names()
+    symbolic = {k: env[k].readable() for k in names if isinstance(env.get(k), SymShape)}
+    if not symbolic:
+        return None
+    with tracing(tracer(), why=f"`{expr.source}`"):
+        try:
+            return expr.evaluate({**env, **symbolic})
+        except ExprError:
+            # A use of the sizes the expressions cannot follow: fixed at the declared size.
+            specialize_all(tuple(symbolic.values()), "archc cannot follow it through this expression")
+            return None
 
 
 def param_value(value: Any, env: Mapping[str, Any], where: Location) -> Any:
@@ -96,6 +119,8 @@ class Argument:
     where: Location
     position: int | None = None  # the index of a positional argument
     source: str = ""  # the argument as written, for hints
+    # The value with the input's sizes as expressions (archc.shapes), where it reads a shape.
+    sym: Any = None
 
 
 def bind(
@@ -131,7 +156,11 @@ def bind(
             errors.error(key_at, f"{what} got {name!r} twice")
         else:
             try:
-                bound[name] = Argument(evaluate(raw, env, at), at, source=raw if isinstance(raw, str) else "")
+                value = _parsed(raw).evaluate(env) if isinstance(raw, str) else evaluate(raw, env, at)
+                sym = follow(_parsed(raw), env) if isinstance(raw, str) else None
+                bound[name] = Argument(value, at, source=raw if isinstance(raw, str) else "", sym=sym)
+            except ExprError as exc:
+                errors.error(at.shifted(exc.offset), f"in expression {quoted(raw)}: {exc.message}")
             except SpecError as exc:
                 errors.add(exc)
     errors.raise_if_any()
@@ -143,7 +172,7 @@ def _argument(
     value_at: Location | None = None,
 ) -> Argument:
     try:
-        return Argument(expr.evaluate(env), where, position, expr.source)
+        return Argument(expr.evaluate(env), where, position, expr.source, follow(expr, env))
     except ExprError as exc:
         errors.error((value_at or where).shifted(exc.offset), f"in expression {quoted(expr.source)}: {exc.message}")
         return Argument(None, where, position, expr.source)

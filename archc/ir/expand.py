@@ -18,6 +18,8 @@ from archc.ir.graph import Graph, Node, Output, Ref
 from archc.ir.scope import FAILED, INPUT, Broken, Scope, check_node_name, input_names_env, inputs_env
 from archc.ops import OPS, ShapeError
 from archc.ops.base import Shape, fmt
+from archc.ir.follow import follow_op
+from archc.shapes.symbolic import SymShape, Tracer, specialize_all, tracing
 from archc.spec.expr import did_you_mean
 from archc.spec.limits import DEFAULT_LIMITS, Limits
 from archc.spec.schema import BlockFields, NodeFields, NodeSpec, OutputFields, SpecFields
@@ -55,15 +57,20 @@ class Expander:
         self.reported: dict[Location, Diagnostic] = {}
         self.warnings: dict[Location, Diagnostic] = {}  # the first at each place, as errors
         self.reads_block_count = False
+        # Guards on the input's sizes, where the input has sizes that may vary (archc.shapes).
+        self.tracer: Tracer | None = None
 
     # Whole network --------------------------------------------------------------
 
     def network(self, input_shapes: tuple[tuple[str, Shape], ...]) -> Graph:
         scope = Scope(input_shapes)
-        self.sequence(self.body, scope, dict(self.params), depth=0)
+        with tracing(self.tracer):
+            self.sequence(self.body, scope, dict(self.params), depth=0)
+            outputs = self.outputs(scope)
         where = self.source.at(("input",)) if self.spec.input is not None else self.source.key_at(("inputs",))
         warnings = tuple(sorted(self.warnings.values(), key=lambda d: (d.location.line, d.location.col)))
-        return Graph(input_shapes, tuple(scope.nodes), self.outputs(scope), input_location=where, warnings=warnings)
+        guards = tuple(self.tracer.guards.values()) if self.tracer is not None else ()
+        return Graph(input_shapes, tuple(scope.nodes), outputs, input_location=where, warnings=warnings, guards=guards)
 
     def outputs(self, scope: Scope) -> tuple[Output, ...]:
         if self.spec.outputs is None:
@@ -149,6 +156,8 @@ class Expander:
             return None
         self.count_node(spec)
         scope.current = spec.name
+        if self.tracer is not None:  # guards recorded from here on are this node's
+            self.tracer.where, self.tracer.why = ".".join(self.prefix + [spec.name or str(scope.position)]), ""
         if f.if_ is not None and not _reads_input(f.if_, scope) and not self.truth(f.if_, env, self.at(spec, "if")):
             # Decided before `from` is resolved: an absent node may name inputs that are absent too.
             scope.skip(self.name(spec, env) if spec.name else None, self.first_input_if_any(spec, scope, env))
@@ -335,10 +344,15 @@ class Expander:
         except ShapeError as exc:
             sources = ", ".join(_source_of(r, s, scope) for r, s in zip(inputs, in_shapes))
             raise spec_error(where, f"{what}: {exc}", f"input{'s' if n > 1 else ''}: {sources}", *_absent_notes(spec, scope)) from None
+        runtime: tuple[tuple[str, Any], ...] = ()
+        shape_reads: tuple[Ref, ...] = ()
+        if self.tracer is not None:
+            outs, runtime, shape_reads = follow_op(op, attrs, bound, in_shapes, outs, ".".join(self.prefix + [name]), self.tracer)
         return Node(
             name, tuple(inputs), in_shapes, outs, self.where(spec), op=op_name, attrs=attrs,
             own_params=op.params(attrs, in_shapes), own_macs=op.macs(attrs, in_shapes, outs),
             reads=_names_read(bound), sources=_sources(bound), param_reads=self.params_read(bound, env),
+            runtime=runtime, shape_reads=shape_reads,
         )
 
     def block_node(self, name, block, call, spec, inputs, scope, env, where, args_where, depth) -> Node:
@@ -351,6 +365,9 @@ class Expander:
         if len(inputs) != len(names) and definition.inputs is not None:
             raise self.arity_error(block, names, spec, len(inputs))
         bound = bind(call, spec.fields.args, order, env, where, f"block {block!r}", args_where)
+        with tracing(self.tracer, ".".join(self.prefix + [name])):
+            for param, arg in bound.items():  # a block param is one number in every instance
+                specialize_all(arg.sym, f"block argument `{param}` is computed from the input size")
         block_env = dict(self.params)
         # Defaults may read the params, the block's earlier params and its inputs' shapes.
         seen = inputs_env(tuple((n, scope.shape(r)) for n, r in zip(names, inputs)), definition.inputs is not None) if len(inputs) == len(names) else {}
@@ -536,7 +553,8 @@ def _input_env(scope: Scope, inputs: list[Ref]) -> dict[str, Any]:
     """Names an expression can use to read the shape of the node's (first) input, and of
     the enclosing block's own input (`input_channels`: the same at every node of a block)."""
     shape = scope.shape(inputs[0])
-    return {"in_shape": shape, "in_channels": shape[0] if shape else 0} | scope.input_env()
+    tagged = shape.tagged(inputs[0]) if isinstance(shape, SymShape) else shape
+    return {"in_shape": tagged, "in_channels": shape[0] if shape else 0} | scope.input_env()
 
 
 def reads_block_count(spec: SpecFields, body: tuple[NodeSpec, ...], blocks: dict[str, tuple[NodeSpec, ...]]) -> bool:

@@ -50,6 +50,10 @@ class Node:
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # per argument, its expression
     # Per argument, the spec params it reads where no block param or repeat index hides them.
     param_reads: tuple[tuple[str, frozenset[str]], ...] = field(default=(), compare=False)
+    # Arguments computed from the input size, as expressions read at run time (archc.shapes),
+    # and the tensors (in this graph) whose shapes they read: the node reads them in forward.
+    runtime: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+    shape_reads: tuple[Ref, ...] = field(default=(), compare=False)
 
     @property
     def is_op(self) -> bool:
@@ -88,6 +92,9 @@ class Graph:
     # whole forward pass, and the warnings expansion found (a PyTorch-style argument order).
     input_location: Location | None = field(default=None, compare=False)
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    # The network's own graph only: what the shape rules assumed about the input's sizes
+    # (archc.shapes.symbolic.Guard), from which the sizes it accepts are derived.
+    guards: tuple[Any, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", sum(n.params for n in self.nodes))
@@ -187,3 +194,16 @@ class Network:
     @property
     def output_shapes(self) -> dict[str, Shape]:
         return {o.name: o.shape for o in self.graph.outputs}
+
+    @property
+    def input_constraints(self) -> tuple[Any, ...]:
+        """Per input, the sizes it accepts (archc.shapes.constraints.InputConstraints)."""
+        found = self.__dict__.get("_constraints")
+        if found is None:
+            from archc.shapes.constraints import input_constraints
+
+            g = self.graph
+            training_only = frozenset(g.nodes_needed(training=True) - g.nodes_needed(training=False))
+            found = input_constraints(g.inputs, g.guards, training_only)
+            object.__setattr__(self, "_constraints", found)  # derived once, on first use
+        return found

@@ -16,6 +16,8 @@ from archc.ir.graph import Network
 from archc.ir.init_plan import resolve_init
 from archc.ir.scope import INPUT, input_names_env
 from archc.ops import OPS
+from archc.shapes.constraints import symbolic_inputs
+from archc.shapes.symbolic import SymShape, Tracer
 from archc.spec.expr import did_you_mean
 from archc.spec.names import name_problem, variant_problem
 from archc.spec.limits import DEFAULT_LIMITS, Limits
@@ -88,9 +90,9 @@ def expand_source(source: Source, variant: str | None, overrides: Mapping[str, A
     check_names(spec, source)
     check_block_cycles(spec, blocks, source)
     variant_name, params = resolve_params(spec, source, variant, overrides)
-    inputs = input_shapes(spec, source, params)
+    inputs = symbolic_inputs(input_shapes(spec, source, params))
     static = check_bodies(spec, body, blocks, source)  # every block, used or not
-    expander = Expander(spec, body, blocks, source, params, {}, limits)
+    expander = _expander(spec, body, blocks, source, params, {}, limits, inputs)
     try:
         graph = expander.network(inputs)
     except SpecError as exc:
@@ -99,7 +101,7 @@ def expand_source(source: Source, variant: str | None, overrides: Mapping[str, A
     if reads_block_count(spec, body, blocks):
         # `block_count` is only known once every instance is counted: expand again with it.
         totals = dict(expander.block_seen)
-        expander = Expander(spec, body, blocks, source, params, totals, limits)
+        expander = _expander(spec, body, blocks, source, params, totals, limits, inputs)
         graph = expander.network(inputs)
         if dict(expander.block_seen) != totals:
             raise spec_error(source.at(("body",)), "the number of block instances depends on block_count itself")
@@ -110,6 +112,14 @@ def expand_source(source: Source, variant: str | None, overrides: Mapping[str, A
         variants=tuple(sorted(spec.variants, key=lambda v: v != spec.default_variant)),
         recipe=(source.data, variant_name, dict(overrides), limits),
     )
+
+
+def _expander(spec: SpecFields, body: Any, blocks: Any, source: Source, params: dict[str, Any], totals: dict[str, int],
+              limits: Limits, inputs: tuple[tuple[str, Any], ...]) -> Expander:
+    expander = Expander(spec, body, blocks, source, params, totals, limits)
+    if any(isinstance(shape, SymShape) for _, shape in inputs):
+        expander.tracer = Tracer()  # the input's sizes vary: record what the shape rules assume
+    return expander
 
 
 def resolve_params(

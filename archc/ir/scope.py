@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from archc.errors import Location, SpecError, spec_error
 from archc.ir.graph import Node, Ref
 from archc.ops.base import Shape
+from archc.shapes.symbolic import SymShape
 from archc.spec.expr import did_you_mean
 from archc.spec.names import check_name, is_index
 
@@ -162,6 +163,8 @@ def inputs_env(inputs: tuple[tuple[str, Shape], ...], declared: bool) -> dict[st
 
 def _shape_env(name: str, shape: Shape) -> dict[str, object]:
     shape_name, channels_name = input_names_env(name)
+    if isinstance(shape, SymShape):
+        shape = shape.tagged(Ref(name))  # read at run time from that input
     return {shape_name: shape, channels_name: shape[0] if shape else 0}
 
 

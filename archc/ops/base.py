@@ -83,6 +83,9 @@ class Op:
     # enclosing module under the node's own name (timm's top-level `cls_token`, ConvNeXt's
     # `gamma`); `to_call` then gets that tensor's access expression before the inputs.
     holds_tensor: ClassVar[bool] = False
+    # Arguments that may be computed from the input size (`upsample(size=input_shape[1:])`):
+    # the node then reads them from the tensor's shape at run time instead of fixing the size.
+    runtime_attrs: ClassVar[frozenset[str]] = frozenset()
 
     def num_outputs(self, attrs: Any) -> int:
         return 1
@@ -204,7 +207,7 @@ def spatial_out(
     dilation: tuple[int, int], ceil_mode: bool = False,
 ) -> tuple[int, int]:
     out = tuple(pooled_size(hw[i], kernel[i], stride[i], padding[i], dilation[i], ceil_mode) for i in range(2))
-    if min(out) < 1:
+    if any(n < 1 for n in out):  # each on its own: min() of two input sizes would compare H with W
         raise ShapeError(
             f"spatial size {fmt(hw)} is too small for kernel {fmt(kernel)}, stride {fmt(stride)}, "
             f"padding {fmt(padding)}: the output would be empty"

@@ -46,7 +46,7 @@ def _conv_lengths(sizes: Shape, a: ConvAttrs, dims: int) -> Shape:
         if min(padding) < 0:
             raise ShapeError(f"padding must be >= 0, got {a.padding}")
     out = tuple(pooled_size(sizes[i], kernel[i], stride[i], padding[i], dilation[i], False) for i in range(dims))
-    if min(out) < 1:
+    if any(n < 1 for n in out):
         span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
         dilated = f" dilated by {fmt(dilation)} (spanning {fmt(span)})" if span != kernel else ""
         raise ShapeError(

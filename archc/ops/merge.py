@@ -53,9 +53,13 @@ def _broadcast(x: Shape, y: Shape, all_inputs: tuple[Shape, ...]) -> Shape:
         raise ShapeError(f"multiply needs inputs of one rank, got {', '.join(fmt(s) for s in all_inputs)}")
     out = []
     for p, q in zip(x, y):
-        if p != q and 1 not in (p, q):
+        # A size of 1 spreads over the other, whatever that is (squeeze-and-excitation's 1x1).
+        if type(q) is int and q == 1 or type(p) is int and p == 1:
+            out.append(p if type(q) is int and q == 1 else q)
+        elif p != q:
             raise ShapeError(f"cannot broadcast {', '.join(fmt(s) for s in all_inputs)} together")
-        out.append(max(p, q))
+        else:
+            out.append(p)
     return tuple(out)
 
 

@@ -33,6 +33,7 @@ class PadAttrs(Attrs):
 class Pad(Op):
     name = "pad"
     Attrs = PadAttrs
+    runtime_attrs = frozenset({"pad"})
 
     def infer(self, a: PadAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         x = ins[0]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
@@ -21,12 +21,21 @@ class InterpolateAttrs(Attrs):
     align_corners: bool | None = None
 
 
+def _scaled(size: Any, scale: float) -> Any:
+    """floor(size * scale), as F.interpolate computes it; an integral scale stays exact on
+    symbolic sizes (x2 upsampling follows any input size)."""
+    if float(scale).is_integer():
+        return size * int(scale)
+    return math.floor(size * scale)
+
+
 class _Interpolate(Op):
     """F.interpolate: to a fixed `size`, or by `scale_factor` (the output size is floored, as in PyTorch)."""
 
     fresh_output = True
     family = "pool"
     Attrs = InterpolateAttrs
+    runtime_attrs = frozenset({"size"})
 
     def infer(self, a: InterpolateAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         x = ins[0]
@@ -44,8 +53,8 @@ class _Interpolate(Op):
             scale = a.scale_factor if isinstance(a.scale_factor, tuple) else (a.scale_factor,) * dims
             if len(scale) != dims:
                 raise ShapeError(f"scale_factor must be one number or {dims}, got {list(scale)}")
-            size = tuple(math.floor(n * s) for n, s in zip(x[1:], scale))
-            if min(size) < 1:
+            size = tuple(_scaled(n, s) for n, s in zip(x[1:], scale))
+            if any(n < 1 for n in size):
                 raise ShapeError(f"scaling {fmt(x[1:])} by {a.scale_factor} leaves an empty output")
         return ((x[0], *size),)
 
@@ -103,7 +112,7 @@ class _ConvTranspose(Op):
         if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
             raise ShapeError(f"output_padding {fmt(extra)} must be smaller than the stride or the dilation ({fmt(stride)}, {fmt(dilation)})")
         out = tuple((n - 1) * s - 2 * p + d * (k - 1) + e + 1 for n, s, p, d, k, e in zip(x[1:], stride, padding, dilation, kernel, extra))
-        if min(out) < 1:
+        if any(n < 1 for n in out):
             raise ShapeError(f"padding {fmt(padding)} leaves an empty output for a {fmt(x)} input")
         return ((a.out, *out),)
 

@@ -173,9 +173,12 @@ class Matmul(Op):
             raise ShapeError(f"matmul needs inputs of one rank, got {fmt(x)}, {fmt(y)}")
         lead = []
         for p, q in zip(lead_x, lead_y):
-            if p != q and 1 not in (p, q):
+            if type(q) is int and q == 1 or type(p) is int and p == 1:
+                lead.append(p if type(q) is int and q == 1 else q)
+            elif p != q:
                 raise ShapeError(f"cannot broadcast the leading dims of {fmt(x)}, {fmt(y)}")
-            lead.append(max(p, q))
+            else:
+                lead.append(p)
         return ((*lead, x[-2], y[-1]),)
 
     def work(self, a: Attrs, ins: tuple[Shape, ...], outs: tuple[Shape, ...]) -> int:

@@ -92,8 +92,19 @@ def _tname(value: object) -> str:
     return "None" if value is None else type(value).__name__
 
 
+class SymbolicNumber:
+    """A size known as an expression over the input's symbols (archc.shapes.symbolic.Sym), which
+    expressions may compute with like an int while the input's shape is followed symbolically."""
+
+    def maximum(self, other: Any) -> Any:
+        raise NotImplementedError
+
+
+_NUMBERS = (int, float, SymbolicNumber)
+
+
 def _is_num(value: object) -> bool:
-    return isinstance(value, (int, float))
+    return isinstance(value, _NUMBERS)
 
 
 def _same_kind(a: object, b: object, kinds: tuple[Any, ...]) -> bool:
@@ -293,7 +304,7 @@ def _weight(value: Any) -> int:
 def _freeze(value: object) -> Value:
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(item) for item in value)
-    if value is None or isinstance(value, (bool, str, float)):
+    if value is None or isinstance(value, (bool, str, float, SymbolicNumber)):
         return value
     if isinstance(value, int):
         if abs(value) > MAX_INT:
@@ -363,7 +374,7 @@ def _compare(symbol: str, a: Any, b: Any) -> bool:
         if not isinstance(b, (str, tuple)):
             raise ExprError(f"'{symbol}' needs a sequence on the right, got {_tname(b)!r}")
         return (a in b) == (symbol == "in")
-    if _same_kind(a, b, ((int, float), str, tuple)):
+    if _same_kind(a, b, (_NUMBERS, str, tuple)):
         try:
             return _ORDER[symbol](a, b)
         except TypeError:
@@ -374,7 +385,7 @@ def _compare(symbol: str, a: Any, b: Any) -> bool:
 # --- helpers ---------------------------------------------------------------------------------
 
 def _num(fn: str, value: Any) -> int | float:
-    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+    if isinstance(value, (int, SymbolicNumber)) or (isinstance(value, float) and math.isfinite(value)):
         return value
     raise ExprError(f"{fn}() expects a finite number, got {_tname(value)}")
 
@@ -451,6 +462,11 @@ def _same_pad(shape: Any, kernel: Any, /, stride: Any = 1, dilation: Any = 1) ->
     dilation = _int_arg("same_pad", "dilation", dilation, 1, MAX_INT)
     widths: list[int] = []
     for size in reversed(dims[1:]):
+        if isinstance(size, SymbolicNumber):  # the padding follows the input size: no branch on it
+            total = (-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size
+            total = total.maximum(0) if isinstance(total, SymbolicNumber) else max(total, 0)
+            widths += [total // 2, total - total // 2]
+            continue
         size = _int_arg("same_pad", "shape entry", size, 1, MAX_INT)
         total = max((-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
         widths += [total // 2, total - total // 2]

@@ -1,0 +1,99 @@
+"""IR stage: one op node's shape rule run again over the input's symbolic sizes.
+
+The expander runs every shape rule at the declared input size; where a node's inputs or
+arguments depend on the input size, `follow_op` runs the same rule on the symbolic sizes
+(archc.shapes.symbolic), so that its outputs carry expressions, every decision the rule
+takes is recorded as a guard, and whatever must stay a plain number (a parameter count, a
+module's constructor argument, an argument the op cannot read at run time) fixes the size.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from archc.ops.base import Op, Shape
+from archc.shapes.symbolic import (
+    Sym, Tracer, has_symbols, leaves, shape_of, specialize_all, symbolic_shape, tracing,
+)
+
+
+def follow_op(
+    op: Op, attrs: Any, bound: Mapping[str, Any], in_shapes: tuple[Shape, ...], outs: tuple[Shape, ...],
+    where: str, tracer: Tracer,
+) -> tuple[tuple[Shape, ...], tuple[tuple[str, Any], ...], tuple[Any, ...]]:
+    """(outputs carrying their symbolic sizes, the arguments read at run time, the tensors they read)."""
+    with tracing(tracer, where, f"{op.name}'s shape rule"):
+        runtime = _runtime_arguments(op, bound)
+        if not runtime and not any(has_symbols(s) for s in in_shapes):
+            return outs, (), ()
+        sym_attrs = attrs.model_copy(update=dict(runtime)) if runtime else attrs
+        sym_ins = tuple(symbolic_shape(s) for s in in_shapes)
+        try:
+            sym_outs = op.infer(sym_attrs, sym_ins)
+            _fixed_by_construction(op, sym_attrs, sym_ins)
+        except Exception:  # a rule written for plain numbers only: its sizes are fixed
+            specialize_all((sym_ins, tuple(v for _, v in runtime)), f"{op.name} does not follow symbolic sizes")
+            return outs, (), ()
+    reads = tuple(dict.fromkeys(_tensors_read(tuple(v for _, v in runtime))))
+    return tuple(shape_of(tuple(o)) for o in sym_outs), runtime, reads
+
+
+def _runtime_arguments(op: Op, bound: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Arguments computed from the input size that the op reads at run time; any other
+    argument computed from it fixes the size (a conv's channels cannot follow the input)."""
+    kept = []
+    for name, arg in bound.items():
+        syms = list(leaves(arg.sym))
+        if not syms:
+            continue
+        if name in op.runtime_attrs and all(s.read is not None for s in syms):
+            kept.append((name, arg.sym))
+        else:
+            specialize_all(arg.sym, f"its argument `{name}` is computed from the input size")
+    return tuple(kept)
+
+
+def _fixed_by_construction(op: Op, attrs: Any, ins: tuple[Any, ...]) -> None:
+    """What a module is built with is one number: a parameter count or a constructor argument
+    that depends on the input size fixes it (a `linear` after `flatten`)."""
+    specialize_all(op.params(attrs, ins), "its parameter count depends on the input size")
+    if op.stateful:
+        ctor = op.module(attrs, ins)
+        if ctor is not None:
+            specialize_all((ctor.args, tuple(v for _, v in ctor.kwargs)), "its module is built with a size of the input")
+
+
+def _tensors_read(value: Any) -> list[Any]:
+    found: list[Any] = []
+    for sym in leaves(value):
+        _collect(sym.read, found)
+    return found
+
+
+def _collect(read: Any, found: list[Any]) -> None:
+    if isinstance(read, tuple) and read and read[0] == "dim":
+        found.append(read[1])
+    elif isinstance(read, tuple):
+        for part in read[1:]:
+            _collect(part, found)
+
+
+def read_source(read: Any, var_of: Any) -> str:
+    """Python source computing a size read at run time: `x.shape[2] // 2`, with `var_of(tensor)`
+    the variable holding each tensor read."""
+    if not isinstance(read, tuple):
+        return repr(read) if read >= 0 else f"({read})"
+    if read[0] == "dim":
+        return f"{var_of(read[1])}.shape[{read[2] + 1}]"
+    op, a, b = read
+    if op in ("max", "min"):
+        return f"{op}({read_source(a, var_of)}, {read_source(b, var_of)})"
+    return f"({read_source(a, var_of)} {op} {read_source(b, var_of)})"
+
+
+def runtime_value(value: Any, var_of: Any, make_var: Any) -> Any:
+    """An argument with each Sym replaced by the code that reads it (`make_var` wraps code)."""
+    if isinstance(value, Sym):
+        return make_var(read_source(value.read, var_of))
+    if isinstance(value, tuple):
+        return tuple(runtime_value(v, var_of, make_var) for v in value)
+    return value

@@ -1,0 +1,1 @@
+"""Shapes stage: sizes over the input symbols, and the input sizes a network accepts."""
