@@ -25,16 +25,39 @@ def follow_op(
         runtime = _runtime_arguments(op, bound)
         if not runtime and not any(has_symbols(s) for s in in_shapes):
             return outs, (), ()
-        sym_attrs = attrs.model_copy(update=dict(runtime)) if runtime else attrs
-        sym_ins = tuple(symbolic_shape(s) for s in in_shapes)
-        try:
-            sym_outs = op.infer(sym_attrs, sym_ins)
-            _fixed_by_construction(op, sym_attrs, sym_ins)
-        except Exception:  # a rule written for plain numbers only: its sizes are fixed
-            specialize_all((sym_ins, tuple(v for _, v in runtime)), f"{op.name} does not follow symbolic sizes")
-            return outs, (), ()
+        if not runtime:
+            # The nodes of a repeat see the same sizes: the rule's guards are recorded already.
+            key = _key(op, attrs, in_shapes)
+            if key is not None and key in tracer.seen:
+                return tracer.seen[key], (), ()
+            found = _follow(op, attrs, runtime, in_shapes, outs)
+            if key is not None:
+                tracer.seen[key] = found
+            return found, (), ()
+        found = _follow(op, attrs, runtime, in_shapes, outs)
     reads = tuple(dict.fromkeys(_tensors_read(tuple(v for _, v in runtime))))
-    return tuple(shape_of(tuple(o)) for o in sym_outs), runtime, reads
+    return found, runtime, reads
+
+
+def _key(op: Op, attrs: Any, in_shapes: tuple[Shape, ...]) -> Any:
+    try:
+        return (op.name, attrs, tuple((tuple(s), tuple(getattr(v, "key", v) for v in symbolic_shape(s))) for s in in_shapes))
+    except TypeError:  # an unhashable attribute
+        return None
+
+
+def _follow(op: Op, attrs: Any, runtime: tuple[tuple[str, Any], ...], in_shapes: tuple[Shape, ...],
+            outs: tuple[Shape, ...]) -> tuple[Shape, ...]:
+    """The outputs with their symbolic sizes; fixes the sizes where the rule cannot follow them."""
+    sym_attrs = attrs.model_copy(update=dict(runtime)) if runtime else attrs
+    sym_ins = tuple(symbolic_shape(s) for s in in_shapes)
+    try:
+        sym_outs = op.infer(sym_attrs, sym_ins)
+        _fixed_by_construction(op, sym_attrs, sym_ins)
+    except Exception:  # a rule written for plain numbers only: its sizes are fixed
+        specialize_all((sym_ins, tuple(v for _, v in runtime)), f"{op.name} does not follow symbolic sizes")
+        return outs
+    return tuple(shape_of(tuple(o)) for o in sym_outs)
 
 
 def _runtime_arguments(op: Op, bound: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -88,6 +111,13 @@ def read_source(read: Any, var_of: Any) -> str:
     if op in ("max", "min"):
         return f"{op}({read_source(a, var_of)}, {read_source(b, var_of)})"
     return f"({read_source(a, var_of)} {op} {read_source(b, var_of)})"
+
+
+def lowered_attrs(node: Any, var_of: Any, make_var: Any) -> Any:
+    """The node's attributes as its forward passes them: sizes read at run time as code."""
+    if not node.runtime:
+        return node.attrs
+    return node.attrs.model_copy(update={name: runtime_value(v, var_of, make_var) for name, v in node.runtime})
 
 
 def runtime_value(value: Any, var_of: Any, make_var: Any) -> Any:

@@ -120,6 +120,7 @@ class Graph:
             if node is not None and node.name not in needed:
                 needed.add(node.name)
                 wanted.extend(node.inputs)
+                wanted.extend(node.shape_reads)
         return needed
 
     def walk(self, prefix: str = "") -> Iterator[tuple[str, Node]]:

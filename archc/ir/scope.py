@@ -56,6 +56,7 @@ class Scope:
     # How many outputs a group had before dotted paths exposed inner nodes through it: `name.N`
     # reads one of those, never a tap that an unrelated path happened to add (`layers.2.conv`).
     own_outputs: dict[str, int] = field(default_factory=dict)
+    _input_env: dict[str, object] | None = None
 
     def __post_init__(self) -> None:
         for name, shape in self.inputs:
@@ -66,7 +67,9 @@ class Scope:
     def input_env(self) -> dict[str, object]:
         """The names that read the shapes of the enclosing block's inputs: `input_shape` and
         `input_channels` for the first, and `NAME_shape`, `NAME_channels` for each declared one."""
-        return inputs_env(self.inputs, self.declared)
+        if self._input_env is None:  # the same for every node of the graph
+            self._input_env = inputs_env(self.inputs, self.declared)
+        return self._input_env
 
     def shape(self, ref: Ref) -> Shape:
         return self.shapes[ref.node][ref.index]

@@ -224,7 +224,7 @@ class _Program:
 
     def _slot(self, value: Any) -> int:
         """The index of the value's result; constants are slots too."""
-        key = value.key if isinstance(value, Sym) else ("const", value)
+        key = value.key if isinstance(value, Sym) else ("c", value)
         if key in self.slots:
             return self.slots[key]
         if not isinstance(value, Sym):

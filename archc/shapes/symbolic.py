@@ -19,6 +19,7 @@ longer than `archc validate` of ResNet-50 does in all.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -38,7 +39,7 @@ class Sym(SymbolicNumber):
 
     def __init__(self, op: str, a: Any, b: Any, hint: int, symbols: frozenset[str], read: Any = None) -> None:
         self.op, self.a, self.b, self.hint, self.symbols, self.read = op, a, b, hint, symbols, read
-        self.key = (op, _key(a), _key(b))
+        self.key = _interned((op, _key(a), _key(b)))
         self._fn: Callable[[dict[str, int]], int] | None = None
 
     @classmethod
@@ -142,7 +143,7 @@ class Sym(SymbolicNumber):
         return guard("<=", other, self)
 
     def __hash__(self) -> int:
-        return hash(self.key)
+        return self.key
 
     # Evaluation and display ---------------------------------------------------------
 
@@ -163,7 +164,24 @@ class Sym(SymbolicNumber):
 
 
 def _key(value: Any) -> Any:
-    return value.key if isinstance(value, Sym) else value
+    return value.key if isinstance(value, Sym) else ("c", value)
+
+
+# One number per distinct expression, so that keys stay small however deep the expression
+# (a tuple of tuples hashes its whole depth on every lookup). Bounded: after a clear an
+# expression may get a second number, which only costs a duplicate guard.
+_KEYS: dict[tuple[Any, ...], int] = {}
+_NEXT = itertools.count()
+_MAX_KEYS = 1_000_000
+
+
+def _interned(structure: tuple[Any, ...]) -> int:
+    key = _KEYS.get(structure)
+    if key is None:
+        if len(_KEYS) >= _MAX_KEYS:
+            _KEYS.clear()
+        key = _KEYS[structure] = next(_NEXT)
+    return key
 
 
 def _plain(value: Any) -> Any:
@@ -314,6 +332,7 @@ class Tracer:
     guards: dict[Any, Guard] = field(default_factory=dict)
     where: str = ""
     why: str = ""
+    seen: dict[Any, Any] = field(default_factory=dict)  # shape rules already followed, for repeats
 
     def record(self, rel: str, lhs: Any, rhs: Any, holds: bool, why: str | None = None) -> None:
         key = (rel, _key(lhs), _key(rhs))

@@ -220,12 +220,16 @@ class Generator:
 
     # Writing one instance -------------------------------------------------------------------
 
+    def network_of_graph(self, graph: Any) -> Network:
+        return next(n for n in self.networks if n.graph is graph)
+
     def _instance(self, node: Node | None, graph: Any, style: str, output_type: Var | None = None, eval_type: Var | None = None) -> Instance:
         slots: list[Slot] = []
         if node is not None and _chain(graph) and all(is_index(n.name) for n in graph.nodes):
             # Like torchvision's stages: an nn.Sequential subclass, indexable as model.stage2[1].
             return _renumbered(Instance(node, [("", self._sequential(node, slots, ""))], [], slots, sequential=True))
-        forward = forward_source(graph, style, output_type, eval_type)
+        checks = self.network_of_graph(graph).input_constraints if node is None else ()
+        forward = forward_source(graph, style, output_type, eval_type, checks)
         # Every module the spec declares, also one no output reads: the summary counts its
         # parameters and its weights are in the state_dict, though forward never calls it.
         init = [(child.name, self._constructor(child, slots, child.name in forward.inplace))
@@ -896,6 +900,8 @@ def _chain(body: Any) -> bool:
         if [r.node for r in child.inputs] != [previous] or any(r.index for r in child.inputs) or len(child.out_shapes) != 1:
             return False
         op = OPS[child.op] if child.body is None else None  # type: ignore[index]
+        if child.runtime or child.shape_reads:
+            return False
         if op is not None and (op.holds_tensor or (not op.stateful and op.module(child.attrs, child.in_shapes) is None)):
             return False
         previous = child.name

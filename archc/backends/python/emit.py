@@ -230,7 +230,7 @@ def _module_types(network: Network) -> dict[str, str]:
 
     types = {}
     for path, node in network.graph.walk():
-        if node.op is not None and not OPS[node.op].holds_tensor:
+        if node.op is not None and not OPS[node.op].holds_tensor and not node.runtime:
             ctor = OPS[node.op].module(node.attrs, node.in_shapes)
             if ctor is not None:
                 types[path] = ctor.callee.rpartition(".")[2]

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
+from archc.ir.follow import lowered_attrs
 from archc.ir.graph import Graph, Node, Output, Ref
 from archc.ops import OPS
 from archc.pysource import PYTHON_NAMES, Namespace, Var, attribute, field_names, literal
@@ -32,6 +34,8 @@ def is_module(node: Node) -> bool:
     op = OPS[node.op]  # type: ignore[index]
     if op.stateful:
         return True
+    if node.runtime:  # sizes read in forward (`F.interpolate(x, size=...)`): a call, as torchvision writes it
+        return False
     return not is_index(node.name) and op.module(node.attrs, node.in_shapes) is not None
 
 
@@ -49,8 +53,10 @@ class Forward:
     at: dict[str, tuple[int, str, str | None]] = field(default_factory=dict)
 
 
-def forward_source(graph: Graph, style: str, output_type: Var | None = None, eval_type: Var | None = None) -> Forward:
-    """`def forward(self, <inputs>)` for one graph.
+def forward_source(graph: Graph, style: str, output_type: Var | None = None, eval_type: Var | None = None,
+                   constraints: tuple[Any, ...] = ()) -> Forward:
+    """`def forward(self, <inputs>)` for one graph; a network's own graph first checks its
+    input sizes against `constraints` (archc.shapes.constraints.InputConstraints).
 
     Several outputs are returned as `style` says: "namedtuple" (a network's outputs, of
     `output_type`, or `eval_type` in eval mode), "tuple" (a block opened up for feature
@@ -63,6 +69,8 @@ def forward_source(graph: Graph, style: str, output_type: Var | None = None, eva
     train_needed = graph.nodes_needed(training=True)
     params = [names[(name, 0)] for name, _ in graph.inputs]
     lines = [f"def forward(self, {', '.join(params)}):"]
+    for c, var in zip(constraints, params):
+        lines += size_checks(c, var)
     inplace: set[str] = set()
     in_training_block = False
     declared: set[str] = set()
@@ -96,6 +104,25 @@ def forward_source(graph: Graph, style: str, output_type: Var | None = None, eva
         lines.append("        return " + _result(eval_outputs, names, style, eval_type))
     lines.append("    return " + _result(list(graph.outputs), names, style, output_type))
     return Forward(lines, inplace, at)
+
+
+def size_checks(constraints: Any, var: str) -> list[str]:
+    """`torch._assert(...)` lines for the input sizes a network takes, as torchvision's ViT
+    checks its image size: a size outside them stops before any kernel runs, naming the rule."""
+    def checks(rules: tuple[Any, ...], indent: str, mode: str) -> list[str]:
+        lines = []
+        for rule in rules:
+            if rule.fixed or rule.minimum > 1 or rule.step > 1 or rule.maximum is not None:
+                condition = rule.condition(f"{var}.shape[{constraints.shape.index(rule.symbol) + 1}]")
+                lines.append(f"{indent}torch._assert({condition}, {literal(rule.message(constraints.name) + mode)})")
+        return lines
+
+    lines = checks(constraints.rules, "    ", "")
+    if constraints.training_rules and constraints.training_rules != constraints.rules:
+        # Training-only heads (Inception's auxiliary classifier) may need larger inputs.
+        training = checks(constraints.training_rules, "        ", " in training")
+        lines += ["    if self.training:", *training] if training else []
+    return lines
 
 
 def _assigned_in_block(graph: Graph, start: Node, names: dict[tuple[str, int], Var], eval_needed: set[str],
@@ -200,7 +227,8 @@ def _line(node: Node, names: dict[tuple[str, int], Var], may_overwrite: bool) ->
         expr = f"{attribute(SELF, node.name)}({', '.join(args)})"
     else:
         op = OPS[node.op]  # type: ignore[index]
-        expr = op.to_call(node.attrs, args, op.can_run_inplace and may_overwrite)
+        attrs = lowered_attrs(node, lambda ref: names[(ref.node, ref.index)], Var)
+        expr = op.to_call(attrs, args, op.can_run_inplace and may_overwrite)
     targets = [names[(node.name, i)] for i in range(len(node.out_shapes))]
     return f"{', '.join(targets)} = {expr}{shape_comment(node)}"
 
@@ -209,6 +237,7 @@ def _consumers(graph: Graph) -> Counter:
     uses: Counter = Counter()
     for node in graph.nodes:
         uses.update(node.inputs)
+        uses.update(node.shape_reads)  # a tensor whose size a later node reads stays in its variable
     uses.update(o.ref for o in graph.outputs)
     return uses
 

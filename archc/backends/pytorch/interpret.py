@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from archc.backends.pytorch import runtime
+from archc.ir.follow import lowered_attrs
 from archc.ir.graph import Graph, Network, Node
 from archc.ops import OPS
 from archc.ops.base import Ctor
@@ -51,7 +52,7 @@ class InterpretedGraph(nn.Module):
         for node in self.graph.nodes:
             if node.name not in needed:
                 continue
-            args = [values[(r.node, r.index)] for r in node.inputs]
+            args = [values[(r.node, r.index)] for r in node.inputs + node.shape_reads]
             outs = self._apply(node, args)
             for k, out in enumerate(outs):
                 values[(node.name, k)] = out
@@ -103,6 +104,8 @@ def _becomes_module(node: Node) -> bool:
     """Ops with state are modules; so is a *named* stateless op that torch has a module for
     (`relu: relu` is `model.relu`, an nn.ReLU), as the spec language promises."""
     op = OPS[node.op]  # type: ignore[index]
+    if node.runtime and not op.stateful:
+        return False  # it reads sizes at run time: a call
     return op.stateful or (not is_index(node.name) and op.module(node.attrs, node.in_shapes) is not None)
 
 
@@ -122,7 +125,10 @@ def _lowering(node: Node) -> Any:
     op = OPS[node.op]  # type: ignore[index]
     count = len(node.inputs) + (1 if op.holds_tensor else 0)
     names = [Var(f"a{k}") for k in range(count)]
-    return _compiled(op.to_call(node.attrs, list(names), False), tuple(names))
+    # Tensors whose sizes it reads come after its inputs, as `s0`, `s1`, ...
+    reads = {ref: Var(f"s{k}") for k, ref in enumerate(node.shape_reads)}
+    attrs = lowered_attrs(node, reads.__getitem__, Var)
+    return _compiled(op.to_call(attrs, list(names), False), tuple(names + list(reads.values())))
 
 
 @functools.lru_cache(maxsize=4096)
