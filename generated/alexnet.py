@@ -48,6 +48,14 @@ class Alexnet(nn.Module):
         )
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] >= 63,
+            'this network takes input height H >= 63 (`features.12`: a maxpool2d)',
+        )
+        torch._assert(
+            x.shape[3] >= 63,
+            'this network takes input width W >= 63 (`features.12`: a maxpool2d)',
+        )
         x = self.features(x)  # N x 256 x 6 x 6
         x = self.avgpool(x)  # N x 256 x 6 x 6
         x = torch.flatten(x, 1)  # N x 9216
@@ -88,6 +96,18 @@ class AlexnetOriginal(nn.Module):
         )
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] == 227,
+            'this network takes input height H = 227 only (`classifier.1` needs (((((H - 11) '
+            '// 4 - 2) // 2 - 2) // 2 - 2) // 2 + 1) * 256 * (((((W - 11) // 4 - 2) // 2 - '
+            '2) // 2 - 2) // 2 + 1) * 4096 + 4096 == 37752832)',
+        )
+        torch._assert(
+            x.shape[3] == 227,
+            'this network takes input width W = 227 only (`classifier.1` needs (((((H - 11) '
+            '// 4 - 2) // 2 - 2) // 2 - 2) // 2 + 1) * 256 * (((((W - 11) // 4 - 2) // 2 - '
+            '2) // 2 - 2) // 2 + 1) * 4096 + 4096 == 37752832)',
+        )
         x = self.features(x)  # N x 256 x 6 x 6
         x = torch.flatten(x, 1)  # N x 9216
         x = self.classifier(x)  # N x 1000

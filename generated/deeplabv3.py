@@ -83,15 +83,19 @@ class AsppConv(nn.Sequential):
         )
 
 
-class AsppPooling(nn.Sequential):
+class AsppPooling(nn.Module):
     def __init__(self):
-        super().__init__(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(2048, 256, 1, bias=False),
-            nn.BatchNorm2d(256),
-            nn.ReLU(inplace=True),
-            nn.Upsample(size=(65, 65), mode='bilinear', align_corners=False),
-        )
+        super().__init__()
+        self.add_module('1', nn.Conv2d(2048, 256, 1, bias=False))
+        self.add_module('2', nn.BatchNorm2d(256))
+
+    def forward(self, x):
+        out = F.adaptive_avg_pool2d(x, (1, 1))  # N x 2048 x 1 x 1
+        out = getattr(self, '1')(out)  # N x 256 x 1 x 1
+        out = getattr(self, '2')(out)  # N x 256 x 1 x 1
+        out = torch.relu_(out)  # N x 256 x 1 x 1
+        out = F.interpolate(out, size=(x.shape[2], x.shape[3]), mode='bilinear', align_corners=False)
+        return out
 
 
 class Convs(nn.Module):
@@ -152,12 +156,11 @@ class Deeplabv3(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(256, 21, 1),
         )
-        self.out = nn.Upsample(size=520, mode='bilinear', align_corners=False)
 
     def forward(self, x):
         backbone_0, backbone_1 = self.backbone(x)  # N x 2048 x 65 x 65, N x 1024 x 65 x 65
         out = self.classifier(backbone_0)  # N x 21 x 65 x 65
-        out = self.out(out)  # N x 21 x 520 x 520
+        out = F.interpolate(out, size=(x.shape[2], x.shape[3]), mode='bilinear', align_corners=False)
         return out
 
 

@@ -106,6 +106,16 @@ class Densenet(nn.Module):
         self.classifier = nn.Linear(norm5_num_features, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] >= 29,
+            'this network takes input height H >= 29 (`features.transition3.pool`: a '
+            'avgpool2d)',
+        )
+        torch._assert(
+            x.shape[3] >= 29,
+            'this network takes input width W >= 29 (`features.transition3.pool`: a '
+            'avgpool2d)',
+        )
         x = self.features(x)
         x = torch.relu_(x)
         x = F.adaptive_avg_pool2d(x, (1, 1))

@@ -199,6 +199,18 @@ class Fractalnet(nn.Module):
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] == 32,
+            'this network takes input height H = 32 only (`fc` needs ((((((H - 2) // 2 - 1) '
+            '// 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1) * 512 * ((((((W - 2) // 2 - 1) // 2 - '
+            '1) // 2 - 1) // 2 - 1) // 2 + 1) * 10 + 10 == 5130)',
+        )
+        torch._assert(
+            x.shape[3] == 32,
+            'this network takes input width W = 32 only (`fc` needs ((((((H - 2) // 2 - 1) '
+            '// 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1) * 512 * ((((((W - 2) // 2 - 1) // 2 - '
+            '1) // 2 - 1) // 2 - 1) // 2 + 1) * 10 + 10 == 5130)',
+        )
         x = self.drop_path(x)  # N x 3 x 32 x 32
         x = self.features(x)  # N x 512 x 1 x 1
         x = torch.flatten(x, 1)  # N x 512
@@ -242,6 +254,18 @@ class FractalnetC4(nn.Module):
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] == 32,
+            'this network takes input height H = 32 only (`fc` needs ((((((H - 2) // 2 - 1) '
+            '// 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1) * 512 * ((((((W - 2) // 2 - 1) // 2 - '
+            '1) // 2 - 1) // 2 - 1) // 2 + 1) * 10 + 10 == 5130)',
+        )
+        torch._assert(
+            x.shape[3] == 32,
+            'this network takes input width W = 32 only (`fc` needs ((((((H - 2) // 2 - 1) '
+            '// 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1) * 512 * ((((((W - 2) // 2 - 1) // 2 - '
+            '1) // 2 - 1) // 2 - 1) // 2 + 1) * 10 + 10 == 5130)',
+        )
         x = self.drop_path(x)  # N x 3 x 32 x 32
         x = self.features(x)  # N x 512 x 1 x 1
         x = torch.flatten(x, 1)  # N x 512

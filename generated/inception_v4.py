@@ -339,6 +339,14 @@ class InceptionV4(nn.Module):
         self.last_linear = nn.Linear(1536, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] >= 75,
+            'this network takes input height H >= 75 (`features.18.branch0.1.conv`: a conv2d)',
+        )
+        torch._assert(
+            x.shape[3] >= 75,
+            'this network takes input width W >= 75 (`features.18.branch0.1.conv`: a conv2d)',
+        )
         x = self.features(x)  # N x 1536 x 8 x 8
         x = self.global_pool(x)  # N x 1536 x 1 x 1
         x = torch.flatten(x, 1)  # N x 1536
@@ -370,6 +378,14 @@ class InceptionV4ResnetV2(nn.Module):
         self.classif = nn.Linear(1536, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] >= 75,
+            'this network takes input height H >= 75 (`mixed_7a.branch0.1.conv`: a conv2d)',
+        )
+        torch._assert(
+            x.shape[3] >= 75,
+            'this network takes input width W >= 75 (`mixed_7a.branch0.1.conv`: a conv2d)',
+        )
         x = self.conv2d_1a(x)  # N x 32 x 149 x 149
         x = self.conv2d_2a(x)  # N x 32 x 147 x 147
         x = self.conv2d_2b(x)  # N x 64 x 147 x 147

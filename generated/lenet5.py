@@ -90,6 +90,16 @@ class Lenet5(nn.Module):
         self.output = nn.Linear(84, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] == 32,
+            'this network takes input height H = 32 only (`f6` needs (((H - 6) // 2 - 5) // '
+            '2 - 3) * 120 * (((W - 6) // 2 - 5) // 2 - 3) * 84 + 84 == 10164)',
+        )
+        torch._assert(
+            x.shape[3] == 32,
+            'this network takes input width W = 32 only (`f6` needs (((H - 6) // 2 - 5) // 2 '
+            '- 3) * 120 * (((W - 6) // 2 - 5) // 2 - 3) * 84 + 84 == 10164)',
+        )
         x = self.c1(x)  # N x 6 x 28 x 28
         x = torch.tanh_(x)  # N x 6 x 28 x 28
         x = self.s2(x)  # N x 6 x 14 x 14
@@ -119,6 +129,16 @@ class Lenet5Mnist(nn.Module):
         self.output = nn.Linear(84, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] == 28,
+            'this network takes input height H = 28 only (`c5` needs (((H - 6) // 2 - 5) // '
+            '2 + 1) * 16 * (((W - 6) // 2 - 5) // 2 + 1) * 120 + 120 == 30840)',
+        )
+        torch._assert(
+            x.shape[3] == 28,
+            'this network takes input width W = 28 only (`c5` needs (((H - 6) // 2 - 5) // 2 '
+            '+ 1) * 16 * (((W - 6) // 2 - 5) // 2 + 1) * 120 + 120 == 30840)',
+        )
         x = self.c1(x)  # N x 6 x 24 x 24
         x = torch.relu_(x)  # N x 6 x 24 x 24
         x = self.s2(x)  # N x 6 x 12 x 12
@@ -169,6 +189,16 @@ class Lenet5Paper(nn.Module):
         self.output = RBF(84, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] == 32,
+            'this network takes input height H = 32 only (`f6` needs (((H - 6) // 2 - 5) // '
+            '2 - 3) * 120 * (((W - 6) // 2 - 5) // 2 - 3) * 84 + 84 == 10164)',
+        )
+        torch._assert(
+            x.shape[3] == 32,
+            'this network takes input width W = 32 only (`f6` needs (((H - 6) // 2 - 5) // 2 '
+            '- 3) * 120 * (((W - 6) // 2 - 5) // 2 - 3) * 84 + 84 == 10164)',
+        )
         x = self.c1(x)  # N x 6 x 28 x 28
         x = torch.mul(torch.tanh(torch.mul(x, 0.6666666666666666)), 1.7159)  # N x 6 x 28 x 28
         x = self.s2(x)  # N x 6 x 14 x 14

@@ -32,10 +32,10 @@ class Separable_2(nn.Module):
         self.pointwise_conv2d = nn.Conv2d(in_channels, out, 1, bias=False)
 
     def forward(self, x):
-        x = F.pad(x, (2, 2, 2, 2))
-        x = self.depthwise_conv2d(x)
-        x = self.pointwise_conv2d(x)
-        return x
+        out = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[2] * (-1))), 0) // 2) * (-1)))))
+        out = self.depthwise_conv2d(out)
+        out = self.pointwise_conv2d(out)
+        return out
 
 
 class Separable(nn.Module):
@@ -64,36 +64,10 @@ class Separable_3(nn.Module):
         self.pointwise_conv2d = nn.Conv2d(in_channels, out, 1, bias=False)
 
     def forward(self, x):
-        x = F.pad(x, (3, 3, 3, 3))
-        x = self.depthwise_conv2d(x)
-        x = self.pointwise_conv2d(x)
-        return x
-
-
-class Separable_4(nn.Module):
-    def __init__(self, in_channels):
-        super().__init__()
-        self.depthwise_conv2d = nn.Conv2d(in_channels, in_channels, 5, stride=2, groups=in_channels, bias=False)
-        self.pointwise_conv2d = nn.Conv2d(in_channels, in_channels, 1, bias=False)
-
-    def forward(self, x):
-        x = F.pad(x, (1, 2, 1, 2))
-        x = self.depthwise_conv2d(x)
-        x = self.pointwise_conv2d(x)
-        return x
-
-
-class Separable_5(nn.Module):
-    def __init__(self, in_channels):
-        super().__init__()
-        self.depthwise_conv2d = nn.Conv2d(in_channels, in_channels, 7, stride=2, groups=in_channels, bias=False)
-        self.pointwise_conv2d = nn.Conv2d(in_channels, in_channels, 1, bias=False)
-
-    def forward(self, x):
-        x = F.pad(x, (2, 3, 2, 3))
-        x = self.depthwise_conv2d(x)
-        x = self.pointwise_conv2d(x)
-        return x
+        out = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[2] * (-1))), 0) // 2) * (-1)))))
+        out = self.depthwise_conv2d(out)
+        out = self.pointwise_conv2d(out)
+        return out
 
 
 class BranchSeparables_2(nn.Module):
@@ -156,46 +130,6 @@ class BranchSeparables(nn.Module):
         return x
 
 
-class BranchSeparables_4(nn.Module):
-    def __init__(self, in_channels):
-        super().__init__()
-        self.act_1 = nn.ReLU()
-        self.separable_1 = Separable_4(in_channels)
-        self.bn_sep_1 = nn.BatchNorm2d(in_channels, eps=0.001)
-        self.act_2 = nn.ReLU(inplace=True)
-        self.separable_2 = Separable(in_channels, 5)
-        self.bn_sep_2 = nn.BatchNorm2d(in_channels, eps=0.001)
-
-    def forward(self, x):
-        x = self.act_1(x)
-        x = self.separable_1(x)
-        x = self.bn_sep_1(x)
-        x = self.act_2(x)
-        x = self.separable_2(x)
-        x = self.bn_sep_2(x)
-        return x
-
-
-class BranchSeparables_5(nn.Module):
-    def __init__(self, in_channels):
-        super().__init__()
-        self.act_1 = nn.ReLU()
-        self.separable_1 = Separable_5(in_channels)
-        self.bn_sep_1 = nn.BatchNorm2d(in_channels, eps=0.001)
-        self.act_2 = nn.ReLU(inplace=True)
-        self.separable_2 = Separable(in_channels, 7)
-        self.bn_sep_2 = nn.BatchNorm2d(in_channels, eps=0.001)
-
-    def forward(self, x):
-        x = self.act_1(x)
-        x = self.separable_1(x)
-        x = self.bn_sep_1(x)
-        x = self.act_2(x)
-        x = self.separable_2(x)
-        x = self.bn_sep_2(x)
-        return x
-
-
 class Path(nn.Module):
     def __init__(self, in_channels, conv_out_channels):
         super().__init__()
@@ -228,11 +162,11 @@ class ReductionCellWithoutConvPrev1x1(nn.Module):
         out = self.comb_iter_0_left(x)
         comb_iter_0_right = self.comb_iter_0_right(x_prev)
         out = out.add_(comb_iter_0_right)
-        max_padded = F.pad(x, (1, 1, 1, 1), value=-1e+30)
+        max_padded = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))), value=-1e+30)
         out_2 = self.comb_iter_1_left(max_padded)
         comb_iter_1_right = self.comb_iter_1_right(x_prev)
         out_2 = out_2.add_(comb_iter_1_right)
-        out_3 = F.pad(x, (1, 1, 1, 1))
+        out_3 = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))))
         out_3 = self.comb_iter_2_left(out_3)
         comb_iter_2_right = self.comb_iter_2_right(x_prev)
         out_3 = out_3.add_(comb_iter_2_right)
@@ -246,50 +180,50 @@ class ReductionCellWithoutConvPrev1x1(nn.Module):
 
 
 class ReductionCell_2(nn.Module):
-    def __init__(self):
+    def __init__(self, in_channels, out, conv_in_channels):
         super().__init__()
         self.act = nn.ReLU()
         self.path_1 = nn.Sequential(OrderedDict([
             ('avgpool', nn.AvgPool2d(1, stride=2)),
-            ('conv', nn.Conv2d(96, 42, 1, bias=False)),
+            ('conv', nn.Conv2d(conv_in_channels, out // 2, 1, bias=False)),
         ]))
-        self.path_2 = Path(96, 42)
-        self.final_path_bn = nn.BatchNorm2d(84, eps=0.001)
-        self.conv_1x1 = ActConvBn(168, 84)
-        self.comb_iter_0_left = BranchSeparables_2(84, 84)
-        self.comb_iter_0_right = BranchSeparables_3(84, 84)
+        self.path_2 = Path(conv_in_channels, out // 2)
+        self.final_path_bn = nn.BatchNorm2d(out, eps=0.001)
+        self.conv_1x1 = ActConvBn(in_channels, out)
+        self.comb_iter_0_left = BranchSeparables_2(out, out)
+        self.comb_iter_0_right = BranchSeparables_3(out, out)
         self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
-        self.comb_iter_1_right = BranchSeparables_3(84, 84)
+        self.comb_iter_1_right = BranchSeparables_3(out, out)
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
-        self.comb_iter_2_right = BranchSeparables_2(84, 84)
+        self.comb_iter_2_right = BranchSeparables_2(out, out)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(84, 3)
+        self.comb_iter_4_left = BranchSeparables(out, 3)
         self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x, x_prev):
-        x_prev = self.act(x_prev)  # N x 96 x 165 x 165
-        out = self.path_1(x_prev)  # N x 42 x 83 x 83
-        path_2 = self.path_2(x_prev)  # N x 42 x 83 x 83
-        out = torch.cat([out, path_2], 1)  # N x 84 x 83 x 83
-        out = self.final_path_bn(out)  # N x 84 x 83 x 83
-        x = self.conv_1x1(x)  # N x 84 x 83 x 83
-        out_2 = self.comb_iter_0_left(x)  # N x 84 x 42 x 42
-        comb_iter_0_right = self.comb_iter_0_right(out)  # N x 84 x 42 x 42
-        out_2 = out_2.add_(comb_iter_0_right)  # N x 84 x 42 x 42
-        max_padded = F.pad(x, (1, 1, 1, 1), value=-1e+30)  # N x 84 x 85 x 85
-        out_3 = self.comb_iter_1_left(max_padded)  # N x 84 x 42 x 42
-        comb_iter_1_right = self.comb_iter_1_right(out)  # N x 84 x 42 x 42
-        out_3 = out_3.add_(comb_iter_1_right)  # N x 84 x 42 x 42
-        out_4 = F.pad(x, (1, 1, 1, 1))  # N x 84 x 85 x 85
-        out_4 = self.comb_iter_2_left(out_4)  # N x 84 x 42 x 42
-        comb_iter_2_right = self.comb_iter_2_right(out)  # N x 84 x 42 x 42
-        out_4 = out_4.add_(comb_iter_2_right)  # N x 84 x 42 x 42
-        out_5 = self.comb_iter_3_right(out_2)  # N x 84 x 42 x 42
-        out_5 = out_5.add_(out_3)  # N x 84 x 42 x 42
-        out_6 = self.comb_iter_4_left(out_2)  # N x 84 x 42 x 42
-        comb_iter_4_right = self.comb_iter_4_right(max_padded)  # N x 84 x 42 x 42
-        out_6 = out_6.add_(comb_iter_4_right)  # N x 84 x 42 x 42
-        x22 = torch.cat([out_3, out_4, out_5, out_6], 1)  # N x 336 x 42 x 42
+        x_prev = self.act(x_prev)
+        out = self.path_1(x_prev)
+        path_2 = self.path_2(x_prev)
+        out = torch.cat([out, path_2], 1)
+        out = self.final_path_bn(out)
+        x = self.conv_1x1(x)
+        out_2 = self.comb_iter_0_left(x)
+        comb_iter_0_right = self.comb_iter_0_right(out)
+        out_2 = out_2.add_(comb_iter_0_right)
+        max_padded = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))), value=-1e+30)
+        out_3 = self.comb_iter_1_left(max_padded)
+        comb_iter_1_right = self.comb_iter_1_right(out)
+        out_3 = out_3.add_(comb_iter_1_right)
+        out_4 = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))))
+        out_4 = self.comb_iter_2_left(out_4)
+        comb_iter_2_right = self.comb_iter_2_right(out)
+        out_4 = out_4.add_(comb_iter_2_right)
+        out_5 = self.comb_iter_3_right(out_2)
+        out_5 = out_5.add_(out_3)
+        out_6 = self.comb_iter_4_left(out_2)
+        comb_iter_4_right = self.comb_iter_4_right(max_padded)
+        out_6 = out_6.add_(comb_iter_4_right)
+        x22 = torch.cat([out_3, out_4, out_5, out_6], 1)
         return x22
 
 
@@ -298,12 +232,12 @@ class ReductionCell(nn.Module):
         super().__init__()
         self.conv_prev_1x1 = ActConvBn(in_channels, out)
         self.conv_1x1 = ActConvBn(in_channels, out)
-        self.comb_iter_0_left = BranchSeparables_4(out)
-        self.comb_iter_0_right = BranchSeparables_5(out)
+        self.comb_iter_0_left = BranchSeparables_2(out, out)
+        self.comb_iter_0_right = BranchSeparables_3(out, out)
         self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
-        self.comb_iter_1_right = BranchSeparables_5(out)
+        self.comb_iter_1_right = BranchSeparables_3(out, out)
         self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
-        self.comb_iter_2_right = BranchSeparables_4(out)
+        self.comb_iter_2_right = BranchSeparables_2(out, out)
         self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
         self.comb_iter_4_left = BranchSeparables(out, 3)
         self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
@@ -314,11 +248,11 @@ class ReductionCell(nn.Module):
         out = self.comb_iter_0_left(x)
         comb_iter_0_right = self.comb_iter_0_right(x_prev)
         out = out.add_(comb_iter_0_right)
-        max_padded = F.pad(x, (0, 1, 0, 1), value=-1e+30)
+        max_padded = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))), value=-1e+30)
         out_2 = self.comb_iter_1_left(max_padded)
         comb_iter_1_right = self.comb_iter_1_right(x_prev)
         out_2 = out_2.add_(comb_iter_1_right)
-        out_3 = F.pad(x, (0, 1, 0, 1))
+        out_3 = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))))
         out_3 = self.comb_iter_2_left(out_3)
         comb_iter_2_right = self.comb_iter_2_right(x_prev)
         out_3 = out_3.add_(comb_iter_2_right)
@@ -329,92 +263,6 @@ class ReductionCell(nn.Module):
         out_5 = out_5.add_(comb_iter_4_right)
         x18 = torch.cat([out_2, out_3, out_4, out_5], 1)
         return x18
-
-
-class ReductionCell_3(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv_prev_1x1 = ActConvBn(2016, 672)
-        self.conv_1x1 = ActConvBn(2016, 672)
-        self.comb_iter_0_left = BranchSeparables_2(672, 672)
-        self.comb_iter_0_right = BranchSeparables_3(672, 672)
-        self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
-        self.comb_iter_1_right = BranchSeparables_3(672, 672)
-        self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
-        self.comb_iter_2_right = BranchSeparables_2(672, 672)
-        self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(672, 3)
-        self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
-
-    def forward(self, x, x_prev):
-        x_prev = self.conv_prev_1x1(x_prev)  # N x 672 x 21 x 21
-        x = self.conv_1x1(x)  # N x 672 x 21 x 21
-        out = self.comb_iter_0_left(x)  # N x 672 x 11 x 11
-        comb_iter_0_right = self.comb_iter_0_right(x_prev)  # N x 672 x 11 x 11
-        out = out.add_(comb_iter_0_right)  # N x 672 x 11 x 11
-        max_padded = F.pad(x, (1, 1, 1, 1), value=-1e+30)  # N x 672 x 23 x 23
-        out_2 = self.comb_iter_1_left(max_padded)  # N x 672 x 11 x 11
-        comb_iter_1_right = self.comb_iter_1_right(x_prev)  # N x 672 x 11 x 11
-        out_2 = out_2.add_(comb_iter_1_right)  # N x 672 x 11 x 11
-        out_3 = F.pad(x, (1, 1, 1, 1))  # N x 672 x 23 x 23
-        out_3 = self.comb_iter_2_left(out_3)  # N x 672 x 11 x 11
-        comb_iter_2_right = self.comb_iter_2_right(x_prev)  # N x 672 x 11 x 11
-        out_3 = out_3.add_(comb_iter_2_right)  # N x 672 x 11 x 11
-        out_4 = self.comb_iter_3_right(out)  # N x 672 x 11 x 11
-        out_4 = out_4.add_(out_2)  # N x 672 x 11 x 11
-        out_5 = self.comb_iter_4_left(out)  # N x 672 x 11 x 11
-        comb_iter_4_right = self.comb_iter_4_right(max_padded)  # N x 672 x 11 x 11
-        out_5 = out_5.add_(comb_iter_4_right)  # N x 672 x 11 x 11
-        x18 = torch.cat([out_2, out_3, out_4, out_5], 1)  # N x 2688 x 11 x 11
-        return x18
-
-
-class ReductionCell_4(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.act = nn.ReLU()
-        self.path_1 = nn.Sequential(OrderedDict([
-            ('avgpool', nn.AvgPool2d(1, stride=2)),
-            ('conv', nn.Conv2d(32, 11, 1, bias=False)),
-        ]))
-        self.path_2 = Path(32, 11)
-        self.final_path_bn = nn.BatchNorm2d(22, eps=0.001)
-        self.conv_1x1 = ActConvBn(44, 22)
-        self.comb_iter_0_left = BranchSeparables_4(22)
-        self.comb_iter_0_right = BranchSeparables_5(22)
-        self.comb_iter_1_left = nn.MaxPool2d(3, stride=2)
-        self.comb_iter_1_right = BranchSeparables_5(22)
-        self.comb_iter_2_left = nn.AvgPool2d(3, stride=2)
-        self.comb_iter_2_right = BranchSeparables_4(22)
-        self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.comb_iter_4_left = BranchSeparables(22, 3)
-        self.comb_iter_4_right = nn.MaxPool2d(3, stride=2)
-
-    def forward(self, x, x_prev):
-        x_prev = self.act(x_prev)  # N x 32 x 111 x 111
-        out = self.path_1(x_prev)  # N x 11 x 56 x 56
-        path_2 = self.path_2(x_prev)  # N x 11 x 56 x 56
-        out = torch.cat([out, path_2], 1)  # N x 22 x 56 x 56
-        out = self.final_path_bn(out)  # N x 22 x 56 x 56
-        x = self.conv_1x1(x)  # N x 22 x 56 x 56
-        out_2 = self.comb_iter_0_left(x)  # N x 22 x 28 x 28
-        comb_iter_0_right = self.comb_iter_0_right(out)  # N x 22 x 28 x 28
-        out_2 = out_2.add_(comb_iter_0_right)  # N x 22 x 28 x 28
-        max_padded = F.pad(x, (0, 1, 0, 1), value=-1e+30)  # N x 22 x 57 x 57
-        out_3 = self.comb_iter_1_left(max_padded)  # N x 22 x 28 x 28
-        comb_iter_1_right = self.comb_iter_1_right(out)  # N x 22 x 28 x 28
-        out_3 = out_3.add_(comb_iter_1_right)  # N x 22 x 28 x 28
-        out_4 = F.pad(x, (0, 1, 0, 1))  # N x 22 x 57 x 57
-        out_4 = self.comb_iter_2_left(out_4)  # N x 22 x 28 x 28
-        comb_iter_2_right = self.comb_iter_2_right(out)  # N x 22 x 28 x 28
-        out_4 = out_4.add_(comb_iter_2_right)  # N x 22 x 28 x 28
-        out_5 = self.comb_iter_3_right(out_2)  # N x 22 x 28 x 28
-        out_5 = out_5.add_(out_3)  # N x 22 x 28 x 28
-        out_6 = self.comb_iter_4_left(out_2)  # N x 22 x 28 x 28
-        comb_iter_4_right = self.comb_iter_4_right(max_padded)  # N x 22 x 28 x 28
-        out_6 = out_6.add_(comb_iter_4_right)  # N x 22 x 28 x 28
-        x22 = torch.cat([out_3, out_4, out_5, out_6], 1)  # N x 88 x 28 x 28
-        return x22
 
 
 class NormalCell_2(nn.Module):
@@ -516,7 +364,7 @@ class Nasnet(nn.Module):
             ('bn', nn.BatchNorm2d(96, eps=0.001)),
         ]))
         self.cell_stem_0 = ReductionCellWithoutConvPrev1x1(96, 42)
-        self.cell_stem_1 = ReductionCell_2()
+        self.cell_stem_1 = ReductionCell_2(168, 84, 96)
         self.cell_0 = NormalCell_2(336, 168, 168)
         self.cell_1 = NormalCell(1008, 168, 336)
         self.cell_2 = NormalCell(1008, 168, 1008)
@@ -530,7 +378,7 @@ class Nasnet(nn.Module):
         self.cell_9 = NormalCell(2016, 336, 2016)
         self.cell_10 = NormalCell(2016, 336, 2016)
         self.cell_11 = NormalCell(2016, 336, 2016)
-        self.reduction_cell_1 = ReductionCell_3()
+        self.reduction_cell_1 = ReductionCell(2016, 672)
         self.cell_12 = NormalCell_2(2688, 672, 2016)
         self.cell_13 = NormalCell(4032, 672, 2688)
         self.cell_14 = NormalCell(4032, 672, 4032)
@@ -543,6 +391,26 @@ class Nasnet(nn.Module):
         self.last_linear = nn.Linear(4032, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] >= 43,
+            'this network takes input height H >= 43, H % 32 in {11, 12} '
+            '(`cell_stem_0.max_padded`: a pad)',
+        )
+        torch._assert(
+            (x.shape[2] - 11) % 32 <= 1,
+            'this network takes input height H >= 43, H % 32 in {11, 12} '
+            '(`cell_stem_0.max_padded`: a pad)',
+        )
+        torch._assert(
+            x.shape[3] >= 11,
+            'this network takes input width W >= 11, W % 32 in {11, 12} '
+            '(`cell_stem_0.max_padded`: a pad)',
+        )
+        torch._assert(
+            (x.shape[3] - 11) % 32 <= 1,
+            'this network takes input width W >= 11, W % 32 in {11, 12} '
+            '(`cell_stem_0.max_padded`: a pad)',
+        )
         x = self.conv0(x)  # N x 96 x 165 x 165
         cell_stem_0 = self.cell_stem_0(x, x)  # N x 168 x 83 x 83
         cell_stem_1 = self.cell_stem_1(cell_stem_0, x)  # N x 336 x 42 x 42
@@ -584,7 +452,7 @@ class NasnetMobile(nn.Module):
             ('bn', nn.BatchNorm2d(32, eps=0.001)),
         ]))
         self.cell_stem_0 = ReductionCellWithoutConvPrev1x1(32, 11)
-        self.cell_stem_1 = ReductionCell_4()
+        self.cell_stem_1 = ReductionCell_2(44, 22, 32)
         self.cell_0 = NormalCell_2(88, 44, 44)
         self.cell_1 = NormalCell(264, 44, 88)
         self.cell_2 = NormalCell(264, 44, 264)
@@ -605,6 +473,26 @@ class NasnetMobile(nn.Module):
         self.last_linear = nn.Linear(1056, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] >= 31,
+            'this network takes input height H >= 31, H % 32 in {0, 31} '
+            '(`cell_stem_0.max_padded`: a pad)',
+        )
+        torch._assert(
+            x.shape[2] % 32 in (0, 31),
+            'this network takes input height H >= 31, H % 32 in {0, 31} '
+            '(`cell_stem_0.max_padded`: a pad)',
+        )
+        torch._assert(
+            x.shape[3] >= 31,
+            'this network takes input width W >= 31, W % 32 in {0, 31} '
+            '(`cell_stem_0.max_padded`: a pad)',
+        )
+        torch._assert(
+            x.shape[3] % 32 in (0, 31),
+            'this network takes input width W >= 31, W % 32 in {0, 31} '
+            '(`cell_stem_0.max_padded`: a pad)',
+        )
         x = self.conv0(x)  # N x 32 x 111 x 111
         cell_stem_0 = self.cell_stem_0(x, x)  # N x 44 x 56 x 56
         cell_stem_1 = self.cell_stem_1(cell_stem_0, x)  # N x 88 x 28 x 28

@@ -10,19 +10,12 @@ import torch.nn.functional as F
 VARIANT = 'padded'
 
 
-class CenterCrop(nn.Module):
-    """The centre `height` x `width` window of x (U-Net's crop of an encoder map to the
-    upsampled one), at offsets fixed by shape inference."""
-
-    def __init__(self, top: int, left: int, height: int, width: int) -> None:
-        super().__init__()
-        self.top, self.left, self.height, self.width = top, left, height, width
-
-    def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return x[:, :, self.top:self.top + self.height, self.left:self.left + self.width]
-
-    def extra_repr(self) -> str:
-        return f"top={self.top}, left={self.left}, height={self.height}, width={self.width}"
+def center_crop(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The centre of x's height and width, cut to like's (U-Net's crop of an encoder map to the
+    upsampled one)."""
+    top = (x.shape[2] - like.shape[2]) // 2
+    left = (x.shape[3] - like.shape[3]) // 2
+    return x[:, :, top:top + like.shape[2], left:left + like.shape[3]]
 
 
 class DoubleConv(nn.Sequential):
@@ -66,6 +59,26 @@ class Unet(nn.Module):
         self.head = nn.Conv2d(64, num_classes, 1)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] >= 16,
+            'this network takes input height H >= 16, multiples of 16 (`pool4`: a maxpool2d; '
+            '`cat1`: a concat)',
+        )
+        torch._assert(
+            x.shape[2] % 16 == 0,
+            'this network takes input height H >= 16, multiples of 16 (`pool4`: a maxpool2d; '
+            '`cat1`: a concat)',
+        )
+        torch._assert(
+            x.shape[3] >= 16,
+            'this network takes input width W >= 16, multiples of 16 (`pool4`: a maxpool2d; '
+            '`cat1`: a concat)',
+        )
+        torch._assert(
+            x.shape[3] % 16 == 0,
+            'this network takes input width W >= 16, multiples of 16 (`pool4`: a maxpool2d; '
+            '`cat1`: a concat)',
+        )
         x = self.enc1(x)  # N x 64 x 256 x 256
         out = self.pool1(x)  # N x 64 x 128 x 128
         out = self.enc2(out)  # N x 128 x 128 x 128
@@ -106,20 +119,24 @@ class UnetPaper(nn.Module):
         self.pool4 = nn.MaxPool2d(2)
         self.bottleneck = DoubleConv(512, 1024, padding=0)
         self.up4 = nn.ConvTranspose2d(1024, 512, 2, stride=2)
-        self.crop4 = CenterCrop(4, 4, 56, 56)
         self.dec4 = DoubleConv(1024, 512, padding=0)
         self.up3 = nn.ConvTranspose2d(512, 256, 2, stride=2)
-        self.crop3 = CenterCrop(16, 16, 104, 104)
         self.dec3 = DoubleConv(512, 256, padding=0)
         self.up2 = nn.ConvTranspose2d(256, 128, 2, stride=2)
-        self.crop2 = CenterCrop(40, 40, 200, 200)
         self.dec2 = DoubleConv(256, 128, padding=0)
         self.up1 = nn.ConvTranspose2d(128, 64, 2, stride=2)
-        self.crop1 = CenterCrop(88, 88, 392, 392)
         self.dec1 = DoubleConv(128, 64, padding=0)
         self.head = nn.Conv2d(64, num_classes, 1)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] >= 188,
+            'this network takes input height H >= 188 (`dec3.2`: a conv2d)',
+        )
+        torch._assert(
+            x.shape[3] >= 188,
+            'this network takes input width W >= 188 (`dec3.2`: a conv2d)',
+        )
         x = self.enc1(x)  # N x 64 x 568 x 568
         out = self.pool1(x)  # N x 64 x 284 x 284
         out = self.enc2(out)  # N x 128 x 280 x 280
@@ -130,19 +147,19 @@ class UnetPaper(nn.Module):
         out_4 = self.pool4(out_3)  # N x 512 x 32 x 32
         out_4 = self.bottleneck(out_4)  # N x 1024 x 28 x 28
         out_4 = self.up4(out_4)  # N x 512 x 56 x 56
-        out_5 = self.crop4(out_3, out_4)  # N x 512 x 56 x 56
+        out_5 = center_crop(out_3, out_4)  # N x 512 x 56 x 56
         out_5 = torch.cat([out_5, out_4], 1)  # N x 1024 x 56 x 56
         out_5 = self.dec4(out_5)  # N x 512 x 52 x 52
         out_5 = self.up3(out_5)  # N x 256 x 104 x 104
-        out_6 = self.crop3(out_2, out_5)  # N x 256 x 104 x 104
+        out_6 = center_crop(out_2, out_5)  # N x 256 x 104 x 104
         out_6 = torch.cat([out_6, out_5], 1)  # N x 512 x 104 x 104
         out_6 = self.dec3(out_6)  # N x 256 x 100 x 100
         out_6 = self.up2(out_6)  # N x 128 x 200 x 200
-        out_7 = self.crop2(out, out_6)  # N x 128 x 200 x 200
+        out_7 = center_crop(out, out_6)  # N x 128 x 200 x 200
         out_7 = torch.cat([out_7, out_6], 1)  # N x 256 x 200 x 200
         out_7 = self.dec2(out_7)  # N x 128 x 196 x 196
         out_7 = self.up1(out_7)  # N x 64 x 392 x 392
-        out_8 = self.crop1(x, out_7)  # N x 64 x 392 x 392
+        out_8 = center_crop(x, out_7)  # N x 64 x 392 x 392
         out_8 = torch.cat([out_8, out_7], 1)  # N x 128 x 392 x 392
         out_8 = self.dec1(out_8)  # N x 64 x 388 x 388
         out_8 = self.head(out_8)  # N x 2 x 388 x 388

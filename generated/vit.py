@@ -111,6 +111,16 @@ class Vit(nn.Module):
         self.head = nn.Linear(patch_embed_dim, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] == 224,
+            'this network takes input height H = 224 only (`embedded` needs ((H - 16) // 16 '
+            '+ 1) * ((W - 16) // 16 + 1) + 1 == 197)',
+        )
+        torch._assert(
+            x.shape[3] == 224,
+            'this network takes input width W = 224 only (`embedded` needs ((H - 16) // 16 + '
+            '1) * ((W - 16) // 16 + 1) + 1 == 197)',
+        )
         x = self.patch_embed(x)
         out = self.cls_token.expand(x.shape[0], -1, -1)
         out = torch.cat([out, x], 1)

@@ -123,6 +123,14 @@ class Xception(nn.Module):
         self.fc = nn.Linear(2048, num_classes)
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] >= 7,
+            'this network takes input height H >= 7 (`conv2`: a conv2d)',
+        )
+        torch._assert(
+            x.shape[3] >= 7,
+            'this network takes input width W >= 7 (`conv2`: a conv2d)',
+        )
         x = self.conv1(x)  # N x 32 x 149 x 149
         x = self.bn1(x)  # N x 32 x 149 x 149
         x = self.act1(x)  # N x 32 x 149 x 149

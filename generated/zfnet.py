@@ -48,6 +48,20 @@ class Zfnet(nn.Module):
         )
 
     def forward(self, x):
+        torch._assert(
+            x.shape[2] == 224,
+            'this network takes input height H = 224 only (`classifier.1` needs '
+            '(-(-(-(-((-(-((H - 5) // 2 - 2) // 2) - 4) // 2 - 2) // 2) - 2) // 2) + 1) * '
+            '256 * (-(-(-(-((-(-((W - 5) // 2 - 2) // 2) - 4) // 2 - 2) // 2) - 2) // 2) + '
+            '1) * 4096 + 4096 == 37752832)',
+        )
+        torch._assert(
+            x.shape[3] == 224,
+            'this network takes input width W = 224 only (`classifier.1` needs '
+            '(-(-(-(-((-(-((H - 5) // 2 - 2) // 2) - 4) // 2 - 2) // 2) - 2) // 2) + 1) * '
+            '256 * (-(-(-(-((-(-((W - 5) // 2 - 2) // 2) - 4) // 2 - 2) // 2) - 2) // 2) + '
+            '1) * 4096 + 4096 == 37752832)',
+        )
         x = self.features(x)  # N x 256 x 6 x 6
         x = torch.flatten(x, 1)  # N x 9216
         x = self.classifier(x)  # N x 1000

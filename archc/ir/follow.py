@@ -21,7 +21,7 @@ def follow_op(
     where: str, tracer: Tracer,
 ) -> tuple[tuple[Shape, ...], tuple[tuple[str, Any], ...], tuple[Any, ...]]:
     """(outputs carrying their symbolic sizes, the arguments read at run time, the tensors they read)."""
-    with tracing(tracer, where, f"{op.name}'s shape rule"):
+    with tracing(tracer, where, f"a {op.name}"):
         runtime = _runtime_arguments(op, bound)
         if not runtime and not any(has_symbols(s) for s in in_shapes):
             return outs, (), ()
@@ -109,7 +109,8 @@ def read_source(read: Any, var_of: Any) -> str:
         return f"{var_of(read[1])}.shape[{read[2] + 1}]"
     op, a, b = read
     if op in ("max", "min"):
-        return f"{op}({read_source(a, var_of)}, {read_source(b, var_of)})"
+        # torch.sym_max: an int in eager mode, and traceable by torch.fx and torch.export.
+        return f"torch.sym_{op}({read_source(a, var_of)}, {read_source(b, var_of)})"
     return f"({read_source(a, var_of)} {op} {read_source(b, var_of)})"
 
 

@@ -196,7 +196,6 @@ class CenterCrop(Op):
     family = "merge"
     min_inputs = 2
     max_inputs = 2
-    stateful = True  # a module holding the offsets, which only shape inference knows
 
     def infer(self, a: Attrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         x, like = ins
@@ -206,6 +205,6 @@ class CenterCrop(Op):
             raise ShapeError(f"cannot crop {fmt(x)} to the larger {like[1]}x{like[2]} of {fmt(like)}")
         return ((x[0], like[1], like[2]),)
 
-    def module(self, a: Attrs, ins: tuple[Shape, ...]) -> Ctor:
-        (_, h, w), (_, th, tw) = ins
-        return Ctor("CenterCrop", ((h - th) // 2, (w - tw) // 2, th, tw))
+    def to_call(self, a: Attrs, args: list[str], inplace: bool) -> str:
+        # The offsets are computed from both inputs' sizes in forward, so any input size works.
+        return call("center_crop", Var(args[0]), Var(args[1]))

@@ -55,17 +55,22 @@ class SizeRule:
             parts.append(f"<= {self.maximum}")
         return ", ".join(parts)
 
-    def condition(self, size: str) -> str:
-        """The rule as a Python condition on `size` (an expression of the runtime size)."""
+    def conditions(self, size: str) -> list[str]:
+        """The rule as Python conditions on `size` (an expression of the runtime size), each of
+        which must hold: separate, so that torch.fx can trace each (`and` would ask a proxy its truth)."""
         if self.fixed:
-            return f"{size} == {self.declared}"
-        terms = [f"{size} >= {self.minimum}"]
-        if self.step > 1:
-            terms.append(f"{size} % {self.step} == {self.residues[0]}" if len(self.residues) == 1
-                         else f"{size} % {self.step} in {self.residues}")
+            return [f"{size} == {self.declared}"]
+        terms = [f"{size} >= {self.minimum}"] if self.minimum > 1 else []
+        first, last = self.residues[0], self.residues[-1]
+        if self.step > 1 and len(self.residues) == 1:
+            terms.append(f"{size} % {self.step} == {first}")
+        elif self.step > 1 and self.residues == tuple(range(first, last + 1)):
+            terms.append(f"({size} - {first}) % {self.step} <= {last - first}")
+        elif self.step > 1:
+            terms.append(f"{size} % {self.step} in {self.residues}")
         if self.maximum is not None:
             terms.append(f"{size} <= {self.maximum}")
-        return " and ".join(terms)
+        return terms
 
     def message(self, input_name: str) -> str:
         word = _DIM_WORDS.get(self.symbol, self.symbol)

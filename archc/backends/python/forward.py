@@ -112,9 +112,9 @@ def size_checks(constraints: Any, var: str) -> list[str]:
     def checks(rules: tuple[Any, ...], indent: str, mode: str) -> list[str]:
         lines = []
         for rule in rules:
-            if rule.fixed or rule.minimum > 1 or rule.step > 1 or rule.maximum is not None:
-                condition = rule.condition(f"{var}.shape[{constraints.shape.index(rule.symbol) + 1}]")
-                lines.append(f"{indent}torch._assert({condition}, {literal(rule.message(constraints.name) + mode)})")
+            message = _wrapped(rule.message(constraints.name) + mode, indent + "    ")
+            for condition in rule.conditions(f"{var}.shape[{constraints.shape.index(rule.symbol) + 1}]"):
+                lines += [f"{indent}torch._assert(", f"{indent}    {condition},", *message, f"{indent})"]
         return lines
 
     lines = checks(constraints.rules, "    ", "")
@@ -123,6 +123,17 @@ def size_checks(constraints: Any, var: str) -> list[str]:
         training = checks(constraints.training_rules, "        ", " in training")
         lines += ["    if self.training:", *training] if training else []
     return lines
+
+
+def _wrapped(text: str, indent: str, width: int = 80) -> list[str]:
+    """A long message as adjacent string literals, one per line, as a person wraps them."""
+    pieces, rest = [], text
+    while len(rest) > width:
+        cut = rest.rfind(" ", 0, width) + 1 or width
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    pieces.append(rest)
+    return [f"{indent}{literal(p)}" for p in pieces[:-1]] + [f"{indent}{literal(pieces[-1])},"]
 
 
 def _assigned_in_block(graph: Graph, start: Node, names: dict[tuple[str, int], Var], eval_needed: set[str],

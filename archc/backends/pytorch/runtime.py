@@ -340,19 +340,12 @@ class CapsuleMask(nn.Module):
 RUNTIME_CLASSES.update({"Squash": Squash, "CapsuleRouting": CapsuleRouting, "CapsuleMask": CapsuleMask})
 
 
-class CenterCrop(nn.Module):
-    """The centre `height` x `width` window of x (U-Net's crop of an encoder map to the
-    upsampled one), at offsets fixed by shape inference."""
-
-    def __init__(self, top: int, left: int, height: int, width: int) -> None:
-        super().__init__()
-        self.top, self.left, self.height, self.width = top, left, height, width
-
-    def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return x[:, :, self.top:self.top + self.height, self.left:self.left + self.width]
-
-    def extra_repr(self) -> str:
-        return f"top={self.top}, left={self.left}, height={self.height}, width={self.width}"
+def center_crop(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The centre of x's height and width, cut to like's (U-Net's crop of an encoder map to the
+    upsampled one)."""
+    top = (x.shape[2] - like.shape[2]) // 2
+    left = (x.shape[3] - like.shape[3]) // 2
+    return x[:, :, top:top + like.shape[2], left:left + like.shape[3]]
 
 
-RUNTIME_CLASSES.update({"CenterCrop": CenterCrop})
+
