@@ -52,8 +52,12 @@ def feature_info(network: Network) -> FeatureInfo:
 
 def annotate(model: torch.nn.Module, network: Network) -> torch.nn.Module:
     """Attach what export and backbone users need: input/output shapes, and feature_info for extractors."""
-    model.input_shapes = dict(network.input_shapes)
-    model.output_shapes = dict(network.output_shapes)
+    from archc.backends.pytorch.check import export_ranges
+
+    model.input_shapes = {k: tuple(v) for k, v in network.input_shapes.items()}
+    model.output_shapes = {k: tuple(v) for k, v in network.output_shapes.items()}
+    # The input sizes an exported program takes as variables (archc.export), as plain numbers.
+    model.export_ranges = export_ranges(network)
     if network.extracted:
         model.feature_info = feature_info(network)
     return model
@@ -62,15 +66,18 @@ def annotate(model: torch.nn.Module, network: Network) -> torch.nn.Module:
 class _Shapes:
     """What archc.backends.pytorch.check reads of a Network: the input and output shapes by name."""
 
-    def __init__(self, inputs: Mapping[str, tuple[int, ...]], outputs: Mapping[str, tuple[int, ...]]) -> None:
+    def __init__(self, inputs: Mapping[str, tuple[int, ...]], outputs: Mapping[str, tuple[int, ...]],
+                 export_ranges: Any = None) -> None:
         self.input_shapes = dict(inputs)
         self.output_shapes = dict(outputs)
+        self.export_ranges = export_ranges
 
 
 def export(
     model: torch.nn.Module, path: str | Path, *, input_shape: tuple[int, ...] | None = None,
 ) -> None:
-    """Write a (trained) model as `.onnx` or `.pt2` (torch.export), in eval mode, with a dynamic batch dimension.
+    """Write a (trained) model as `.onnx` or `.pt2` (torch.export), in eval mode, with a dynamic batch
+    dimension, and dynamic height and width where the network takes more than one size.
 
     A model from archc.build knows its input shape; for another model give `input_shape`
     (per sample, channels first: `(3, 224, 224)`). The file is written atomically.
@@ -89,7 +96,9 @@ def export(
         raise ValueError("this model does not say its input shape (it was not built by archc.build): give input_shape=(C, H, W)")
     outputs = getattr(model, "output_shapes", None) or {"output": ()}
     save = export_onnx if target.endswith(".onnx") else export_program
-    save(model, _Shapes(inputs, outputs), target)  # type: ignore[arg-type]
+    # Sizes other than the batch stay static for a module archc did not build, or another input_shape.
+    ranges = getattr(model, "export_ranges", None) if input_shape is None else None
+    save(model, _Shapes(inputs, outputs, ranges), target)  # type: ignore[arg-type]
 
 
 def load_weights(model: torch.nn.Module, weights: str | Path | Mapping[str, Any]) -> list[str]:

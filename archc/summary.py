@@ -116,6 +116,8 @@ def as_json(network: Network, max_depth: int | None = None) -> dict[str, Any]:
         "input_shape": list(next(iter(inputs.values()))) if len(inputs) == 1 else {k: list(v) for k, v in inputs.items()},
         "output_shape": list(next(iter(outputs.values()))) if len(outputs) == 1 else {k: list(v) for k, v in outputs.items()},
         "param_values": {k: list(v) if isinstance(v, tuple) else v for k, v in network.params.items()},
+        # The sizes each input takes (archc.shapes): the figures above are at the declared one.
+        "input_sizes": {c.name: c.as_json() for c in network.input_constraints},
         "nodes": rows(network, max_depth),
     }
 
@@ -129,9 +131,10 @@ def totals_text(network: Network) -> str:
     outs = ", ".join(
         f"{o.name} {shape_text((o.shape,))}" + (" (training only)" if o.training_only else "") for o in network.graph.outputs
     )
+    sizes = "".join(f"\n  takes:  {c.line()}" for c in network.input_constraints)
     return (
         f"{title(network)}: {network.total_params:,} params, {network.total_macs:,} multiply-adds\n"
-        f"  input:  {ins}\n  output: {outs}"
+        f"  input:  {ins}\n  output: {outs}{sizes}"
     )
 
 

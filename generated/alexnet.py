@@ -50,11 +50,11 @@ class Alexnet(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 63,
-            'this network takes input height H >= 63 (`features.12`: a maxpool2d)',
+            'this network takes input height H >= 63 (`features.12` (a maxpool2d))',
         )
         torch._assert(
             x.shape[3] >= 63,
-            'this network takes input width W >= 63 (`features.12`: a maxpool2d)',
+            'this network takes input width W >= 63 (`features.12` (a maxpool2d))',
         )
         x = self.features(x)  # N x 256 x 6 x 6
         x = self.avgpool(x)  # N x 256 x 6 x 6
@@ -98,15 +98,13 @@ class AlexnetOriginal(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] == 227,
-            'this network takes input height H = 227 only (`classifier.1` needs (((((H - 11) '
-            '// 4 - 2) // 2 - 2) // 2 - 2) // 2 + 1) * 256 * (((((W - 11) // 4 - 2) // 2 - '
-            '2) // 2 - 2) // 2 + 1) * 4096 + 4096 == 37752832)',
+            'this network takes input height H = 227 only (`classifier.1` (a linear): its '
+            'parameter count depends on the input size)',
         )
         torch._assert(
             x.shape[3] == 227,
-            'this network takes input width W = 227 only (`classifier.1` needs (((((H - 11) '
-            '// 4 - 2) // 2 - 2) // 2 - 2) // 2 + 1) * 256 * (((((W - 11) // 4 - 2) // 2 - '
-            '2) // 2 - 2) // 2 + 1) * 4096 + 4096 == 37752832)',
+            'this network takes input width W = 227 only (`classifier.1` (a linear): its '
+            'parameter count depends on the input size)',
         )
         x = self.features(x)  # N x 256 x 6 x 6
         x = torch.flatten(x, 1)  # N x 9216

@@ -121,11 +121,11 @@ class Convnext(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 32,
-            'this network takes input height H >= 32 (`stages.3.downsample.1`: a conv2d)',
+            'this network takes input height H >= 32 (`stages.3.downsample.1` (a conv2d))',
         )
         torch._assert(
             x.shape[3] >= 32,
-            'this network takes input width W >= 32 (`stages.3.downsample.1`: a conv2d)',
+            'this network takes input width W >= 32 (`stages.3.downsample.1` (a conv2d))',
         )
         x = self.stem(x)
         x = self.stages(x)

@@ -108,13 +108,13 @@ class Densenet(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 29,
-            'this network takes input height H >= 29 (`features.transition3.pool`: a '
-            'avgpool2d)',
+            'this network takes input height H >= 29 (`features.transition3.pool` (an '
+            'avgpool2d))',
         )
         torch._assert(
             x.shape[3] >= 29,
-            'this network takes input width W >= 29 (`features.transition3.pool`: a '
-            'avgpool2d)',
+            'this network takes input width W >= 29 (`features.transition3.pool` (an '
+            'avgpool2d))',
         )
         x = self.features(x)
         x = torch.relu_(x)

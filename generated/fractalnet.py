@@ -201,15 +201,13 @@ class Fractalnet(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] == 32,
-            'this network takes input height H = 32 only (`fc` needs ((((((H - 2) // 2 - 1) '
-            '// 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1) * 512 * ((((((W - 2) // 2 - 1) // 2 - '
-            '1) // 2 - 1) // 2 - 1) // 2 + 1) * 10 + 10 == 5130)',
+            'this network takes input height H = 32 only (`fc` (a linear): its parameter '
+            'count depends on the input size)',
         )
         torch._assert(
             x.shape[3] == 32,
-            'this network takes input width W = 32 only (`fc` needs ((((((H - 2) // 2 - 1) '
-            '// 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1) * 512 * ((((((W - 2) // 2 - 1) // 2 - '
-            '1) // 2 - 1) // 2 - 1) // 2 + 1) * 10 + 10 == 5130)',
+            'this network takes input width W = 32 only (`fc` (a linear): its parameter '
+            'count depends on the input size)',
         )
         x = self.drop_path(x)  # N x 3 x 32 x 32
         x = self.features(x)  # N x 512 x 1 x 1
@@ -256,15 +254,13 @@ class FractalnetC4(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] == 32,
-            'this network takes input height H = 32 only (`fc` needs ((((((H - 2) // 2 - 1) '
-            '// 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1) * 512 * ((((((W - 2) // 2 - 1) // 2 - '
-            '1) // 2 - 1) // 2 - 1) // 2 + 1) * 10 + 10 == 5130)',
+            'this network takes input height H = 32 only (`fc` (a linear): its parameter '
+            'count depends on the input size)',
         )
         torch._assert(
             x.shape[3] == 32,
-            'this network takes input width W = 32 only (`fc` needs ((((((H - 2) // 2 - 1) '
-            '// 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1) * 512 * ((((((W - 2) // 2 - 1) // 2 - '
-            '1) // 2 - 1) // 2 - 1) // 2 + 1) * 10 + 10 == 5130)',
+            'this network takes input width W = 32 only (`fc` (a linear): its parameter '
+            'count depends on the input size)',
         )
         x = self.drop_path(x)  # N x 3 x 32 x 32
         x = self.features(x)  # N x 512 x 1 x 1

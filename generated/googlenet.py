@@ -109,11 +109,11 @@ class Googlenet(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 15,
-            'this network takes input height H >= 15 (`maxpool3`: a maxpool2d)',
+            'this network takes input height H >= 15 (`maxpool3` (a maxpool2d))',
         )
         torch._assert(
             x.shape[3] >= 15,
-            'this network takes input width W >= 15 (`maxpool3`: a maxpool2d)',
+            'this network takes input width W >= 15 (`maxpool3` (a maxpool2d))',
         )
         x = self.conv1(x)  # N x 64 x 112 x 112
         x = self.maxpool1(x)  # N x 64 x 56 x 56

@@ -211,21 +211,21 @@ class InceptionV3(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 75,
-            'this network takes input height H >= 75 (`Mixed_7a.branch3x3_2.conv`: a conv2d)',
+            'this network takes input height H >= 75 (`Mixed_7a.branch3x3_2.conv` (a conv2d))',
         )
         torch._assert(
             x.shape[3] >= 75,
-            'this network takes input width W >= 75 (`Mixed_7a.branch3x3_2.conv`: a conv2d)',
+            'this network takes input width W >= 75 (`Mixed_7a.branch3x3_2.conv` (a conv2d))',
         )
         if self.training:
             torch._assert(
                 x.shape[2] >= 299,
-                'this network takes input height H >= 299 (`AuxLogits.conv1.conv`: a conv2d) in '
+                'this network takes input height H >= 299 (`AuxLogits.conv1.conv` (a conv2d)) in '
                 'training',
             )
             torch._assert(
                 x.shape[3] >= 299,
-                'this network takes input width W >= 299 (`AuxLogits.conv1.conv`: a conv2d) in '
+                'this network takes input width W >= 299 (`AuxLogits.conv1.conv` (a conv2d)) in '
                 'training',
             )
         x = self.Conv2d_1a_3x3(x)  # N x 32 x 149 x 149

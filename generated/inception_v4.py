@@ -341,11 +341,12 @@ class InceptionV4(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 75,
-            'this network takes input height H >= 75 (`features.18.branch0.1.conv`: a conv2d)',
+            'this network takes input height H >= 75 (`features.18.branch0.1.conv` (a '
+            'conv2d))',
         )
         torch._assert(
             x.shape[3] >= 75,
-            'this network takes input width W >= 75 (`features.18.branch0.1.conv`: a conv2d)',
+            'this network takes input width W >= 75 (`features.18.branch0.1.conv` (a conv2d))',
         )
         x = self.features(x)  # N x 1536 x 8 x 8
         x = self.global_pool(x)  # N x 1536 x 1 x 1
@@ -380,11 +381,11 @@ class InceptionV4ResnetV2(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 75,
-            'this network takes input height H >= 75 (`mixed_7a.branch0.1.conv`: a conv2d)',
+            'this network takes input height H >= 75 (`mixed_7a.branch0.1.conv` (a conv2d))',
         )
         torch._assert(
             x.shape[3] >= 75,
-            'this network takes input width W >= 75 (`mixed_7a.branch0.1.conv`: a conv2d)',
+            'this network takes input width W >= 75 (`mixed_7a.branch0.1.conv` (a conv2d))',
         )
         x = self.conv2d_1a(x)  # N x 32 x 149 x 149
         x = self.conv2d_2a(x)  # N x 32 x 147 x 147

@@ -11,6 +11,17 @@ import torch.nn.functional as F
 VARIANT = 'large'
 
 
+def same_pad(sizes: list[int], kernel: int, stride: int, dilation: int = 1) -> list[int]:
+    """TensorFlow's 'SAME' padding of a map of these sizes, as F.pad widths (last dim first):
+    the output has ceil(size / stride) positions, and an odd total puts the extra one after,
+    as timm's pad_same computes it in forward."""
+    widths = []
+    for size in reversed(sizes):
+        total = torch.sym_max((-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+        widths += [total // 2, total - total // 2]
+    return widths
+
+
 class ActConvBn(nn.Module):
     def __init__(self, in_channels, out):
         super().__init__()
@@ -32,7 +43,7 @@ class Separable_2(nn.Module):
         self.pointwise_conv2d = nn.Conv2d(in_channels, out, 1, bias=False)
 
     def forward(self, x):
-        out = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 5) + (x.shape[2] * (-1))), 0) // 2) * (-1)))))
+        out = F.pad(x, same_pad([x.shape[2], x.shape[3]], 5, 2, 1))
         out = self.depthwise_conv2d(out)
         out = self.pointwise_conv2d(out)
         return out
@@ -64,7 +75,7 @@ class Separable_3(nn.Module):
         self.pointwise_conv2d = nn.Conv2d(in_channels, out, 1, bias=False)
 
     def forward(self, x):
-        out = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 7) + (x.shape[2] * (-1))), 0) // 2) * (-1)))))
+        out = F.pad(x, same_pad([x.shape[2], x.shape[3]], 7, 2, 1))
         out = self.depthwise_conv2d(out)
         out = self.pointwise_conv2d(out)
         return out
@@ -162,11 +173,11 @@ class ReductionCellWithoutConvPrev1x1(nn.Module):
         out = self.comb_iter_0_left(x)
         comb_iter_0_right = self.comb_iter_0_right(x_prev)
         out = out.add_(comb_iter_0_right)
-        max_padded = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))), value=-1e+30)
+        max_padded = F.pad(x, same_pad([x.shape[2], x.shape[3]], 3, 2, 1), value=-1e+30)
         out_2 = self.comb_iter_1_left(max_padded)
         comb_iter_1_right = self.comb_iter_1_right(x_prev)
         out_2 = out_2.add_(comb_iter_1_right)
-        out_3 = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))))
+        out_3 = F.pad(x, same_pad([x.shape[2], x.shape[3]], 3, 2, 1))
         out_3 = self.comb_iter_2_left(out_3)
         comb_iter_2_right = self.comb_iter_2_right(x_prev)
         out_3 = out_3.add_(comb_iter_2_right)
@@ -210,11 +221,11 @@ class ReductionCell_2(nn.Module):
         out_2 = self.comb_iter_0_left(x)
         comb_iter_0_right = self.comb_iter_0_right(out)
         out_2 = out_2.add_(comb_iter_0_right)
-        max_padded = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))), value=-1e+30)
+        max_padded = F.pad(x, same_pad([x.shape[2], x.shape[3]], 3, 2, 1), value=-1e+30)
         out_3 = self.comb_iter_1_left(max_padded)
         comb_iter_1_right = self.comb_iter_1_right(out)
         out_3 = out_3.add_(comb_iter_1_right)
-        out_4 = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))))
+        out_4 = F.pad(x, same_pad([x.shape[2], x.shape[3]], 3, 2, 1))
         out_4 = self.comb_iter_2_left(out_4)
         comb_iter_2_right = self.comb_iter_2_right(out)
         out_4 = out_4.add_(comb_iter_2_right)
@@ -248,11 +259,11 @@ class ReductionCell(nn.Module):
         out = self.comb_iter_0_left(x)
         comb_iter_0_right = self.comb_iter_0_right(x_prev)
         out = out.add_(comb_iter_0_right)
-        max_padded = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))), value=-1e+30)
+        max_padded = F.pad(x, same_pad([x.shape[2], x.shape[3]], 3, 2, 1), value=-1e+30)
         out_2 = self.comb_iter_1_left(max_padded)
         comb_iter_1_right = self.comb_iter_1_right(x_prev)
         out_2 = out_2.add_(comb_iter_1_right)
-        out_3 = F.pad(x, ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) + ((torch.sym_max((((((((x.shape[3] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[3] * (-1))), 0) // 2) * (-1))), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2), (torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) + ((torch.sym_max((((((((x.shape[2] * (-1)) // 2) * (-1)) + (-1)) * 2) + 3) + (x.shape[2] * (-1))), 0) // 2) * (-1)))))
+        out_3 = F.pad(x, same_pad([x.shape[2], x.shape[3]], 3, 2, 1))
         out_3 = self.comb_iter_2_left(out_3)
         comb_iter_2_right = self.comb_iter_2_right(x_prev)
         out_3 = out_3.add_(comb_iter_2_right)
@@ -392,24 +403,13 @@ class Nasnet(nn.Module):
 
     def forward(self, x):
         torch._assert(
-            x.shape[2] >= 43,
-            'this network takes input height H >= 43, H % 32 in {11, 12} '
-            '(`cell_stem_0.max_padded`: a pad)',
+            x.shape[2] >= 19,
+            "this network takes input height H >= 19 (`cell_{2 * cells}` (`'final_path_bn' "
+            "if x_prev_shape[1] > input_shape[1] else 'conv_prev_1x1'`))",
         )
         torch._assert(
-            (x.shape[2] - 11) % 32 <= 1,
-            'this network takes input height H >= 43, H % 32 in {11, 12} '
-            '(`cell_stem_0.max_padded`: a pad)',
-        )
-        torch._assert(
-            x.shape[3] >= 11,
-            'this network takes input width W >= 11, W % 32 in {11, 12} '
-            '(`cell_stem_0.max_padded`: a pad)',
-        )
-        torch._assert(
-            (x.shape[3] - 11) % 32 <= 1,
-            'this network takes input width W >= 11, W % 32 in {11, 12} '
-            '(`cell_stem_0.max_padded`: a pad)',
+            x.shape[3] >= 3,
+            'this network takes input width W >= 3 (`conv0.conv` (a conv2d))',
         )
         x = self.conv0(x)  # N x 96 x 165 x 165
         cell_stem_0 = self.cell_stem_0(x, x)  # N x 168 x 83 x 83
@@ -474,24 +474,13 @@ class NasnetMobile(nn.Module):
 
     def forward(self, x):
         torch._assert(
-            x.shape[2] >= 31,
-            'this network takes input height H >= 31, H % 32 in {0, 31} '
-            '(`cell_stem_0.max_padded`: a pad)',
+            x.shape[2] >= 19,
+            "this network takes input height H >= 19 (`cell_{2 * cells}` (`'final_path_bn' "
+            "if x_prev_shape[1] > input_shape[1] else 'conv_prev_1x1'`))",
         )
         torch._assert(
-            x.shape[2] % 32 in (0, 31),
-            'this network takes input height H >= 31, H % 32 in {0, 31} '
-            '(`cell_stem_0.max_padded`: a pad)',
-        )
-        torch._assert(
-            x.shape[3] >= 31,
-            'this network takes input width W >= 31, W % 32 in {0, 31} '
-            '(`cell_stem_0.max_padded`: a pad)',
-        )
-        torch._assert(
-            x.shape[3] % 32 in (0, 31),
-            'this network takes input width W >= 31, W % 32 in {0, 31} '
-            '(`cell_stem_0.max_padded`: a pad)',
+            x.shape[3] >= 3,
+            'this network takes input width W >= 3 (`conv0.conv` (a conv2d))',
         )
         x = self.conv0(x)  # N x 32 x 111 x 111
         cell_stem_0 = self.cell_stem_0(x, x)  # N x 44 x 56 x 56

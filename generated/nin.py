@@ -51,11 +51,11 @@ class Nin(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 32,
-            'this network takes input height H >= 32 (`features.7`: a avgpool2d)',
+            'this network takes input height H >= 32 (`features.7` (an avgpool2d))',
         )
         torch._assert(
             x.shape[3] >= 32,
-            'this network takes input width W >= 32 (`features.7`: a avgpool2d)',
+            'this network takes input width W >= 32 (`features.7` (an avgpool2d))',
         )
         x = self.features(x)  # N x 10 x 1 x 1
         x = torch.flatten(x, 1)  # N x 10
@@ -82,11 +82,11 @@ class NinImagenet(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 199,
-            'this network takes input height H >= 199 (`features.8`: a avgpool2d)',
+            'this network takes input height H >= 199 (`features.8` (an avgpool2d))',
         )
         torch._assert(
             x.shape[3] >= 199,
-            'this network takes input width W >= 199 (`features.8`: a avgpool2d)',
+            'this network takes input width W >= 199 (`features.8` (an avgpool2d))',
         )
         x = self.features(x)  # N x 1000 x 1 x 1
         x = torch.flatten(x, 1)  # N x 1000

@@ -215,11 +215,11 @@ class Senet(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 3,
-            'this network takes input height H >= 3 (`pool0`: a maxpool2d)',
+            'this network takes input height H >= 3 (`pool0` (a maxpool2d))',
         )
         torch._assert(
             x.shape[3] >= 3,
-            'this network takes input width W >= 3 (`pool0`: a maxpool2d)',
+            'this network takes input width W >= 3 (`pool0` (a maxpool2d))',
         )
         x = self.layer0(x)  # N x 64 x 112 x 112
         x = self.pool0(x)  # N x 64 x 56 x 56
@@ -274,11 +274,11 @@ class SenetSenet154(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 3,
-            'this network takes input height H >= 3 (`pool0`: a maxpool2d)',
+            'this network takes input height H >= 3 (`pool0` (a maxpool2d))',
         )
         torch._assert(
             x.shape[3] >= 3,
-            'this network takes input width W >= 3 (`pool0`: a maxpool2d)',
+            'this network takes input width W >= 3 (`pool0` (a maxpool2d))',
         )
         x = self.layer0(x)  # N x 128 x 112 x 112
         x = self.pool0(x)  # N x 128 x 56 x 56

@@ -80,11 +80,11 @@ class Squeezenet(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 21,
-            'this network takes input height H >= 21 (`features.11`: a maxpool2d)',
+            'this network takes input height H >= 21 (`features.11` (a maxpool2d))',
         )
         torch._assert(
             x.shape[3] >= 21,
-            'this network takes input width W >= 21 (`features.11`: a maxpool2d)',
+            'this network takes input width W >= 21 (`features.11` (a maxpool2d))',
         )
         x = self.features(x)  # N x 512 x 13 x 13
         x = self.classifier(x)  # N x 1000 x 1 x 1
@@ -122,11 +122,11 @@ class Squeezenet11(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 17,
-            'this network takes input height H >= 17 (`features.8`: a maxpool2d)',
+            'this network takes input height H >= 17 (`features.8` (a maxpool2d))',
         )
         torch._assert(
             x.shape[3] >= 17,
-            'this network takes input width W >= 17 (`features.8`: a maxpool2d)',
+            'this network takes input width W >= 17 (`features.8` (a maxpool2d))',
         )
         x = self.features(x)  # N x 512 x 13 x 13
         x = self.classifier(x)  # N x 1000 x 1 x 1

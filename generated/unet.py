@@ -61,23 +61,23 @@ class Unet(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 16,
-            'this network takes input height H >= 16, multiples of 16 (`pool4`: a maxpool2d; '
-            '`cat1`: a concat)',
+            'this network takes input height H >= 16, multiples of 16 (`pool4` (a '
+            'maxpool2d); `cat1` (a concat))',
         )
         torch._assert(
             x.shape[2] % 16 == 0,
-            'this network takes input height H >= 16, multiples of 16 (`pool4`: a maxpool2d; '
-            '`cat1`: a concat)',
+            'this network takes input height H >= 16, multiples of 16 (`pool4` (a '
+            'maxpool2d); `cat1` (a concat))',
         )
         torch._assert(
             x.shape[3] >= 16,
-            'this network takes input width W >= 16, multiples of 16 (`pool4`: a maxpool2d; '
-            '`cat1`: a concat)',
+            'this network takes input width W >= 16, multiples of 16 (`pool4` (a maxpool2d); '
+            '`cat1` (a concat))',
         )
         torch._assert(
             x.shape[3] % 16 == 0,
-            'this network takes input width W >= 16, multiples of 16 (`pool4`: a maxpool2d; '
-            '`cat1`: a concat)',
+            'this network takes input width W >= 16, multiples of 16 (`pool4` (a maxpool2d); '
+            '`cat1` (a concat))',
         )
         x = self.enc1(x)  # N x 64 x 256 x 256
         out = self.pool1(x)  # N x 64 x 128 x 128
@@ -131,11 +131,11 @@ class UnetPaper(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 188,
-            'this network takes input height H >= 188 (`dec3.2`: a conv2d)',
+            'this network takes input height H >= 188 (`dec3.2` (a conv2d))',
         )
         torch._assert(
             x.shape[3] >= 188,
-            'this network takes input width W >= 188 (`dec3.2`: a conv2d)',
+            'this network takes input width W >= 188 (`dec3.2` (a conv2d))',
         )
         x = self.enc1(x)  # N x 64 x 568 x 568
         out = self.pool1(x)  # N x 64 x 284 x 284

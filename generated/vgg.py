@@ -68,11 +68,11 @@ class Vgg(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 32,
-            'this network takes input height H >= 32 (`features.30`: a maxpool2d)',
+            'this network takes input height H >= 32 (`features.30` (a maxpool2d))',
         )
         torch._assert(
             x.shape[3] >= 32,
-            'this network takes input width W >= 32 (`features.30`: a maxpool2d)',
+            'this network takes input width W >= 32 (`features.30` (a maxpool2d))',
         )
         x = self.features(x)  # N x 512 x 7 x 7
         x = self.avgpool(x)  # N x 512 x 7 x 7

@@ -113,13 +113,13 @@ class Vit(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] == 224,
-            'this network takes input height H = 224 only (`embedded` needs ((H - 16) // 16 '
-            '+ 1) * ((W - 16) // 16 + 1) + 1 == 197)',
+            'this network takes input height H = 224 only (`embedded` (an add) needs ((H - '
+            '16) // 16 + 1) * ((W - 16) // 16 + 1) + 1 == 197)',
         )
         torch._assert(
             x.shape[3] == 224,
-            'this network takes input width W = 224 only (`embedded` needs ((H - 16) // 16 + '
-            '1) * ((W - 16) // 16 + 1) + 1 == 197)',
+            'this network takes input width W = 224 only (`embedded` (an add) needs ((H - '
+            '16) // 16 + 1) * ((W - 16) // 16 + 1) + 1 == 197)',
         )
         x = self.patch_embed(x)
         out = self.cls_token.expand(x.shape[0], -1, -1)

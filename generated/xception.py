@@ -125,11 +125,11 @@ class Xception(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] >= 7,
-            'this network takes input height H >= 7 (`conv2`: a conv2d)',
+            'this network takes input height H >= 7 (`conv2` (a conv2d))',
         )
         torch._assert(
             x.shape[3] >= 7,
-            'this network takes input width W >= 7 (`conv2`: a conv2d)',
+            'this network takes input width W >= 7 (`conv2` (a conv2d))',
         )
         x = self.conv1(x)  # N x 32 x 149 x 149
         x = self.bn1(x)  # N x 32 x 149 x 149

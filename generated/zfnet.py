@@ -50,17 +50,13 @@ class Zfnet(nn.Module):
     def forward(self, x):
         torch._assert(
             x.shape[2] == 224,
-            'this network takes input height H = 224 only (`classifier.1` needs '
-            '(-(-(-(-((-(-((H - 5) // 2 - 2) // 2) - 4) // 2 - 2) // 2) - 2) // 2) + 1) * '
-            '256 * (-(-(-(-((-(-((W - 5) // 2 - 2) // 2) - 4) // 2 - 2) // 2) - 2) // 2) + '
-            '1) * 4096 + 4096 == 37752832)',
+            'this network takes input height H = 224 only (`classifier.1` (a linear): its '
+            'parameter count depends on the input size)',
         )
         torch._assert(
             x.shape[3] == 224,
-            'this network takes input width W = 224 only (`classifier.1` needs '
-            '(-(-(-(-((-(-((H - 5) // 2 - 2) // 2) - 4) // 2 - 2) // 2) - 2) // 2) + 1) * '
-            '256 * (-(-(-(-((-(-((W - 5) // 2 - 2) // 2) - 4) // 2 - 2) // 2) - 2) // 2) + '
-            '1) * 4096 + 4096 == 37752832)',
+            'this network takes input width W = 224 only (`classifier.1` (a linear): its '
+            'parameter count depends on the input size)',
         )
         x = self.features(x)  # N x 256 x 6 x 6
         x = torch.flatten(x, 1)  # N x 9216

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
                                ("--max-activation-bytes", "--max-macs"))
             show_warnings(network)
             if not args.quiet:
-                echo(f"{path}: ok")
+                # The input sizes it takes, derived from its shape rules (archc.shapes).
+                echo(f"{path}: ok" + "".join(f"\n  {c.line()}" for c in network.input_constraints))
         except SpecError as exc:
             echo(exc.format(), sys.stderr)
             status = EXIT_INVALID

@@ -21,7 +21,7 @@ def follow_op(
     where: str, tracer: Tracer,
 ) -> tuple[tuple[Shape, ...], tuple[tuple[str, Any], ...], tuple[Any, ...]]:
     """(outputs carrying their symbolic sizes, the arguments read at run time, the tensors they read)."""
-    with tracing(tracer, where, f"a {op.name}"):
+    with tracing(tracer, where, op.name):
         runtime = _runtime_arguments(op, bound)
         if not runtime and not any(has_symbols(s) for s in in_shapes):
             return outs, (), ()
@@ -93,25 +93,44 @@ def _tensors_read(value: Any) -> list[Any]:
 
 
 def _collect(read: Any, found: list[Any]) -> None:
-    if isinstance(read, tuple) and read and read[0] == "dim":
+    if isinstance(read, tuple) and len(read) == 3 and read[0] == "dim":
         found.append(read[1])
     elif isinstance(read, tuple):
-        for part in read[1:]:
+        for part in read:
             _collect(part, found)
 
 
-def read_source(read: Any, var_of: Any) -> str:
-    """Python source computing a size read at run time: `x.shape[2] // 2`, with `var_of(tensor)`
-    the variable holding each tensor read."""
+def read_source(read: Any, var_of: Any, outer: int = 0) -> str:
+    """Python source computing a size read at run time (`(x.shape[2] - 1) // 2`), with
+    `var_of(tensor)` the variable holding each tensor read; parenthesised as Python needs."""
     if not isinstance(read, tuple):
-        return repr(read) if read >= 0 else f"({read})"
-    if read[0] == "dim":
+        return str(read) if read >= 0 or outer == 0 else f"({read})"
+    kind = read[0]
+    if kind == "dim":
         return f"{var_of(read[1])}.shape[{read[2] + 1}]"
+    if kind == "call":  # a runtime helper over sizes: same_pad([x.shape[2], x.shape[3]], 3, 2, 1)
+        _, name, sizes, args = read
+        return f"{name}([{', '.join(read_source(r, var_of) for r in sizes)}], {', '.join(map(str, args))})"
+    if kind == "item":
+        return f"{read_source(read[1], var_of)}[{read[2]}]"
     op, a, b = read
     if op in ("max", "min"):
         # torch.sym_max: an int in eager mode, and traceable by torch.fx and torch.export.
         return f"torch.sym_{op}({read_source(a, var_of)}, {read_source(b, var_of)})"
-    return f"({read_source(a, var_of)} {op} {read_source(b, var_of)})"
+    level = _LEVEL[op]
+    if op == "*" and b == -1:
+        text = f"-{read_source(a, var_of, 3)}"
+        return f"({text})" if outer >= 2 else text
+    if op == "+" and isinstance(b, int) and b < 0:
+        text = f"{read_source(a, var_of, level)} - {-b}"
+    elif op == "+" and isinstance(b, tuple) and b[0] == "*" and b[2] == -1:
+        text = f"{read_source(a, var_of, level)} - {read_source(b[1], var_of, level + 1)}"
+    else:
+        text = f"{read_source(a, var_of, level)} {op} {read_source(b, var_of, level + 1)}"
+    return f"({text})" if level < outer else text
+
+
+_LEVEL = {"+": 1, "*": 2, "//": 2, "%": 2}
 
 
 def lowered_attrs(node: Any, var_of: Any, make_var: Any) -> Any:
@@ -126,5 +145,16 @@ def runtime_value(value: Any, var_of: Any, make_var: Any) -> Any:
     if isinstance(value, Sym):
         return make_var(read_source(value.read, var_of))
     if isinstance(value, tuple):
+        call = _one_call(value)
+        if call is not None:  # every item of one helper call: the call itself
+            return make_var(read_source(call, var_of))
         return tuple(runtime_value(v, var_of, make_var) for v in value)
     return value
+
+
+def _one_call(value: tuple[Any, ...]) -> Any:
+    reads = [v.read if isinstance(v, Sym) else None for v in value]
+    if not reads or any(not (isinstance(r, tuple) and r[0] == "item") for r in reads):
+        return None
+    call = reads[0][1]
+    return call if all(r[1] == call and r[2] == i for i, r in enumerate(reads)) else None

@@ -112,7 +112,8 @@ class Chunk(Op):
         return (part,) * a.chunks
 
     def to_call(self, a: ChunkAttrs, args: list[str], inplace: bool) -> str:
-        return call(f"{args[0]}.chunk", a.chunks, dim=a.dim)
+        # One chunk is one output, a tensor: torch still returns a tuple of it.
+        return call(f"{args[0]}.chunk", a.chunks, dim=a.dim) + ("[0]" if a.chunks == 1 else "")
 
 
 class SplitAttrs(Attrs):
@@ -137,7 +138,7 @@ class Split(Op):
         return tuple(x[:k] + (n,) + x[k + 1:] for n in a.sizes)
 
     def to_call(self, a: SplitAttrs, args: list[str], inplace: bool) -> str:
-        return call("torch.split", Var(args[0]), list(a.sizes), dim=a.dim)
+        return call("torch.split", Var(args[0]), list(a.sizes), dim=a.dim) + ("[0]" if len(a.sizes) == 1 else "")
 
 
 class ShuffleAttrs(Attrs):

@@ -8,11 +8,12 @@ s-th row and column (`x[:, :, ::s, ::s]`): with it, ResNet's option-A shortcut (
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from archc.ops.base import Attrs, Op, Shape, ShapeError, Var, call, fmt, register
+from archc.spec.expr import SymbolicNumber
 
 
 class PadAttrs(Attrs):
@@ -52,7 +53,7 @@ class Pad(Op):
             before, after = a.pad[2 * k], a.pad[2 * k + 1]
             out[d] = x[d] + before + after
             # Negative widths crop first (as torch does), so they may not cut more than there is.
-            if out[d] < 1 or x[d] + min(before, 0) + min(after, 0) < 0:
+            if out[d] < 1 or x[d] + _at_most_zero(before) + _at_most_zero(after) < 0:
                 raise ShapeError(f"widths {before}, {after} on a dim of size {x[d]} crop more than it has")
         return (tuple(out),)
 
@@ -67,6 +68,12 @@ class Pad(Op):
         if a.value != 0.0:
             kwargs["value"] = a.value
         return call("F.pad", x, a.pad, **kwargs)
+
+
+def _at_most_zero(width: Any) -> Any:
+    """min(width, 0); as an expression for a width computed from the input size (TF-'SAME'
+    padding), whose sign may differ from size to size."""
+    return width.minimum(0) if isinstance(width, SymbolicNumber) else min(width, 0)
 
 
 def _check_non_constant(a: PadAttrs, x: Shape, dims: int) -> None:

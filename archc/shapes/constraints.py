@@ -164,7 +164,7 @@ def _rules(symbols: dict[str, int], guards: tuple[Guard, ...]) -> tuple[SizeRule
         mine = g.symbols & symbols.keys()
         if len(g.symbols) > 1:
             for s in sorted(mine):
-                pinned.setdefault(s, f"`{g.where}` needs {g.text()}")
+                pinned.setdefault(s, _because(g))
         elif mine:
             by_symbol[next(iter(mine))].append(g)
     rules = []
@@ -279,7 +279,23 @@ def _blame(symbol: str, size: int, program: "_Program") -> str:
     if size < 1:
         return ""
     g = program.refusal(size)
-    return "" if g is None else f"`{g.where}`" + (f": {g.why}" if g.why else "")
+    return "" if g is None else _place(g)
+
+
+def _place(g: Guard) -> str:
+    """`pool4` (a maxpool2d): the node that recorded the guard, and what it is."""
+    kind = g.why.partition(": ")[0]
+    if not kind:
+        return f"`{g.where}`"
+    if kind.startswith("`"):  # an expression the node's arguments are computed with
+        return f"`{g.where}` ({kind})"
+    return f"`{g.where}` ({'an' if kind[0] in 'aeiou' else 'a'} {kind})"
+
+
+def _because(g: Guard) -> str:
+    """Why a guard fixes the size: what the node cannot follow, or the equation it needs."""
+    reason = g.why.partition(": ")[2]
+    return f"{_place(g)}: {reason}" if reason else f"{_place(g)} needs {g.text()}"
 
 
 def _period(value: Any) -> int:

@@ -49,6 +49,18 @@ class Sym(SymbolicNumber):
     def maximum(self, other: Any) -> Any:
         return combine("max", self, other)
 
+    def minimum(self, other: Any) -> Any:
+        return combine("min", self, other)
+
+    @staticmethod
+    def called(function: str, sizes: tuple[Any, ...], args: tuple[Any, ...], results: tuple[Any, ...]) -> tuple[Any, ...]:
+        reads = tuple(s.read if isinstance(s, Sym) else s for s in sizes)
+        if any(r is None for r in reads):
+            return results  # a size without a runtime read: the results cannot be read either
+        call = ("call", function, reads, args)
+        return tuple(Sym(r.op, r.a, r.b, r.hint, r.symbols, ("item", call, i)) if isinstance(r, Sym) else r
+                     for i, r in enumerate(results))
+
     def reading(self, tensor: Any, axis: int) -> "Sym":
         """The same size, readable at run time as dim `axis` of `tensor`'s per-sample shape."""
         return Sym(self.op, self.a, self.b, self.hint, self.symbols, ("dim", tensor, axis))

@@ -99,6 +99,15 @@ class SymbolicNumber:
     def maximum(self, other: Any) -> Any:
         raise NotImplementedError
 
+    def minimum(self, other: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def called(function: str, sizes: tuple[Any, ...], args: tuple[Any, ...], results: tuple[Any, ...]) -> tuple[Any, ...]:
+        """`results` (computed from `sizes`), read at run time as the items of one call of the
+        runtime helper `function(sizes, *args)` instead of as their arithmetic."""
+        raise NotImplementedError
+
 
 _NUMBERS = (int, float, SymbolicNumber)
 
@@ -461,6 +470,7 @@ def _same_pad(shape: Any, kernel: Any, /, stride: Any = 1, dilation: Any = 1) ->
     stride = _int_arg("same_pad", "stride", stride, 1, MAX_INT)
     dilation = _int_arg("same_pad", "dilation", dilation, 1, MAX_INT)
     widths: list[int] = []
+    symbolic = next((s for s in dims[1:] if isinstance(s, SymbolicNumber)), None)
     for size in reversed(dims[1:]):
         if isinstance(size, SymbolicNumber):  # the padding follows the input size: no branch on it
             total = (-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size
@@ -470,6 +480,8 @@ def _same_pad(shape: Any, kernel: Any, /, stride: Any = 1, dilation: Any = 1) ->
         size = _int_arg("same_pad", "shape entry", size, 1, MAX_INT)
         total = max((-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
         widths += [total // 2, total - total // 2]
+    if symbolic is not None:  # computed in forward by the runtime's same_pad, as timm's pad_same
+        return symbolic.called("same_pad", tuple(dims[1:]), (kernel, stride, dilation), tuple(widths))
     return tuple(widths)
 
 

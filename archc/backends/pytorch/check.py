@@ -10,6 +10,7 @@ from archc.errors import BuildMismatch
 from archc.files import atomic_path, write_bytes
 from archc.ir.graph import Network
 from archc.ops import OPS
+from archc.shapes.symbolic import Sym
 
 
 def example_inputs(network: Network, batch: int = 1) -> tuple[torch.Tensor, ...]:
@@ -80,6 +81,65 @@ def _shapes(shapes: dict[str, tuple[int, ...]]) -> str:
     return ", ".join(f"{name} {'x'.join(map(str, s))}" for name, s in shapes.items())
 
 
+# torch.export's default upper bound of a dynamic size; a size archc bounds gets its own.
+_LARGEST = 2**16
+
+
+def dynamic_shapes(network: Any) -> tuple[dict[int, Any], ...]:
+    """Per argument of the generated `forward`, its dynamic dims: the batch, and every input size
+    the network takes more than one value of (archc.shapes), with the derived minimum and step
+    (`16 * Dim("H_16")` for multiples of 16) in eval mode."""
+    batch = torch.export.Dim("batch")
+    ranges = getattr(network, "export_ranges", None)
+    if ranges is None:
+        ranges = export_ranges(network) if hasattr(network, "graph") else tuple({} for _ in network.input_shapes)
+    result = []
+    for sizes in ranges:
+        dims: dict[int, Any] = {0: batch}
+        for axis, (symbol, low, high, step, rest) in sizes.items():
+            if step == 1:
+                dims[axis] = torch.export.Dim(symbol, min=low, max=high)
+            else:
+                steps = torch.export.Dim(f"{symbol}_{step}", min=-(-(low - rest) // step), max=(high - rest) // step)
+                dims[axis] = step * steps + rest if rest else step * steps
+        result.append(dims)
+    return tuple(result)
+
+
+def export_ranges(network: Network) -> tuple[dict[int, tuple[str, int, int, int, int]], ...]:
+    """Per input, {axis: (symbol, minimum, maximum, step, residue)} of each size an exported
+    program takes as a variable: none for a fixed size, or for several residues (`H % 32 in
+    {11, 12}`), which one linear torch.export.Dim cannot say."""
+    inner = _symbolic_sizes(network)
+    result = []
+    for constraints in network.input_constraints:
+        sizes = {}
+        for rule in constraints.rules:
+            if rule.fixed or len(rule.residues) != 1:
+                continue
+            # torch.export takes a size of 1 as a constant, inside the network too (ResNet's last
+            # map is 1x1 below 33): the program starts where no size that follows this one is 1.
+            mine = [s for s in inner if s.symbols == {rule.symbol}]
+            low = rule.minimum
+            while low < rule.declared and (low < 2 or any(s.at({rule.symbol: low}) < 2 for s in mine)):
+                low += rule.step
+            axis = constraints.shape.index(rule.symbol) + 1
+            sizes[axis] = (rule.symbol, low, rule.maximum or _LARGEST, rule.step, rule.residues[0])
+        result.append(sizes)
+    return tuple(result)
+
+
+def _symbolic_sizes(network: Network) -> list[Any]:
+    """Every distinct size in the network that depends on the input."""
+    found: dict[Any, Any] = {}
+    for _, node in network.graph.walk():
+        for shape in node.out_shapes:
+            for size in getattr(shape, "sym", ()):
+                if isinstance(size, Sym):
+                    found.setdefault(size.key, size)
+    return list(found.values())
+
+
 def export_program(model: torch.nn.Module, network: Network, path: str) -> None:
     """Save a torch.export program (eval mode) that loads with torch.export.load alone.
 
@@ -90,8 +150,7 @@ def export_program(model: torch.nn.Module, network: Network, path: str) -> None:
     """
     model.eval()
     inputs = example_inputs(network, batch=2)
-    batch = torch.export.Dim("batch")
-    program = torch.export.export(model, inputs, dynamic_shapes=tuple({0: batch} for _ in inputs))
+    program = torch.export.export(model, inputs, dynamic_shapes=dynamic_shapes(network))
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     write_bytes(path, buffer.getvalue())
@@ -107,12 +166,10 @@ def export_onnx(model: torch.nn.Module, network: Network, path: str) -> None:
     output_names = list(run_once(model, network))  # also puts the model in eval mode
     # Batch 2 for tracing: torch.export specialises a size-1 dimension to a constant.
     inputs = example_inputs(network, batch=2)
-    batch = torch.export.Dim("batch")
     program = torch.onnx.export(
         model, inputs, dynamo=True, verbose=False,
         input_names=list(network.input_shapes), output_names=output_names,
-        # One entry per argument of the generated `forward(self, x)`.
-        dynamic_shapes=tuple({0: batch} for _ in inputs),
+        dynamic_shapes=dynamic_shapes(network),
     )
     with atomic_path(path) as tmp:
         program.save(str(tmp), external_data=False)

@@ -340,6 +340,17 @@ class CapsuleMask(nn.Module):
 RUNTIME_CLASSES.update({"Squash": Squash, "CapsuleRouting": CapsuleRouting, "CapsuleMask": CapsuleMask})
 
 
+def same_pad(sizes: list[int], kernel: int, stride: int, dilation: int = 1) -> list[int]:
+    """TensorFlow's 'SAME' padding of a map of these sizes, as F.pad widths (last dim first):
+    the output has ceil(size / stride) positions, and an odd total puts the extra one after,
+    as timm's pad_same computes it in forward."""
+    widths = []
+    for size in reversed(sizes):
+        total = torch.sym_max((-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+        widths += [total // 2, total - total // 2]
+    return widths
+
+
 def center_crop(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The centre of x's height and width, cut to like's (U-Net's crop of an encoder map to the
     upsampled one)."""
