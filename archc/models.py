@@ -57,7 +57,7 @@ def annotate(model: torch.nn.Module, network: Network) -> torch.nn.Module:
     model.input_shapes = {k: tuple(v) for k, v in network.input_shapes.items()}
     model.output_shapes = {k: tuple(v) for k, v in network.output_shapes.items()}
     # The input sizes an exported program takes as variables (archc.export), as plain numbers.
-    model.export_ranges = export_ranges(network)
+    model._archc_export_ranges = export_ranges(network)
     if network.extracted:
         model.feature_info = feature_info(network)
     return model
@@ -97,7 +97,7 @@ def export(
     outputs = getattr(model, "output_shapes", None) or {"output": ()}
     save = export_onnx if target.endswith(".onnx") else export_program
     # Sizes other than the batch stay static for a module archc did not build, or another input_shape.
-    ranges = getattr(model, "export_ranges", None) if input_shape is None else None
+    ranges = getattr(model, "_archc_export_ranges", None) if input_shape is None else None
     save(model, _Shapes(inputs, outputs, ranges), target)  # type: ignore[arg-type]
 
 

@@ -331,6 +331,12 @@ def input_constraints(inputs: tuple[tuple[str, tuple[int, ...]], ...], guards: I
         if isinstance(shape, SymShape):
             symbolic = tuple(s.a if isinstance(s, Sym) else s for s in shape.sym)
             result.append(derive(name, symbolic, tuple(shape), guards, training_only))
+        elif len(inputs) > 1 and len(shape) in _SYMBOLS:
+            # Sizes of several inputs are not followed (their symbols would have to be told apart).
+            names = _SYMBOLS[len(shape)]
+            because = f"archc follows the sizes of a network's only input; this one has {len(inputs)}"
+            rules = tuple(SizeRule(s, n, n, fixed=True, because=because) for s, n in zip(names, shape[1:]))
+            result.append(InputConstraints(name, (shape[0], *names), tuple(shape), rules, rules))
         else:
             result.append(InputConstraints(name, tuple(shape), tuple(shape), ()))
     return tuple(result)

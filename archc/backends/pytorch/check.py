@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 import torch
@@ -90,7 +91,7 @@ def dynamic_shapes(network: Any) -> tuple[dict[int, Any], ...]:
     the network takes more than one value of (archc.shapes), with the derived minimum and step
     (`16 * Dim("H_16")` for multiples of 16) in eval mode."""
     batch = torch.export.Dim("batch")
-    ranges = getattr(network, "export_ranges", None)
+    ranges = getattr(network, "export_ranges", None)  # what archc.export knows of a built model
     if ranges is None:
         ranges = export_ranges(network) if hasattr(network, "graph") else tuple({} for _ in network.input_shapes)
     result = []
@@ -104,6 +105,22 @@ def dynamic_shapes(network: Any) -> tuple[dict[int, Any], ...]:
                 dims[axis] = step * steps + rest if rest else step * steps
         result.append(dims)
     return tuple(result)
+
+
+def _with_dynamic_sizes(export: Any, network: Any) -> Any:
+    """`export(dynamic_shapes)` with the input sizes dynamic; where torch.export cannot follow
+    them (its own symbolic shapes fail on some ceil-mode pooling chains), with the batch alone,
+    and a warning that the program takes the declared size."""
+    dims = dynamic_shapes(network)
+    if all(set(d) == {0} for d in dims):
+        return export(dims)
+    try:
+        return export(dims)
+    except Exception as exc:  # torch's errors here have no common type
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        warnings.warn(f"archc export: torch.export could not keep the input's height and width dynamic ({first}); "
+                      "the program takes the declared input size, with a dynamic batch", UserWarning, stacklevel=3)
+        return export(tuple({0: d[0]} for d in dims))
 
 
 def export_ranges(network: Network) -> tuple[dict[int, tuple[str, int, int, int, int]], ...]:
@@ -150,7 +167,7 @@ def export_program(model: torch.nn.Module, network: Network, path: str) -> None:
     """
     model.eval()
     inputs = example_inputs(network, batch=2)
-    program = torch.export.export(model, inputs, dynamic_shapes=dynamic_shapes(network))
+    program = _with_dynamic_sizes(lambda dims: torch.export.export(model, inputs, dynamic_shapes=dims), network)
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     write_bytes(path, buffer.getvalue())
@@ -166,10 +183,9 @@ def export_onnx(model: torch.nn.Module, network: Network, path: str) -> None:
     output_names = list(run_once(model, network))  # also puts the model in eval mode
     # Batch 2 for tracing: torch.export specialises a size-1 dimension to a constant.
     inputs = example_inputs(network, batch=2)
-    program = torch.onnx.export(
+    program = _with_dynamic_sizes(lambda dims: torch.onnx.export(
         model, inputs, dynamo=True, verbose=False,
-        input_names=list(network.input_shapes), output_names=output_names,
-        dynamic_shapes=dynamic_shapes(network),
-    )
+        input_names=list(network.input_shapes), output_names=output_names, dynamic_shapes=dims,
+    ), network)
     with atomic_path(path) as tmp:
         program.save(str(tmp), external_data=False)
