@@ -303,3 +303,57 @@ def test_export_keeps_the_declared_size_where_torch_export_cannot_follow(tmp_pat
     x = torch.randn(3, 3, 224, 224)
     with torch.no_grad():
         _close(program(x), model(x))
+
+
+# The commands print the sizes ------------------------------------------------------------
+
+
+def test_validate_and_summary_print_the_sizes(capsys):
+    import json
+
+    from archc.cli import main
+
+    assert main(["validate", str(SPECS / "unet.yaml"), str(SPECS / "vit.yaml")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "  input 1 x H x W: H, W >= 16, multiples of 16"
+    assert out[3].startswith("  input 3 x 224 x 224 (fixed: `embedded` (an add) needs ")
+    assert main(["summary", str(SPECS / "inception_v3.yaml")]) == 0
+    assert "  takes:  input 3 x H x W: H, W >= 75 (in training: H, W >= 299)" in capsys.readouterr().out
+    assert main(["summary", str(SPECS / "unet.yaml"), "--json"]) == 0
+    sizes = json.loads(capsys.readouterr().out)["input_sizes"]["input"]
+    assert sizes["shape"] == [1, "H", "W"] and sizes["declared"] == [1, 256, 256]
+    assert sizes["sizes"]["H"] == {"min": 16, "step": 16, "residues": [0], "max": None,
+                                   "because": "`pool4` (a maxpool2d); `cat1` (a concat)"}
+
+
+def test_a_block_upsamples_to_the_size_of_an_input_it_names():
+    # FPN's top-down step, as torchvision writes it: F.interpolate(top, size=lateral.shape[-2:]).
+    text = """
+archc: 1
+name: tiny_fpn
+input: [3, 64, 64]
+blocks:
+  merge:
+    inputs: [lateral, top]
+    body:
+      - up: {op: "upsample(size=lateral_shape[1:])", from: top}
+      - sum: {op: add, from: [lateral, up]}
+body:
+  - c4: conv2d(8, 3, stride=2, padding=1)
+  - c5: conv2d(8, 3, stride=2, padding=1)
+  - p4: {op: merge, from: [c4, c5]}
+"""
+    network = archc.loads(text)
+    assert network.input_constraints[0].line() == "input 3 x H x W: H, W >= 1"
+    import yaml
+
+    assert "F.interpolate(top, size=(lateral.shape[2], lateral.shape[3]))" in archc.emit(yaml.safe_load(text))
+    model = archc.build(network, seed=0).eval()
+    oracle = interpret(network).eval()
+    oracle.load_state_dict(model.state_dict(), strict=True)
+    for size in [(65, 70), (33, 31)]:  # odd sizes: the upsampled map is cut to the lateral's size
+        x = torch.randn(1, 3, *size)
+        with torch.no_grad():
+            got = model(x)
+            assert torch.equal(got, oracle(x))
+        assert got.shape[2:] == ((size[0] + 1) // 2, (size[1] + 1) // 2)
