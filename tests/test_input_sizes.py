@@ -357,3 +357,27 @@ body:
             got = model(x)
             assert torch.equal(got, oracle(x))
         assert got.shape[2:] == ((size[0] + 1) // 2, (size[1] + 1) // 2)
+
+
+def test_patches_reshaped_at_the_runtime_size_equal_pixel_unshuffle():
+    # MobileViT and Swin cut maps into patches and windows with reshapes whose sizes come from the
+    # input: they are read in forward, and the rule is the one the patches need (even sizes).
+    text = """
+archc: 1
+name: patches
+input: [4, 32, 32]
+body:
+  - conv: conv2d(4, 3, padding=1)
+  - unfold: "reshape([4, input_shape[1] // 2, 2, input_shape[2] // 2, 2])"
+  - mix: "permute([0, 1, 3, 5, 2, 4])"
+  - fold: "reshape([16, input_shape[1] // 2, input_shape[2] // 2])"
+"""
+    network = archc.loads(text)
+    assert network.input_constraints[0].line() == "input 4 x H x W: H, W >= 2, multiples of 2"
+    model = archc.build(network, seed=0).eval()
+    for size in [(8, 12), (30, 6)]:
+        x = torch.randn(2, 4, *size)
+        with torch.no_grad():
+            assert torch.equal(model(x), torch.nn.functional.pixel_unshuffle(model.conv(x), 2))
+    with pytest.raises(AssertionError, match=r"input height H >= 2, multiples of 2 \(`unfold` \(a reshape\)\)"):
+        model(torch.randn(2, 4, 9, 12))

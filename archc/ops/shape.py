@@ -18,6 +18,8 @@ class ReshapeAttrs(Attrs):
 class Reshape(Op):
     name = "reshape"
     Attrs = ReshapeAttrs
+    # Sizes computed from the input (`input_shape[1] // 2`, a map cut into patches) are read in forward.
+    runtime_attrs = frozenset({"shape"})
 
     def infer(self, a: ReshapeAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
         x = ins[0]

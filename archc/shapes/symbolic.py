@@ -385,8 +385,58 @@ def guard(rel: str, lhs: Any, rhs: Any) -> bool:
     holds = _RELATIONS[rel](_hint(lhs), _hint(rhs))
     active = _TRACER.get()
     if active is not None and (_symbols(lhs) or _symbols(rhs)):
-        active.record(rel, lhs, rhs, holds)
+        equal = (rel == "==") == holds  # `a == b` that holds, or `a != b` that does not
+        split = _by_symbol(lhs, rhs) if rel in ("==", "!=") and equal and len(_symbols(lhs) | _symbols(rhs)) > 1 else None
+        if split is None:
+            active.record(rel, lhs, rhs, holds)
+        for left, right in split or ():
+            active.record("==", left, right, True)
     return holds
+
+
+def _by_symbol(lhs: Any, rhs: Any) -> list[tuple[Any, Any]] | None:
+    """Two products of per-symbol factors (`H * W` and `H // 2 * 2 * (W // 2 * 2)`, a reshape of
+    patches) as one equation per symbol, which together imply theirs; None where they are not."""
+    left, right = _factors(lhs), _factors(rhs)
+    if left is None or right is None or left[1].keys() != right[1].keys():
+        return None
+    # Each symbol's side takes the constant that makes it hold at the declared size (H // 2 * 2
+    # == H); the constants left over must then agree, or the split would not imply the whole.
+    equations, scale_left, scale_right = [], left[0], right[0]
+    for symbol in sorted(left[1]):
+        a, b = _product(left[1][symbol]), _product(right[1][symbol])
+        ha, hb = _hint(a), _hint(b)
+        if not ha or not hb or (hb % ha and ha % hb):
+            return None
+        if hb % ha == 0:
+            equations.append((combine("*", a, hb // ha), b))
+            scale_right *= hb // ha
+        else:
+            equations.append((a, combine("*", b, ha // hb)))
+            scale_left *= ha // hb
+    return equations if scale_left == scale_right else None
+
+
+def _factors(value: Any) -> tuple[int, dict[str, list[Any]]] | None:
+    """(constant, {symbol: its factors}) of a product whose factors each read one symbol."""
+    if not isinstance(value, Sym):
+        return value, {}
+    if value.op == "*":
+        a, b = _factors(value.a), _factors(value.b)
+        if a is None or b is None:
+            return None
+        merged = {s: a[1].get(s, []) + b[1].get(s, []) for s in a[1].keys() | b[1].keys()}
+        return a[0] * b[0], merged
+    if len(value.symbols) == 1:
+        return 1, {next(iter(value.symbols)): [value]}
+    return None
+
+
+def _product(factors: list[Any]) -> Any:
+    result: Any = 1
+    for f in factors:
+        result = combine("*", result, f)
+    return result
 
 
 def specialize(value: Any, why: str) -> Any:
