@@ -94,6 +94,8 @@ def _row(path: str, depth: int, node: Node) -> dict[str, Any]:
         "op": node.kind,
         "kernel": kernel_of(node),
         "output_shape": list(node.out_shapes[0]) if len(node.out_shapes) == 1 else [list(s) for s in node.out_shapes],
+        # The same shape over the input's symbols: `(H - 1) // 2 + 1` where it follows the input.
+        "symbolic_shape": _symbolic(node.out_shapes[0]) if len(node.out_shapes) == 1 else [_symbolic(s) for s in node.out_shapes],
         "params": node.params,
         "macs": node.macs,
     }
@@ -120,6 +122,10 @@ def as_json(network: Network, max_depth: int | None = None) -> dict[str, Any]:
         "input_sizes": {c.name: c.as_json() for c in network.input_constraints},
         "nodes": rows(network, max_depth),
     }
+
+
+def _symbolic(shape: Any) -> list[Any]:
+    return [d if isinstance(d, int) else str(d) for d in getattr(shape, "sym", shape)]
 
 
 def title(network: Network) -> str:

@@ -112,6 +112,16 @@ class Capsnet(nn.Module):
         )
 
     def forward(self, image, label):
+        torch._assert(
+            image.shape[2] == 28,
+            'this network takes input image height H = 28 only (archc follows the sizes of a '
+            "network's only input; this one has 2)",
+        )
+        torch._assert(
+            image.shape[3] == 28,
+            'this network takes input image width W = 28 only (archc follows the sizes of a '
+            "network's only input; this one has 2)",
+        )
         image = self.conv1(image)  # N x 256 x 20 x 20
         image = torch.relu_(image)  # N x 256 x 20 x 20
         image = self.primary(image)  # N x 1152 x 8
@@ -133,6 +143,16 @@ class CapsnetNoDecoder(nn.Module):
         self.digit = CapsuleRouting(1152, 8, 10, 16, 3)
 
     def forward(self, image, label):
+        torch._assert(
+            image.shape[2] == 28,
+            'this network takes input image height H = 28 only (archc follows the sizes of a '
+            "network's only input; this one has 2)",
+        )
+        torch._assert(
+            image.shape[3] == 28,
+            'this network takes input image width W = 28 only (archc follows the sizes of a '
+            "network's only input; this one has 2)",
+        )
         image = self.conv1(image)  # N x 256 x 20 x 20
         image = torch.relu_(image)  # N x 256 x 20 x 20
         image = self.primary(image)  # N x 1152 x 8

@@ -320,7 +320,10 @@ def test_validate_and_summary_print_the_sizes(capsys):
     assert main(["summary", str(SPECS / "inception_v3.yaml")]) == 0
     assert "  takes:  input 3 x H x W: H, W >= 75 (in training: H, W >= 299)" in capsys.readouterr().out
     assert main(["summary", str(SPECS / "unet.yaml"), "--json"]) == 0
-    sizes = json.loads(capsys.readouterr().out)["input_sizes"]["input"]
+    data = json.loads(capsys.readouterr().out)
+    assert data["nodes"][0]["symbolic_shape"] == [64, "H", "W"]  # enc1's first conv keeps the size
+    assert data["nodes"][0]["output_shape"] == [64, 256, 256]
+    sizes = data["input_sizes"]["input"]
     assert sizes["shape"] == [1, "H", "W"] and sizes["declared"] == [1, 256, 256]
     assert sizes["sizes"]["H"] == {"min": 16, "step": 16, "residues": [0], "max": None,
                                    "because": "`pool4` (a maxpool2d); `cat1` (a concat)"}
