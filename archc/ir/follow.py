@@ -21,20 +21,20 @@ def follow_op(
     where: str, tracer: Tracer,
 ) -> tuple[tuple[Shape, ...], tuple[tuple[str, Any], ...], tuple[Any, ...]]:
     """(outputs carrying their symbolic sizes, the arguments read at run time, the tensors they read)."""
+    key = None
+    if all(arg.sym is None for arg in bound.values()):
+        if not any(has_symbols(s) for s in in_shapes):
+            return outs, (), ()
+        key = _key(op, attrs, in_shapes)
+        if key is not None and key in tracer.seen:  # a repeat's instances see the same sizes
+            return tracer.seen[key], (), ()
     with tracing(tracer, where, op.name):
         runtime = _runtime_arguments(op, bound)
         if not runtime and not any(has_symbols(s) for s in in_shapes):
             return outs, (), ()
-        if not runtime:
-            # The nodes of a repeat see the same sizes: the rule's guards are recorded already.
-            key = _key(op, attrs, in_shapes)
-            if key is not None and key in tracer.seen:
-                return tracer.seen[key], (), ()
-            found = _follow(op, attrs, runtime, in_shapes, outs)
-            if key is not None:
-                tracer.seen[key] = found
-            return found, (), ()
         found = _follow(op, attrs, runtime, in_shapes, outs)
+    if key is not None:  # the rule's guards are recorded: the next instance reuses its outputs
+        tracer.seen[key] = found
     reads = tuple(dict.fromkeys(_tensors_read(tuple(v for _, v in runtime))))
     return found, runtime, reads
 
