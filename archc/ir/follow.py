@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from archc.ops.base import Op, Shape
+from archc.pysource import literal
 from archc.shapes.symbolic import (
     Sym, Tracer, has_symbols, leaves, shape_of, specialize_all, symbolic_shape, tracing,
 )
@@ -103,14 +104,14 @@ def _collect(read: Any, found: list[Any]) -> None:
 def read_source(read: Any, var_of: Any, outer: int = 0) -> str:
     """Python source computing a size read at run time (`(x.shape[2] - 1) // 2`), with
     `var_of(tensor)` the variable holding each tensor read; parenthesised as Python needs."""
-    if not isinstance(read, tuple):
-        return str(read) if read >= 0 or outer == 0 else f"({read})"
+    if not isinstance(read, tuple):  # an int (Sym arithmetic takes no other constant)
+        return literal(read) if read >= 0 or outer == 0 else f"({literal(read)})"
     kind = read[0]
     if kind == "dim":
         return f"{var_of(read[1])}.shape[{read[2] + 1}]"
     if kind == "call":  # a runtime helper over sizes: same_pad([x.shape[2], x.shape[3]], 3, 2, 1)
         _, name, sizes, args = read
-        return f"{name}([{', '.join(read_source(r, var_of) for r in sizes)}], {', '.join(map(str, args))})"
+        return f"{name}([{', '.join(read_source(r, var_of) for r in sizes)}], {', '.join(map(literal, args))})"
     if kind == "item":
         return f"{read_source(read[1], var_of)}[{read[2]}]"
     op, a, b = read
