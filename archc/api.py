@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from archc.collector import without_cycle_collection
+from archc.gc_pause import without_cycle_collection
 from archc.errors import Location, spec_error
 from archc.ir.graph import Network
 from archc.ir.limits import check_param_count

@@ -13,7 +13,7 @@ from typing import Sequence
 from archc.commands import command_modules
 from archc.commands._common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError, echo, parse_set
 from archc import __version__
-from archc.collector import collector_paused
+from archc.gc_pause import collector_paused
 from archc.errors import SpecError
 from archc.models import TorchMissing
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -198,6 +199,9 @@ def test_full_checkpoint_loads_into_a_backbone(tmp_path):
 
 
 def _wheel(folder: Path) -> Path:
+    # setuptools builds in ROOT/build and keeps what an earlier build left there (a file since
+    # renamed would ship again): the folder is generated and ignored, so start it afresh.
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(folder), str(ROOT)],
         check=True, capture_output=True, timeout=300, cwd=folder,

@@ -13,7 +13,7 @@ import yaml
 
 import archc
 from archc.cli import main
-from archc.spec_jsonschema import spec_json_schema
+from archc.spec.json_schema import spec_json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "specs").glob("*.yaml"))

@@ -18,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archc.spec_jsonschema import spec_json_schema
+    from archc.spec.json_schema import spec_json_schema
 
     print(json.dumps(spec_json_schema(), indent=2))
     return EXIT_OK

@@ -9,7 +9,7 @@ import pytest
 
 import archc
 from archc.cli import main
-from archc.collector import collector_paused
+from archc.gc_pause import collector_paused
 
 SPEC = "archc: 1\nname: net\ninput: [8]\nbody:\n  - l: {repeat: 3000, op: linear(8)}\n"
 
