@@ -51,7 +51,7 @@ train-example: $(STAMP)
 train-cifar-example: $(STAMP)
 	$(PY) examples/train_cifar_resnet.py
 
-# Printed figures, not timed tests: build time, scaling at the limits, forward latency (issue 14's goals), emitted lines.
+# Printed figures, not timed tests: build time, scaling at the limits, forward latency (see README: Speed), emitted lines.
 bench: $(STAMP)
 	$(PY) bench/build_time.py
 	$(PY) bench/scaling.py

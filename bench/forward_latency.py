@@ -44,7 +44,7 @@ class LeNet5(nn.Module):
 
 CASES: dict[str, tuple[str, str, Callable[[], nn.Module], tuple[int, ...]]] = {
     "resnet50": ("resnet.yaml", "50", torchvision.models.resnet50, (3, 224, 224)),
-    # Issue 14's goal (at most 1.02): at 64x64 the Python overhead per module call dominates.
+    # The goal (at most 1.02): at 64x64 the Python overhead per module call dominates.
     "resnet18@64": ("resnet.yaml", "18", torchvision.models.resnet18, (3, 64, 64)),
     "resnet18": ("resnet.yaml", "18", torchvision.models.resnet18, (3, 224, 224)),
     "shufflenet_v2_x0_5@64": ("shufflenet_v2.yaml", "x0_5", torchvision.models.shufflenet_v2_x0_5, (3, 64, 64)),

@@ -10,7 +10,7 @@ Each case runs in a fresh process (no cache carries over) and prints its wall ti
   draw-10k      `archc draw --expand -o x.svg` on a 10,000-node spec (refused before dot runs)
   repeats-2x10k two 10,000-instance repeats, emitted and built (loop folding was quadratic: 65 s)
   loads-60k     8 loads of a 60,000-node spec at other params, dropped: resident memory after
-Goals (issue 14): nodes-20k validates < 2 s and builds < 5 s, nodes-100k validates < 10 s,
+Goals: nodes-20k validates < 2 s and builds < 5 s, nodes-100k validates < 10 s,
 values-1m is refused < 1 s, `archc summary` on nodes-100k peaks under 500 MB.
 Usage: python bench/scaling.py [--timeout S] [--cases nodes-20k,...]
 """

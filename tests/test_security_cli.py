@@ -1,4 +1,4 @@
-"""Issue 8, the command line, files, messages and API part: every failure is a located message
+"""The command line, files, messages and API, attacked: every failure is a located message
 or a usage error, never an internal error (exit 3), and -o writes what it names.
 
 CLI cases run in a real process (`python -m archc ...`), as a user runs them.
@@ -404,7 +404,7 @@ def test_a_string_of_one_output_name_is_not_split_into_letters(tmp_path):
 
 
 def test_no_marker_file_appears(tmp_path):
-    """The issue's spec: code in an output name never runs, through any command."""
+    """A spec with code in an output name: it never runs, through any command."""
     marker = tmp_path / "owned"
     text = (
         "archc: 1\nname: evil\ninput: [3, 8, 8]\n"
