@@ -1,4 +1,4 @@
-"""Op registry: element-wise activations (and softmax).
+"""Op registry: element-wise activations (and softmax), and PReLU's learned slopes.
 
 They lower to functional calls, not modules: no state, and one Python call per use
 instead of a module call. Where the input is a fresh tensor nobody else reads, the
@@ -108,3 +108,54 @@ class Softmax(_Elementwise):
 
     def to_call(self, a: SoftmaxAttrs, args: list[str], inplace: bool) -> str:
         return call("torch.softmax", Var(args[0]), a.dim)
+
+
+@register
+class Mish(_Elementwise):
+    name = "mish"
+
+    def to_call(self, a: Attrs, args: list[str], inplace: bool) -> str:
+        return call("F.mish", Var(args[0]))
+
+    def module(self, a: Attrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.Mish")
+
+
+class EluAttrs(Attrs):
+    alpha: float = 1.0
+
+
+@register
+class Elu(_Elementwise):
+    name = "elu"
+    Attrs = EluAttrs
+
+    def to_call(self, a: EluAttrs, args: list[str], inplace: bool) -> str:
+        return call("F.elu", Var(args[0]), a.alpha) if a.alpha != 1.0 else call("F.elu", Var(args[0]))
+
+    def module(self, a: EluAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.ELU", (a.alpha,))
+
+
+class PreluAttrs(Attrs):
+    shared: bool = Field(False, description="one slope for all channels instead of one per channel")
+    init: float = 0.25
+
+
+@register
+class Prelu(_Elementwise):
+    """Leaky ReLU with learned slopes, one per channel (dim 1) unless `shared`."""
+
+    name = "prelu"
+    Attrs = PreluAttrs
+    stateful = True
+    fresh_output = True
+
+    def params(self, a: PreluAttrs, ins: tuple[Shape, ...]) -> int:
+        return 1 if a.shared or not ins[0] else ins[0][0]
+
+    def tensors(self, a: PreluAttrs) -> tuple[str, ...]:
+        return ("weight",)
+
+    def module(self, a: PreluAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.PReLU", (self.params(a, ins), a.init))

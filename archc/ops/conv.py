@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from archc.ops.base import (
-    Attrs, Ctor, Op, Shape, ShapeError, expect_rank, fmt, keywords, ntuple, numel, pair, pooled_size, register,
+    Attrs, Ctor, Op, Shape, ShapeError, expect_rank, fmt, keywords, ntuple, numel, pooled_size, register,
 )
 
 # Sizes are checked here, so a zero kernel or a negative padding is reported at the argument.

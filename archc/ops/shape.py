@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archc.ops.base import Attrs, Ctor, Op, Shape, ShapeError, Var, axis, call, fmt, numel, register
+from archc.ops.base import Attrs, Op, Shape, ShapeError, Var, axis, call, fmt, numel, register
 
 
 class ReshapeAttrs(Attrs):

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from archc.ops.base import Attrs, Ctor, Op, keywords, Shape, ShapeError, Var, axis, call, fmt, numel, register
+from archc.ops.base import Attrs, Ctor, Op, keywords, Shape, ShapeError, Var, axis, call, numel, register
 
 
 class FlattenAttrs(Attrs):
@@ -120,3 +120,39 @@ class Identity(Op):
 
     def to_call(self, a: Attrs, args: list[str], inplace: bool) -> str:
         return args[0]
+
+
+@register
+class Dropout2d(Op):
+    """Zeroes whole channels in training (torch's Dropout2d)."""
+
+    transparent = True
+    name = "dropout2d"
+    Attrs = DropoutAttrs
+    stateful = True
+
+    def infer(self, a: DropoutAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        return (ins[0],)
+
+    def module(self, a: DropoutAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("nn.Dropout2d", (a.p,))
+
+
+class DropPathAttrs(Attrs):
+    p: float = Field(0.0, ge=0, le=1)
+
+
+@register
+class DropoutPath(Op):
+    """Drop path (stochastic depth per sample) as timm's DropPath: kept samples are scaled by 1 / (1 - p)."""
+
+    transparent = True
+    name = "dropout_path"
+    Attrs = DropPathAttrs
+    stateful = True
+
+    def infer(self, a: DropPathAttrs, ins: tuple[Shape, ...]) -> tuple[Shape, ...]:
+        return (ins[0],)
+
+    def module(self, a: DropPathAttrs, ins: tuple[Shape, ...]) -> Ctor:
+        return Ctor("DropPath", (a.p,))

@@ -152,7 +152,7 @@ RUNTIME_CLASSES.update(
 )
 
 
-# Paper-only networks (archc/ops/paper.py): LeNet-5's units and FractalNet's joins ------------
+# Paper-only networks (archc/ops/lenet.py, fractal.py): LeNet-5's units and FractalNet's joins -
 
 
 class TrainableSubsample(nn.Module):
@@ -282,7 +282,7 @@ RUNTIME_CLASSES.update({
 })
 
 
-# CapsNet (archc/ops/paper.py) -------------------------------------------------------------
+# CapsNet (archc/ops/capsule.py) -----------------------------------------------------------
 
 
 class Squash(nn.Module):
