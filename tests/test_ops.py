@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import archc
 from archc.ops import OPS
 from test_ops_paper import PAPER_SAMPLES
-from test_ops_v11 import SAMPLES as V11_SAMPLES
+from test_ops_against_torch import SAMPLES as TORCH_SAMPLES
 
 # One sample call per op: (call, input shapes, the equivalent torch computation).
 F = torch.nn.functional
@@ -54,8 +54,8 @@ SAMPLES = {
     "channel_shuffle": ("channel_shuffle(3)", [(6, 2, 2)], lambda x: F.channel_shuffle(x, 3)),
 }
 SAMPLES.update(PAPER_SAMPLES)  # the paper-only networks' ops keep their samples with their tests
-# Language 1.1 ops: shapes and counts here, values against torch in test_ops_v11.py
-SAMPLES.update({name: (call, shapes, None) for name, (call, shapes, _) in V11_SAMPLES.items()})
+# Language 1.1 ops: shapes and counts here, values against torch in test_ops_against_torch.py
+SAMPLES.update({name: (call, shapes, None) for name, (call, shapes, _) in TORCH_SAMPLES.items()})
 
 
 def spec_for(call: str, shapes: list[tuple[int, ...]], tmp_path) -> str:
