@@ -29,6 +29,13 @@ def _close(got: torch.Tensor, expected: torch.Tensor) -> None:
     assert diff <= ATOL, f"max abs difference {diff}"
 
 
+def _with_oracle(network, model: torch.nn.Module) -> torch.nn.Module:
+    """The IR interpreter of `network` in eval mode, with the built model's weights."""
+    oracle = interpret(network).eval()
+    oracle.load_state_dict(model.state_dict(), strict=True)
+    return oracle
+
+
 def _line(spec: str, variant: str | None = None, **params) -> str:
     return archc.load_spec(SPECS / spec, variant, **params).input_constraints[0].line()
 
@@ -89,8 +96,7 @@ def test_unet_at_two_sizes(padding, sizes, line):
     network = archc.load_spec(SPECS / "unet.yaml", padding=padding)
     assert network.input_constraints[0].line() == line
     model = archc.build(SPECS / "unet.yaml", padding=padding).eval()
-    oracle = interpret(network).eval()
-    oracle.load_state_dict(model.state_dict(), strict=True)
+    oracle = _with_oracle(network, model)
     output = network.output_shapes["output"]
     for h, w in sizes:
         x = torch.randn(1, 1, h, w)
@@ -258,8 +264,7 @@ def test_fuzzed_specs_run_at_admitted_sizes_and_refuse_others(spec, picks):
     RAN["networks"] += 1
     (constraints,) = network.input_constraints
     model = build_network(network, seed=0).eval()
-    oracle = interpret(network).eval()
-    oracle.load_state_dict(model.state_dict(), strict=True)
+    oracle = _with_oracle(network, model)
     symbols = [d for d in constraints.shape[1:]]
     rules = {r.symbol: r for r in constraints.rules}
     for k in range(3):
@@ -354,8 +359,7 @@ body:
 
     assert "F.interpolate(top, size=(lateral.shape[2], lateral.shape[3]))" in archc.emit(yaml.safe_load(text))
     model = archc.build(network, seed=0).eval()
-    oracle = interpret(network).eval()
-    oracle.load_state_dict(model.state_dict(), strict=True)
+    oracle = _with_oracle(network, model)
     for size in [(65, 70), (33, 31)]:  # odd sizes: the upsampled map is cut to the lateral's size
         x = torch.randn(1, 3, *size)
         with torch.no_grad():
